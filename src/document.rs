@@ -1,0 +1,416 @@
+//! A document: one JSON object with a string `"id"`, kept as the exact text it was given.
+//!
+//! The text is never re-formatted: what a user writes is what the store keeps and what the
+//! mount serves back, byte for byte. The only change damfs ever makes to a text is to add
+//! an `"id"` (as the first key) when it has none, or to rewrite the id's value on a rename.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Longest id in bytes: an id must be usable as a file name.
+pub const MAX_ID_LEN: usize = 255;
+
+/// One JSON document. Cheap to clone for the small documents this store is made for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document {
+    id: String,
+    json: String,
+}
+
+impl Document {
+    /// Parses a JSON object. A missing `"id"` gets a fresh 32-hex-char id, added as the first
+    /// key; everything else is kept byte for byte.
+    pub fn from_json(text: impl Into<String>) -> Result<Self> {
+        let text = text.into();
+        match scan(&text)? {
+            Some((id, _)) => Ok(Document { id, json: text }),
+            None => Ok(Self::insert_id(&text, &fresh_id())),
+        }
+    }
+
+    /// Parses a JSON object that is to be stored under `id`: its `"id"`, if present, must be
+    /// `id`; if absent, `id` is added as the first key.
+    pub fn from_json_for_id(text: impl Into<String>, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        let text = text.into();
+        match scan(&text)? {
+            Some((found, _)) if found == id => Ok(Document { id: found, json: text }),
+            Some((found, _)) => Err(Error::IdMismatch {
+                expected: id.to_owned(),
+                found,
+            }),
+            None => Ok(Self::insert_id(&text, id)),
+        }
+    }
+
+    /// Builds a document from a JSON value, which must be an object (a missing id is added).
+    pub fn from_value(value: Value) -> Result<Self> {
+        match value {
+            Value::Object(map) => Self::from_map(map),
+            other => Err(Error::InvalidDocument(format!(
+                "a document must be a JSON object, not {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+
+    /// Builds a document from the fields of a JSON object (a missing id is added first).
+    pub fn from_map(map: Map<String, Value>) -> Result<Self> {
+        match map.get("id") {
+            Some(Value::String(id)) => {
+                validate_id(id)?;
+                let id = id.clone();
+                Ok(Document {
+                    id,
+                    json: Value::Object(map).to_string(),
+                })
+            }
+            Some(other) => Err(Error::InvalidDocument(format!(
+                "\"id\" must be a string, not {}",
+                kind_of(other)
+            ))),
+            None => {
+                let id = fresh_id();
+                let mut with_id = Map::with_capacity(map.len() + 1);
+                with_id.insert("id".into(), Value::String(id.clone()));
+                with_id.extend(map);
+                Ok(Document {
+                    id,
+                    json: Value::Object(with_id).to_string(),
+                })
+            }
+        }
+    }
+
+    /// A document with a fresh id and a `"text"` field, as Jina's `Document(text=...)`.
+    pub fn with_text(text: &str) -> Self {
+        let id = fresh_id();
+        let json = format!(
+            "{{\"id\":\"{id}\",\"text\":{}}}",
+            Value::String(text.to_owned())
+        );
+        Document { id, json }
+    }
+
+    /// A document whose id and text are already known to be valid and to agree
+    /// (read back from the store, whose records were validated when written).
+    pub(crate) fn from_trusted(id: String, json: String) -> Self {
+        Document { id, json }
+    }
+
+    /// The document's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The document's JSON text, exactly as stored.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The JSON text, consuming the document.
+    pub fn into_json(self) -> String {
+        self.json
+    }
+
+    /// The document parsed into its fields (key order kept).
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::from_str::<Value>(&self.json) {
+            Ok(Value::Object(map)) => map,
+            // Unreachable for a document that passed validation; keep the id at least.
+            _ => {
+                let mut map = Map::new();
+                map.insert("id".into(), Value::String(self.id.clone()));
+                map
+            }
+        }
+    }
+
+    /// One field's value, parsed.
+    pub fn get(&self, field: &str) -> Option<Value> {
+        self.to_map().remove(field)
+    }
+
+    /// The `"text"` field, if it is a string.
+    pub fn text(&self) -> Option<String> {
+        match self.get("text") {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Sets one field (re-serialising the document compactly, key order kept).
+    /// The id cannot be changed this way: use [`Document::with_id`].
+    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<()> {
+        if field == "id" {
+            return Err(Error::InvalidDocument(
+                "the id cannot be set as a field; use Document::with_id".into(),
+            ));
+        }
+        let mut map = self.to_map();
+        map.insert(field.to_owned(), value.into());
+        self.json = Value::Object(map).to_string();
+        Ok(())
+    }
+
+    /// Removes one field (not the id). Returns its old value.
+    pub fn remove(&mut self, field: &str) -> Option<Value> {
+        if field == "id" {
+            return None;
+        }
+        let mut map = self.to_map();
+        let old = map.shift_remove(field);
+        if old.is_some() {
+            self.json = Value::Object(map).to_string();
+        }
+        old
+    }
+
+    /// The same document under another id: only the id's value changes in the text.
+    pub fn with_id(&self, new_id: &str) -> Result<Document> {
+        validate_id(new_id)?;
+        let quoted = Value::String(new_id.to_owned()).to_string();
+        let json = match scan(&self.json)? {
+            Some((_, span)) => {
+                let mut s = String::with_capacity(self.json.len() + quoted.len());
+                s.push_str(&self.json[..span.start]);
+                s.push_str(&quoted);
+                s.push_str(&self.json[span.end..]);
+                s
+            }
+            None => return Ok(Self::insert_id(&self.json, new_id)),
+        };
+        Ok(Document {
+            id: new_id.to_owned(),
+            json,
+        })
+    }
+
+    /// Adds `"id": id` as the first key of a valid object text that has no id.
+    fn insert_id(text: &str, id: &str) -> Document {
+        let brace = text.len() - text.trim_start().len();
+        let rest = &text[brace + 1..];
+        let empty = rest.trim_start().starts_with('}');
+        let quoted = Value::String(id.to_owned()).to_string();
+        let mut json = String::with_capacity(text.len() + quoted.len() + 8);
+        json.push_str(&text[..=brace]);
+        json.push_str("\"id\":");
+        json.push_str(&quoted);
+        if !empty {
+            json.push(',');
+        }
+        json.push_str(rest);
+        Document {
+            id: id.to_owned(),
+            json,
+        }
+    }
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("id", &self.id)
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
+impl fmt::Display for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.json)
+    }
+}
+
+/// Checks the id rules: 1..=255 bytes of UTF-8, no `/` or NUL, not `.`/`..`, no leading `.`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let reason = if id.is_empty() {
+        "an id cannot be empty"
+    } else if id.len() > MAX_ID_LEN {
+        "an id is at most 255 bytes"
+    } else if id.contains('/') {
+        "an id cannot contain '/'"
+    } else if id.contains('\0') {
+        "an id cannot contain NUL"
+    } else if id.starts_with('.') {
+        "an id cannot start with '.'"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidId {
+        id: id.to_owned(),
+        reason,
+    })
+}
+
+/// A fresh random id: 32 lowercase hex characters, like Jina's `uuid1().hex`.
+pub fn fresh_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Validates `text` as one JSON object and finds its top-level `"id"`: the id and the byte
+/// span of its value. Cheap: values other than the id are skipped, not built.
+fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let found = de::Deserializer::deserialize_any(&mut de, ObjectScan { base: text })
+        .and_then(|found| de.end().map(|()| found))
+        .map_err(|e| Error::InvalidDocument(e.to_string()))?;
+    match found {
+        Some((Value::String(id), span)) => {
+            validate_id(&id)?;
+            Ok(Some((id, span)))
+        }
+        Some((other, _)) => Err(Error::InvalidDocument(format!(
+            "\"id\" must be a string, not {}",
+            kind_of(&other)
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Visits the top-level value, which must be an object, keeping only the `"id"` member.
+struct ObjectScan<'a> {
+    base: &'a str,
+}
+
+impl<'de> Visitor<'de> for ObjectScan<'de> {
+    type Value = Option<(Value, Range<usize>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_id) = map.next_key_seed(IsIdKey)? {
+            if !is_id {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if found.is_some() {
+                return Err(de::Error::custom("the key \"id\" appears twice"));
+            }
+            let raw: &'de RawValue = map.next_value()?;
+            let start = raw.get().as_ptr() as usize - self.base.as_ptr() as usize;
+            let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+            found = Some((value, start..start + raw.get().len()));
+        }
+        Ok(found)
+    }
+}
+
+/// Deserializes an object key to "is it `id`?" without allocating.
+struct IsIdKey;
+
+impl<'de> DeserializeSeed<'de> for IsIdKey {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for IsIdKey {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == "id")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_text_byte_for_byte() {
+        let text = "{ \"id\" : \"a\",\n  \"text\": \"x\" }\n";
+        let d = Document::from_json(text).unwrap();
+        assert_eq!(d.id(), "a");
+        assert_eq!(d.json(), text);
+    }
+
+    #[test]
+    fn adds_a_missing_id_first() {
+        let d = Document::from_json("{\"text\": \"x\"}").unwrap();
+        assert_eq!(d.id().len(), 32);
+        assert_eq!(d.json(), format!("{{\"id\":\"{}\",\"text\": \"x\"}}", d.id()));
+        let e = Document::from_json_for_id("  { }", "k").unwrap();
+        assert_eq!(e.json(), "  {\"id\":\"k\" }");
+        assert_eq!(Document::from_json(e.json()).unwrap(), e);
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_object() {
+        for bad in [
+            "",
+            "[]",
+            "1",
+            "\"s\"",
+            "{",
+            "{}{}",
+            "{} x",
+            "{\"id\": 1}",
+            "{\"id\": \"\"}",
+            "{\"id\": \"a/b\"}",
+            "{\"id\": \".x\"}",
+            "{\"id\":\"a\",\"id\":\"a\"}",
+        ] {
+            assert!(Document::from_json(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(Document::from_json("{\"id\":\"a\"}\n").is_ok());
+    }
+
+    #[test]
+    fn id_rules() {
+        assert!(validate_id(&"x".repeat(255)).is_ok());
+        assert!(validate_id(&"x".repeat(256)).is_err());
+        assert!(validate_id("..").is_err());
+        assert!(validate_id("ünï😀").is_ok());
+        assert!(validate_id("a\0b").is_err());
+    }
+
+    #[test]
+    fn with_id_rewrites_only_the_id() {
+        let d = Document::from_json("{\"text\":1, \"id\" : \"a\" }").unwrap();
+        let e = d.with_id("bb").unwrap();
+        assert_eq!(e.json(), "{\"text\":1, \"id\" : \"bb\" }");
+        assert_eq!(e.id(), "bb");
+    }
+
+    #[test]
+    fn mismatched_id_is_refused() {
+        assert!(matches!(
+            Document::from_json_for_id("{\"id\":\"a\"}", "b"),
+            Err(Error::IdMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn set_and_get_fields() {
+        let mut d = Document::with_text("hello");
+        assert_eq!(d.text().as_deref(), Some("hello"));
+        d.set("text", "goodbye").unwrap();
+        assert_eq!(d.text().as_deref(), Some("goodbye"));
+        assert!(d.json().starts_with("{\"id\""));
+        assert!(d.set("id", "x").is_err());
+    }
+}

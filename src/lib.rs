@@ -1,0 +1,29 @@
+//! damfs: a crash-safe Rust port of Jina's `DocumentArrayMemmap`, and a FUSE mount that shows
+//! every document of a store as a JSON file.
+//!
+//! Layers, each knowing only the one below it:
+//!
+//! ```text
+//! CLI (main.rs) → daemon → fuse (fuser adapter) → fs (filesystem core) → store
+//! ```
+//!
+//! The [`store`] can be used alone as a library:
+//!
+//! ```no_run
+//! use damfs::{Document, DocumentArrayMemmap};
+//! # fn main() -> damfs::Result<()> {
+//! let mut dam = DocumentArrayMemmap::open("./my-memmap")?;
+//! dam.extend([Document::with_text("hello"), Document::with_text("world")])?;
+//! dam.update(0, |d| d.set("text", "goodbye"))??;
+//! assert_eq!(dam.get(0)?.text().as_deref(), Some("goodbye"));
+//! dam.save()?;
+//! # Ok(()) }
+//! ```
+
+pub mod document;
+pub mod error;
+pub mod store;
+
+pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};
+pub use error::{Error, Result};
+pub use store::{DocumentArrayMemmap, Options, Slice, Stats};

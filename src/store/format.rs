@@ -1,0 +1,450 @@
+//! The on-disk format: two files per store generation, both starting with a 32-byte header.
+//!
+//! ```text
+//! file header (32 bytes, little-endian):
+//!   magic[8]  "DAMFSIDX" (index) or "DAMFSBDY" (body)
+//!   version   u32   FORMAT_VERSION
+//!   flags     u32   0
+//!   generation u64  the store generation; prune/clear start a new one
+//!   reserved  u64   0
+//!
+//! body-<generation>.dam: the header, then documents' JSON texts, concatenated, exactly as given.
+//!
+//! index.dam: the header, then batches, appended; a batch is all-or-nothing:
+//!   magic u32 "BTCH", flags u32 (bit 0 DURABLE), payload_len u32, crc32(payload) u32, payload
+//!   payload = entries:
+//!     PUT    0x01 id_len:u8 id  offset:u64 len:u32 crc32(body bytes):u32   (insert or replace)
+//!     DELETE 0x02 id_len:u8 id
+//!     RENAME 0x03 id_len:u8 id  new_len:u8 new_id                          (keeps the position)
+//! ```
+//!
+//! A batch flagged DURABLE was written after the body was fsynced, so every body range named
+//! by it or by any earlier batch is on disk for sure. PUTs after the last durable batch are
+//! checked against the body when the store is loaded (a power cut may have lost their bytes).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+pub const INDEX_MAGIC: [u8; 8] = *b"DAMFSIDX";
+pub const BODY_MAGIC: [u8; 8] = *b"DAMFSBDY";
+pub const FORMAT_VERSION: u32 = 1;
+pub const FILE_HEADER_LEN: u64 = 32;
+
+pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"BTCH");
+pub const BATCH_HEADER_LEN: usize = 16;
+pub const FLAG_DURABLE: u32 = 1;
+/// Large writes are split into batches of about this many payload bytes.
+const BATCH_TARGET: usize = 1 << 20;
+
+const OP_PUT: u8 = 1;
+const OP_DELETE: u8 = 2;
+const OP_RENAME: u8 = 3;
+
+/// Where a document's text lives in the body file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loc {
+    pub offset: u64,
+    pub len: u32,
+    pub crc: u32,
+}
+
+impl Loc {
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+}
+
+/// One index entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op<'a> {
+    Put { id: &'a str, loc: Loc },
+    Delete { id: &'a str },
+    Rename { from: &'a str, to: &'a str },
+}
+
+pub fn file_header(magic: [u8; 8], generation: u64) -> [u8; FILE_HEADER_LEN as usize] {
+    let mut h = [0u8; FILE_HEADER_LEN as usize];
+    h[..8].copy_from_slice(&magic);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[16..24].copy_from_slice(&generation.to_le_bytes());
+    h
+}
+
+/// Checks a file header and returns the generation it names.
+pub fn read_file_header(path: &Path, bytes: &[u8], magic: [u8; 8]) -> Result<u64> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        file: path.to_owned(),
+        offset: 0,
+        reason: reason.to_owned(),
+    };
+    if bytes.len() < FILE_HEADER_LEN as usize {
+        return Err(corrupt("file is shorter than its 32-byte header"));
+    }
+    if bytes[..8] != magic {
+        return Err(corrupt("not a damfs file (bad magic)"));
+    }
+    let version = u32::from_le_bytes(le4(&bytes[8..12]));
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            file: path.to_owned(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(u64::from_le_bytes(le8(&bytes[16..24])))
+}
+
+fn le4(b: &[u8]) -> [u8; 4] {
+    let mut a = [0; 4];
+    a.copy_from_slice(&b[..4]);
+    a
+}
+
+fn le8(b: &[u8]) -> [u8; 8] {
+    let mut a = [0; 8];
+    a.copy_from_slice(&b[..8]);
+    a
+}
+
+/// Builds the bytes of one or more batches.
+#[derive(Default)]
+pub struct BatchWriter {
+    out: Vec<u8>,
+    start: Option<usize>,
+}
+
+impl BatchWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entry(&mut self) -> &mut Vec<u8> {
+        match self.start {
+            Some(s) if self.out.len() - s - BATCH_HEADER_LEN < BATCH_TARGET => {}
+            Some(_) => {
+                self.seal(0);
+                self.open();
+            }
+            None => self.open(),
+        }
+        &mut self.out
+    }
+
+    fn open(&mut self) {
+        self.start = Some(self.out.len());
+        self.out.extend_from_slice(&[0u8; BATCH_HEADER_LEN]);
+    }
+
+    fn seal(&mut self, flags: u32) {
+        if let Some(s) = self.start.take() {
+            let payload = &self.out[s + BATCH_HEADER_LEN..];
+            let len = payload.len() as u32;
+            let crc = crc32fast::hash(payload);
+            let h = &mut self.out[s..s + BATCH_HEADER_LEN];
+            h[0..4].copy_from_slice(&BATCH_MAGIC.to_le_bytes());
+            h[4..8].copy_from_slice(&flags.to_le_bytes());
+            h[8..12].copy_from_slice(&len.to_le_bytes());
+            h[12..16].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+
+    pub fn push(&mut self, op: Op<'_>) {
+        let out = self.entry();
+        match op {
+            Op::Put { id, loc } => {
+                out.push(OP_PUT);
+                push_id(out, id);
+                out.extend_from_slice(&loc.offset.to_le_bytes());
+                out.extend_from_slice(&loc.len.to_le_bytes());
+                out.extend_from_slice(&loc.crc.to_le_bytes());
+            }
+            Op::Delete { id } => {
+                out.push(OP_DELETE);
+                push_id(out, id);
+            }
+            Op::Rename { from, to } => {
+                out.push(OP_RENAME);
+                push_id(out, from);
+                push_id(out, to);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// The finished bytes; `durable` flags the last batch (an empty one is made if needed).
+    pub fn finish(mut self, durable: bool) -> Vec<u8> {
+        if durable && self.start.is_none() {
+            self.open();
+        }
+        self.seal(if durable { FLAG_DURABLE } else { 0 });
+        self.out
+    }
+}
+
+fn push_id(out: &mut Vec<u8>, id: &str) {
+    // Ids are validated to be 1..=255 bytes before they reach the format.
+    out.push(id.len() as u8);
+    out.extend_from_slice(id.as_bytes());
+}
+
+/// What reading an index found.
+pub struct IndexScan {
+    /// Length of the valid prefix (where the next batch goes).
+    pub valid_len: u64,
+    /// A torn tail that was ignored: its offset and length.
+    pub torn: Option<(u64, u64)>,
+}
+
+/// One parsed batch: its offset, flags and payload.
+struct Batch<'a> {
+    offset: u64,
+    flags: u32,
+    payload: &'a [u8],
+}
+
+/// Why a batch at some offset could not be read.
+enum BadBatch {
+    /// It does not fit in the file or does not start with the batch magic.
+    Incomplete,
+    /// Its checksum does not match its payload; the payload would end at this offset.
+    Checksum { end: usize },
+}
+
+fn batch_at(bytes: &[u8], pos: usize) -> std::result::Result<Batch<'_>, BadBatch> {
+    if bytes.len() - pos < BATCH_HEADER_LEN {
+        return Err(BadBatch::Incomplete);
+    }
+    let h = &bytes[pos..pos + BATCH_HEADER_LEN];
+    if u32::from_le_bytes(le4(&h[0..4])) != BATCH_MAGIC {
+        return Err(BadBatch::Incomplete);
+    }
+    let flags = u32::from_le_bytes(le4(&h[4..8]));
+    let len = u32::from_le_bytes(le4(&h[8..12])) as usize;
+    let crc = u32::from_le_bytes(le4(&h[12..16]));
+    let start = pos + BATCH_HEADER_LEN;
+    if bytes.len() - start < len {
+        return Err(BadBatch::Incomplete);
+    }
+    let payload = &bytes[start..start + len];
+    if crc32fast::hash(payload) != crc {
+        return Err(BadBatch::Checksum { end: start + len });
+    }
+    Ok(Batch {
+        offset: pos as u64,
+        flags,
+        payload,
+    })
+}
+
+/// Is there a valid batch anywhere at or after `from`? (Tells corruption from a torn tail.)
+fn valid_batch_after(bytes: &[u8], from: usize) -> bool {
+    let magic = BATCH_MAGIC.to_le_bytes();
+    let mut pos = from;
+    while pos + BATCH_HEADER_LEN <= bytes.len() {
+        if bytes[pos..pos + 4] == magic && batch_at(bytes, pos).is_ok() {
+            return true;
+        }
+        pos += 1;
+    }
+    false
+}
+
+/// Reads the batches in `bytes` (the index file from offset `base` on) and calls
+/// `apply(op, durable)` for each entry in order; `durable` tells whether the entry is at or
+/// before the last DURABLE batch. A torn tail is reported, not applied; damage anywhere else
+/// is an error naming the file and offset.
+pub fn scan_index(
+    path: &Path,
+    bytes: &[u8],
+    base: u64,
+    mut apply: impl FnMut(Op<'_>, bool) -> Result<()>,
+) -> Result<IndexScan> {
+    let start = 0usize;
+    // First pass: find the valid prefix and the last durable batch.
+    let mut pos = start;
+    let mut durable_end = start;
+    let mut torn = None;
+    while pos < bytes.len() {
+        match batch_at(bytes, pos) {
+            Ok(b) => {
+                pos += BATCH_HEADER_LEN + b.payload.len();
+                if b.flags & FLAG_DURABLE != 0 {
+                    durable_end = pos;
+                }
+            }
+            Err(bad) => {
+                let resume = match bad {
+                    BadBatch::Checksum { end } => end.min(bytes.len()),
+                    BadBatch::Incomplete => pos + 1,
+                };
+                if valid_batch_after(bytes, resume) {
+                    return Err(Error::Corrupt {
+                        file: path.to_owned(),
+                        offset: base + pos as u64,
+                        reason: "damaged batch (bad magic or checksum) followed by valid data"
+                            .into(),
+                    });
+                }
+                torn = Some((base + pos as u64, (bytes.len() - pos) as u64));
+                break;
+            }
+        }
+    }
+    let valid_len = pos;
+    // Second pass: apply the entries.
+    let mut pos = start;
+    while pos < valid_len {
+        let b = batch_at(bytes, pos).map_err(|_| Error::Corrupt {
+            file: path.to_owned(),
+            offset: base + pos as u64,
+            reason: "batch changed while reading".into(),
+        })?;
+        let durable = pos < durable_end;
+        decode_entries(path, base, &b, |op| apply(op, durable))?;
+        pos += BATCH_HEADER_LEN + b.payload.len();
+    }
+    Ok(IndexScan {
+        valid_len: base + valid_len as u64,
+        torn,
+    })
+}
+
+fn decode_entries(
+    path: &Path,
+    base: u64,
+    batch: &Batch<'_>,
+    mut apply: impl FnMut(Op<'_>) -> Result<()>,
+) -> Result<()> {
+    let p = batch.payload;
+    let base = base + batch.offset + BATCH_HEADER_LEN as u64;
+    let mut i = 0usize;
+    let corrupt = |at: usize, reason: &str| Error::Corrupt {
+        file: path.to_owned(),
+        offset: base + at as u64,
+        reason: reason.to_owned(),
+    };
+    let read_id = |i: &mut usize| -> Result<&str> {
+        let n = *p.get(*i).ok_or_else(|| corrupt(*i, "entry cut short"))? as usize;
+        let s = p
+            .get(*i + 1..*i + 1 + n)
+            .ok_or_else(|| corrupt(*i, "entry cut short"))?;
+        let id = std::str::from_utf8(s).map_err(|_| corrupt(*i, "id is not UTF-8"))?;
+        if id.is_empty() {
+            return Err(corrupt(*i, "empty id"));
+        }
+        *i += 1 + n;
+        Ok(id)
+    };
+    while i < p.len() {
+        let at = i;
+        let kind = p[i];
+        i += 1;
+        match kind {
+            OP_PUT => {
+                let id = read_id(&mut i)?;
+                let f = p
+                    .get(i..i + 16)
+                    .ok_or_else(|| corrupt(at, "entry cut short"))?;
+                let loc = Loc {
+                    offset: u64::from_le_bytes(le8(&f[0..8])),
+                    len: u32::from_le_bytes(le4(&f[8..12])),
+                    crc: u32::from_le_bytes(le4(&f[12..16])),
+                };
+                i += 16;
+                apply(Op::Put { id, loc })?;
+            }
+            OP_DELETE => {
+                let id = read_id(&mut i)?;
+                apply(Op::Delete { id })?;
+            }
+            OP_RENAME => {
+                let from = read_id(&mut i)?;
+                let to = read_id(&mut i)?;
+                apply(Op::Rename { from, to })?;
+            }
+            _ => return Err(corrupt(at, "unknown entry kind")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut out = file_header(INDEX_MAGIC, 7).to_vec();
+        let mut w = BatchWriter::new();
+        w.push(Op::Put {
+            id: "a",
+            loc: Loc {
+                offset: 32,
+                len: 10,
+                crc: 5,
+            },
+        });
+        w.push(Op::Rename { from: "a", to: "b" });
+        out.extend(w.finish(true));
+        let mut w = BatchWriter::new();
+        w.push(Op::Delete { id: "b" });
+        out.extend(w.finish(false));
+        out
+    }
+
+    fn ops(bytes: &[u8]) -> Result<(Vec<String>, IndexScan)> {
+        let mut seen = Vec::new();
+        let scan = scan_index(Path::new("index.dam"), &bytes[32..], 32, |op, d| {
+            seen.push(format!("{op:?} {d}"));
+            Ok(())
+        })?;
+        Ok((seen, scan))
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = sample();
+        assert_eq!(
+            read_file_header(Path::new("x"), &bytes, INDEX_MAGIC).unwrap(),
+            7
+        );
+        let (seen, scan) = ops(&bytes).unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(seen[0].ends_with("true") && seen[2].ends_with("false"));
+        assert_eq!(scan.valid_len, bytes.len() as u64);
+        assert!(scan.torn.is_none());
+    }
+
+    #[test]
+    fn every_torn_tail_is_dropped() {
+        let bytes = sample();
+        let full = ops(&bytes).unwrap().0.len();
+        for cut in 33..bytes.len() {
+            let (seen, scan) = ops(&bytes[..cut]).unwrap();
+            assert!(seen.len() < full);
+            assert!(scan.valid_len <= cut as u64);
+        }
+    }
+
+    #[test]
+    fn damage_before_valid_data_is_an_error() {
+        let mut bytes = sample();
+        bytes[32 + BATCH_HEADER_LEN + 2] ^= 0xff;
+        let err = ops(&bytes).err().unwrap().to_string();
+        assert!(err.contains("index.dam") && err.contains("offset 32"), "{err}");
+    }
+
+    #[test]
+    fn bad_header_is_named() {
+        let mut b = sample();
+        b[8] = 9;
+        assert!(matches!(
+            read_file_header(Path::new("x"), &b, INDEX_MAGIC),
+            Err(Error::UnsupportedVersion { found: 9, .. })
+        ));
+        assert!(read_file_header(Path::new("x"), &b[..10], INDEX_MAGIC).is_err());
+    }
+}

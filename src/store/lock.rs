@@ -1,0 +1,68 @@
+//! The advisory lock that keeps writers of one store from interleaving.
+//!
+//! It is an `flock` on a `lock` file in the store directory (not on the data files, which
+//! prune and clear replace). Writers hold it exclusively for each write; loading takes it
+//! shared, so a reader never sees a half-written batch or a store being replaced.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct LockFile {
+    file: Arc<File>,
+}
+
+/// Releases the lock when dropped.
+pub struct Guard {
+    file: Arc<File>,
+}
+
+impl LockFile {
+    pub fn open(path: &Path, create: bool) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(create)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        Ok(LockFile {
+            file: Arc::new(file),
+        })
+    }
+
+    pub fn exclusive(&self) -> io::Result<Guard> {
+        flock(&self.file, libc::LOCK_EX)?;
+        Ok(Guard {
+            file: self.file.clone(),
+        })
+    }
+
+    pub fn shared(&self) -> io::Result<Guard> {
+        flock(&self.file, libc::LOCK_SH)?;
+        Ok(Guard {
+            file: self.file.clone(),
+        })
+    }
+}
+
+fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a file descriptor we own; no memory is passed.
+        let r = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = flock(&self.file, libc::LOCK_UN);
+    }
+}

@@ -1,0 +1,292 @@
+//! The in-memory lookup table: for every live document its id, where its text is, and its
+//! position. This is all a store keeps per document, so it is packed:
+//!
+//! - ids live in one byte arena (`[len:u8][bytes]`), no allocation per document;
+//! - a slot is 24 bytes (arena offset, body offset, length, checksum);
+//! - the position order is a `Vec<u32>` of slot numbers (4 bytes);
+//! - the id → slot map is a `hashbrown::HashTable<u32>` that hashes ids out of the arena
+//!   (about 4.6–9 bytes per document depending on load).
+//!
+//! So a document with a 32-byte id costs about 24 + 4 + 33 + ~8 ≈ 69 bytes.
+
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::format::Loc;
+
+/// A slot number: stable for a document while the table lives (renames keep it).
+pub type SlotNo = u32;
+
+const DEAD: u64 = u64::MAX;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    id_at: u64,
+    offset: u64,
+    len: u32,
+    crc: u32,
+}
+
+#[derive(Default)]
+pub struct Table {
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
+    order: Vec<SlotNo>,
+    map: HashTable<SlotNo>,
+    hasher: DefaultHashBuilder,
+    live_body: u64,
+    live_ids: u64,
+}
+
+impl Table {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Bytes of body text the live documents use.
+    pub fn live_body_bytes(&self) -> u64 {
+        self.live_body
+    }
+
+    /// Sum of the live ids' lengths.
+    pub fn live_id_bytes(&self) -> u64 {
+        self.live_ids
+    }
+
+    /// Bytes this table holds on the heap (what the store costs in memory, pool excluded).
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.order.capacity() * 4
+            + self.map.allocation_size()
+    }
+
+    fn id_at(arena: &[u8], at: u64) -> &str {
+        let at = at as usize;
+        let n = arena[at] as usize;
+        // Ids enter the arena only as &str, so the bytes are UTF-8.
+        std::str::from_utf8(&arena[at + 1..at + 1 + n]).unwrap_or("")
+    }
+
+    pub fn id(&self, slot: SlotNo) -> &str {
+        Self::id_at(&self.arena, self.slots[slot as usize].id_at)
+    }
+
+    pub fn loc(&self, slot: SlotNo) -> Loc {
+        let s = &self.slots[slot as usize];
+        Loc {
+            offset: s.offset,
+            len: s.len,
+            crc: s.crc,
+        }
+    }
+
+    /// The slot of the document at `pos`.
+    pub fn at(&self, pos: usize) -> Option<SlotNo> {
+        self.order.get(pos).copied()
+    }
+
+    /// Slots in position order.
+    pub fn order(&self) -> &[SlotNo] {
+        &self.order
+    }
+
+    pub fn find(&self, id: &str) -> Option<SlotNo> {
+        let hash = self.hasher.hash_one(id);
+        let (arena, slots) = (&self.arena, &self.slots);
+        self.map
+            .find(hash, |&s| Self::id_at(arena, slots[s as usize].id_at) == id)
+            .copied()
+    }
+
+    /// Position of a slot (a scan: positions are not kept per slot).
+    pub fn position(&self, slot: SlotNo) -> Option<usize> {
+        self.order.iter().position(|&s| s == slot)
+    }
+
+    fn push_id(&mut self, id: &str) -> u64 {
+        let at = self.arena.len() as u64;
+        self.arena.push(id.len() as u8);
+        self.arena.extend_from_slice(id.as_bytes());
+        at
+    }
+
+    fn map_insert(&mut self, id: &str, slot: SlotNo) {
+        let hash = self.hasher.hash_one(id);
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        match self.map.entry(
+            hash,
+            |&s| Self::id_at(arena, slots[s as usize].id_at) == id,
+            |&s| hasher.hash_one(Self::id_at(arena, slots[s as usize].id_at)),
+        ) {
+            Entry::Occupied(mut e) => *e.get_mut() = slot,
+            Entry::Vacant(e) => {
+                e.insert(slot);
+            }
+        }
+    }
+
+    fn map_remove(&mut self, id: &str) {
+        let hash = self.hasher.hash_one(id);
+        let (arena, slots) = (&self.arena, &self.slots);
+        if let Ok(e) = self
+            .map
+            .find_entry(hash, |&s| Self::id_at(arena, slots[s as usize].id_at) == id)
+        {
+            e.remove();
+        }
+    }
+
+    /// Adds a new document at the end. The caller has checked that `id` is absent.
+    pub fn push(&mut self, id: &str, loc: Loc) -> SlotNo {
+        let slot = self.slots.len() as SlotNo;
+        let id_at = self.push_id(id);
+        self.slots.push(Slot {
+            id_at,
+            offset: loc.offset,
+            len: loc.len,
+            crc: loc.crc,
+        });
+        self.map_insert(id, slot);
+        self.order.push(slot);
+        self.live_body += u64::from(loc.len);
+        self.live_ids += id.len() as u64;
+        slot
+    }
+
+    /// Points a slot at new text.
+    pub fn set_loc(&mut self, slot: SlotNo, loc: Loc) {
+        let s = &mut self.slots[slot as usize];
+        self.live_body = self.live_body - u64::from(s.len) + u64::from(loc.len);
+        s.offset = loc.offset;
+        s.len = loc.len;
+        s.crc = loc.crc;
+    }
+
+    /// Gives a slot a new id (the caller has checked `to` is absent). Position is kept.
+    pub fn rename(&mut self, slot: SlotNo, to: &str) {
+        let from = self.id(slot).to_owned();
+        self.map_remove(&from);
+        let id_at = self.push_id(to);
+        self.slots[slot as usize].id_at = id_at;
+        self.map_insert(to, slot);
+        self.live_ids = self.live_ids - from.len() as u64 + to.len() as u64;
+    }
+
+    /// Removes the document at `pos` and returns its slot.
+    pub fn remove_at(&mut self, pos: usize) -> SlotNo {
+        let slot = self.order.remove(pos);
+        self.kill(slot);
+        slot
+    }
+
+    /// Removes a document by slot.
+    pub fn remove_slot(&mut self, slot: SlotNo) {
+        if let Some(pos) = self.position(slot) {
+            self.order.remove(pos);
+            self.kill(slot);
+        }
+    }
+
+    /// Removes the documents at the given positions (any order, no duplicates) in one pass.
+    pub fn remove_positions(&mut self, positions: &[usize]) -> Vec<SlotNo> {
+        let mut doomed = vec![false; self.order.len()];
+        for &p in positions {
+            doomed[p] = true;
+        }
+        let mut removed = Vec::with_capacity(positions.len());
+        let mut keep = Vec::with_capacity(self.order.len() - positions.len());
+        for (p, &slot) in self.order.iter().enumerate() {
+            if doomed[p] {
+                removed.push(slot);
+            } else {
+                keep.push(slot);
+            }
+        }
+        self.order = keep;
+        for &slot in &removed {
+            self.kill(slot);
+        }
+        removed
+    }
+
+    fn kill(&mut self, slot: SlotNo) {
+        let id = self.id(slot).to_owned();
+        self.map_remove(&id);
+        let s = &mut self.slots[slot as usize];
+        self.live_body -= u64::from(s.len);
+        self.live_ids -= id.len() as u64;
+        s.id_at = DEAD;
+    }
+
+    /// Applies one index entry while replaying a log (ops about unknown ids are ignored:
+    /// they can only come from a writer that raced a clear).
+    pub fn apply_put(&mut self, id: &str, loc: Loc) {
+        match self.find(id) {
+            Some(slot) => self.set_loc(slot, loc),
+            None => {
+                self.push(id, loc);
+            }
+        }
+    }
+
+    pub fn apply_delete(&mut self, id: &str) {
+        if let Some(slot) = self.find(id) {
+            self.remove_slot(slot);
+        }
+    }
+
+    pub fn apply_rename(&mut self, from: &str, to: &str) {
+        if let Some(slot) = self.find(from) {
+            if let Some(other) = self.find(to) {
+                self.remove_slot(other);
+            }
+            self.rename(slot, to);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(n: u32) -> Loc {
+        Loc {
+            offset: u64::from(n) * 10,
+            len: n,
+            crc: 0,
+        }
+    }
+
+    #[test]
+    fn push_find_rename_remove() {
+        let mut t = Table::new();
+        for i in 0..100u32 {
+            t.push(&format!("id_{i}"), loc(i));
+        }
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.find("id_42"), Some(42));
+        t.rename(42, "other");
+        assert_eq!(t.find("id_42"), None);
+        assert_eq!(t.id(t.at(42).unwrap()), "other");
+        t.remove_at(0);
+        assert_eq!(t.id(t.at(0).unwrap()), "id_1");
+        assert_eq!(t.find("id_0"), None);
+        let removed = t.remove_positions(&[0, 98]);
+        assert_eq!(removed.len(), 2);
+        assert_eq!(t.len(), 97);
+        assert_eq!(t.find("id_99"), None);
+        assert_eq!(t.id(t.at(0).unwrap()), "id_2");
+        t.apply_put("id_2", loc(7));
+        assert_eq!(t.loc(t.find("id_2").unwrap()), loc(7));
+        t.apply_rename("id_2", "id_3");
+        assert_eq!(t.len(), 96);
+        assert_eq!(t.id(t.at(0).unwrap()), "id_3");
+    }
+}
