@@ -22,6 +22,7 @@
 
 pub mod document;
 pub mod error;
+pub mod fs;
 pub mod store;
 
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};

@@ -1,0 +1,59 @@
+//! Filesystem errors: an errno for the kernel plus a message for the log.
+
+use std::fmt;
+
+use crate::error::Error as StoreError;
+
+/// An error of the filesystem core. The adapter replies with `errno` and logs `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsError {
+    pub errno: i32,
+    pub message: String,
+}
+
+impl FsError {
+    pub fn new(errno: i32, message: impl Into<String>) -> Self {
+        FsError {
+            errno,
+            message: message.into(),
+        }
+    }
+
+    /// Expected outcomes (a missing name) are not worth a log line above debug.
+    pub fn is_quiet(&self) -> bool {
+        self.errno == libc::ENOENT
+    }
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({})",
+            self.message,
+            std::io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for FsError {}
+
+/// Each store error has one errno.
+impl From<StoreError> for FsError {
+    fn from(e: StoreError) -> Self {
+        let errno = match &e {
+            StoreError::IndexOutOfRange { .. } | StoreError::NotFound(_) => libc::ENOENT,
+            StoreError::DuplicateId(_) => libc::EEXIST,
+            StoreError::IdMismatch { .. }
+            | StoreError::InvalidDocument(_)
+            | StoreError::InvalidId { .. }
+            | StoreError::ZeroStep => libc::EINVAL,
+            StoreError::ReadOnly => libc::EROFS,
+            StoreError::Corrupt { .. } | StoreError::UnsupportedVersion { .. } => libc::EIO,
+            StoreError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+        };
+        FsError::new(errno, e.to_string())
+    }
+}
+
+pub type FsResult<T> = Result<T, FsError>;
