@@ -119,7 +119,13 @@ impl Filesystem {
     /// Entries from `offset` on (0 = the start), at most `max` of them. With `plus`, each
     /// entry except `.`/`..` carries attributes and counts as a lookup: the adapter must call
     /// `forget(ino, 1)` for every such entry it could not fit in its reply.
-    pub fn readdir(&self, ino: Ino, offset: u64, plus: bool, max: usize) -> FsResult<Vec<DirEntry>> {
+    pub fn readdir(
+        &self,
+        ino: Ino,
+        offset: u64,
+        plus: bool,
+        max: usize,
+    ) -> FsResult<Vec<DirEntry>> {
         todo!()
     }
 
