@@ -154,9 +154,11 @@ fn check_mountpoint(mnt: &Path) -> Result<PathBuf> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(err(format!("mountpoint {shown} does not exist")))
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => return Err(err(format!(
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(err(format!(
             "{shown} is a dead FUSE mount (its daemon is gone): run `damfs unmount {shown}` first"
-        ))),
+        )))
+        }
         Err(e) => return Err(err(format!("mountpoint {shown}: {e}"))),
     }
     let canon = mnt
