@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 pub mod document;
 pub mod error;
 pub mod fs;
