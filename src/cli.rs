@@ -834,6 +834,23 @@ mod tests {
     }
 
     #[test]
+    fn roll_back_removes_only_the_given_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dam = DocumentArrayMemmap::open(dir.path()).unwrap();
+        let doc = |id: &str| Document::from_json(format!("{{\"id\":\"{id}\"}}")).unwrap();
+        dam.extend(["a", "b", "c", "d", "e"].map(doc)).unwrap();
+        // The usual case, a contiguous tail.
+        let n = roll_back(&mut dam, &["d".to_owned(), "e".to_owned()]).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(dam.ids().collect::<Vec<_>>(), ["a", "b", "c"]);
+        // Scattered, and an id that is already gone.
+        let n = roll_back(&mut dam, &["a".into(), "c".into(), "zz".into()]).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(dam.ids().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(roll_back(&mut dam, &[]).unwrap(), 0);
+    }
+
+    #[test]
     fn positions_are_split_off() {
         assert_eq!(
             split_position("expected value at line 3 column 7"),
