@@ -578,6 +578,12 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        if self.fs.zero_message_open() {
+            // Nothing to commit on a read-only mount. The kernel still sends FLUSH on every
+            // close after a zero-message open; ENOSYS makes it stop for good.
+            reply.error(Errno::ENOSYS);
+            return;
+        }
         let r = self.fs.flush(ino.0, fh.0);
         self.finish(Held::Nothing, || match r {
             Ok(()) => reply.ok(),

@@ -40,7 +40,10 @@ fn mount_is_live_when_the_command_returns() {
     assert_eq!(cat.stdout, doc_json(2));
     let pid = m.pid();
     m.unmount();
-    assert!(pid_exited(pid), "daemon {pid} still running after damfs unmount");
+    assert!(
+        pid_exited(pid),
+        "daemon {pid} still running after damfs unmount"
+    );
 }
 
 #[test]
@@ -79,7 +82,8 @@ fn bad_mountpoints_fail_with_a_clear_message() {
 #[test]
 fn read_only_mount_of_a_missing_store_fails() {
     let m = Mount::unmounted(0);
-    m.mount(&["--read-only"]).assert_fails_with("does not exist");
+    m.mount(&["--read-only"])
+        .assert_fails_with("does not exist");
     assert!(!m.store.exists());
 }
 
@@ -172,7 +176,10 @@ fn a_busy_mount_is_detached_and_the_daemon_exits_when_released() {
     assert!(!pid_exited(pid), "daemon exited while its mount was in use");
     let _ = holder.kill();
     let _ = holder.wait();
-    assert!(wait_for(EXIT_WAIT, || pid_exited(pid)), "daemon did not exit");
+    assert!(
+        wait_for(EXIT_WAIT, || pid_exited(pid)),
+        "daemon did not exit"
+    );
     assert!(!m.is_mounted());
 }
 

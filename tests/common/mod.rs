@@ -172,7 +172,12 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill takes plain integers.
     let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    assert_eq!(r, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        r,
+        0,
+        "kill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// A mounted store in a scratch directory.
@@ -306,7 +311,10 @@ impl Drop for Mount {
         }
         let r = damfs(["unmount".as_ref(), self.mnt.as_os_str()]);
         if r.code != 0 || self.is_mounted() {
-            eprintln!("damfs unmount failed ({}); using umount -l", r.stderr.trim());
+            eprintln!(
+                "damfs unmount failed ({}); using umount -l",
+                r.stderr.trim()
+            );
             let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
         }
     }
