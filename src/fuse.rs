@@ -366,8 +366,8 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        // Forgetting changes nothing the kernel caches: no invalidations to collect.
         self.fs.forget(ino.0, nlookup);
-        self.inval.send_later(self.fs.take_invalidations());
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
