@@ -366,8 +366,8 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        // Forgetting changes nothing the kernel caches: no invalidations to collect.
         self.fs.forget(ino.0, nlookup);
-        self.inval.send_later(self.fs.take_invalidations());
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -578,6 +578,12 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        if self.fs.zero_message_open() {
+            // Nothing to commit on a read-only mount. The kernel still sends FLUSH on every
+            // close after a zero-message open; ENOSYS makes it stop for good.
+            reply.error(Errno::ENOSYS);
+            return;
+        }
         let r = self.fs.flush(ino.0, fh.0);
         self.finish(Held::Nothing, || match r {
             Ok(()) => reply.ok(),
