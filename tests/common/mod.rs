@@ -414,6 +414,14 @@ impl Mount {
                 .unwrap_or_else(|e| panic!("reading by-id/{id}: {e}"));
             assert_eq!(&by_id, json, "by-id/{id}");
         }
+        for (i, (id, json)) in docs.iter().enumerate() {
+            for name in [i.to_string(), format!("by-id/{id}")] {
+                let st = std::fs::metadata(self.mnt.join(&name))
+                    .unwrap_or_else(|e| panic!("stat {name}: {e}"));
+                assert_eq!(st.len(), json.len() as u64, "stat size of {name}");
+                assert_eq!(st.nlink(), 2, "links of {name}");
+            }
+        }
         assert_eq!(self.stats()["temporary_files"], 0, "temporary files left");
     }
 
