@@ -512,3 +512,100 @@ fn concurrent_writers_leave_every_document_valid_and_readers_never_see_a_torn_on
     m.assert_shows(&want);
     assert_eq!(m.unmount_and_read(), want);
 }
+
+#[test]
+fn an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay() {
+    require_fuse!();
+    let m = Mount::with_docs(4);
+    m.sh("printf 'not json' > \"$MNT/x.tmp\"").assert_ok();
+    assert_eq!(
+        errno_of(std::fs::rename(m.path("x.tmp"), m.path("2"))),
+        libc::EINVAL
+    );
+    // mv fails too; coreutils reads EINVAL from rename(2) as POSIX defines it and says
+    // "cannot move … to a subdirectory of itself" (SPEC §2 asks for EINVAL here).
+    m.sh("mv \"$MNT/x.tmp\" \"$MNT/by-id/doc2\"")
+        .assert_fails_with("cannot move");
+    m.sh("sed -i s/not/NOT/ \"$MNT/x.tmp\" && mv \"$MNT/x.tmp\" \"$MNT/2\"")
+        .assert_fails_with("cannot move");
+    // JSON naming another document is not a replacement for this one either.
+    m.sh("printf '{\"id\":\"doc3\"}' > \"$MNT/y.tmp\"")
+        .assert_ok();
+    assert_eq!(
+        errno_of(std::fs::rename(m.path("y.tmp"), m.path("by-id/doc2"))),
+        libc::EINVAL
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.path("x.tmp")).unwrap(),
+        "NOT json",
+        "a refused rename leaves the temporary as it was"
+    );
+    std::fs::remove_file(m.path("x.tmp")).unwrap();
+    std::fs::remove_file(m.path("y.tmp")).unwrap();
+    unchanged(&m, 4);
+}
+
+#[test]
+fn documents_cannot_be_renamed_to_bad_ids_or_out_of_the_document_names() {
+    require_fuse!();
+    let m = Mount::with_docs(3);
+    // Not a valid id: EINVAL.
+    assert_eq!(
+        errno_of(std::fs::rename(
+            m.path("by-id/doc1"),
+            m.path("by-id/.hidden")
+        )),
+        libc::EINVAL
+    );
+    // A document cannot become a temporary in the root, nor a new positional name.
+    assert_eq!(
+        errno_of(std::fs::rename(m.path("1"), m.path("doc1.bak"))),
+        libc::EPERM
+    );
+    assert_eq!(
+        errno_of(std::fs::rename(m.path("by-id/doc1"), m.path("7"))),
+        libc::EPERM
+    );
+    // Nor can a temporary take a position that has no document.
+    m.sh("printf '{}' > \"$MNT/t.tmp\"").assert_ok();
+    assert_eq!(
+        errno_of(std::fs::rename(m.path("t.tmp"), m.path("3"))),
+        libc::EPERM
+    );
+    std::fs::remove_file(m.path("t.tmp")).unwrap();
+    // The directories and control files stay where they are.
+    assert_eq!(
+        errno_of(std::fs::rename(m.path("by-id"), m.path("ids"))),
+        libc::EPERM
+    );
+    assert_eq!(
+        errno_of(std::fs::rename(m.path(".save"), m.path("by-id/save"))),
+        libc::EPERM
+    );
+    assert_eq!(errno_of(std::fs::remove_dir(m.path("by-id"))), libc::EPERM);
+    unchanged(&m, 3);
+}
+
+#[test]
+fn stat_right_after_a_refused_close_shows_the_documents_size() {
+    require_fuse!();
+    let m = Mount::with_docs(2);
+    let len = doc_json(1).len() as u64;
+    for k in 0..30 {
+        let garbage = "garbage ".repeat(k + 1);
+        assert_eq!(
+            overwrite(&m.path("1"), garbage.as_bytes()),
+            at("close", libc::EINVAL)
+        );
+        // No sleeping: the kernel's cached size must already be the document's again.
+        for name in ["1", "by-id/doc1"] {
+            assert_eq!(
+                std::fs::metadata(m.path(name)).unwrap().len(),
+                len,
+                "round {k}: {name}"
+            );
+            assert_eq!(std::fs::read_to_string(m.path(name)).unwrap(), doc_json(1));
+        }
+    }
+    unchanged(&m, 2);
+}

@@ -309,3 +309,54 @@ fn prune_through_the_mount_shrinks_the_store_and_leaves_no_temporary_files() {
     assert_eq!(m.unmount_and_read(), want);
     assert_eq!(store_files(&m.store), files);
 }
+
+#[test]
+fn kill_9_under_load_leaves_an_openable_store_with_every_document_valid() {
+    require_fuse!();
+    let m = Mount::with_docs(100);
+    // Writers, saves and prunes in a loop; the daemon is killed in the middle of it.
+    let script = r#"
+        pad=$(printf '%300s' | tr ' ' x)
+        ( r=0; while :; do r=$((r+1)); printf '{"text":"round %d %s"}' $r "$pad" > "$MNT/by-id/doc$((r % 100))" 2>/dev/null || exit; done ) &
+        ( while :; do sed -i 's/text of/TEXT OF/' "$MNT/by-id/doc7" 2>/dev/null || exit; sed -i 's/TEXT OF/text of/' "$MNT/by-id/doc7" 2>/dev/null || exit; done ) &
+        ( while :; do echo 1 > "$MNT/.save" 2>/dev/null || exit; echo 1 > "$MNT/.prune" 2>/dev/null || exit; done ) &
+        sleep 1.5
+    "#;
+    let pid = m.pid();
+    let mut load = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("MNT", &m.mnt)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    load.wait().unwrap();
+    signal(pid, libc::SIGKILL);
+    assert!(wait_for(EXIT_WAIT, || pid_exited(pid)));
+    // The writers now fail with ENOTCONN and exit.
+    run(Command::new("umount").arg("-l").arg(&m.mnt)).assert_ok();
+    let docs = read_store(&m.store);
+    let ids: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+    let want: Vec<String> = (0..100).map(|i| format!("doc{i}")).collect();
+    assert_eq!(ids, want, "every document, once, in order");
+    for (id, json) in &docs {
+        let v: serde_json::Value = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("{id} is not JSON after the crash ({e}): {json}"));
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("round ") || text.contains("of document"),
+            "{id}: {json}"
+        );
+    }
+    m.mount(&[]).assert_ok();
+    m.assert_shows(&docs);
+    assert_eq!(m.unmount_and_read(), docs);
+    // What an interrupted prune left behind is gone after the next clean run.
+    let mut kinds = store_files(&m.store);
+    kinds.retain(|(name, _)| name != "lock");
+    assert!(
+        kinds.iter().all(|(_, count)| *count == 1),
+        "leftover files in the store: {kinds:?}"
+    );
+}
