@@ -609,3 +609,37 @@ fn stat_right_after_a_refused_close_shows_the_documents_size() {
     }
     unchanged(&m, 2);
 }
+
+#[test]
+fn parallel_sed_i_in_one_directory_never_stalls_on_cache_invalidation() {
+    require_fuse!();
+    let m = Mount::with_docs(6);
+    // Three users each run sed -i in a loop on their own document in by-id/. Every sed ends
+    // with a RENAME in by-id/, which holds that directory's lock while the daemon answers.
+    let script = r#"
+        for j in 1 2 3; do
+            ( for r in $(seq 1 15); do sed -i "s/\"text\":\"[^\"]*\"/\"text\":\"user $j round $r\"/" "$MNT/by-id/doc$j" || exit 1; done ) &
+        done
+        wait
+    "#;
+    let started = std::time::Instant::now();
+    m.bash(script).assert_ok();
+    let took = started.elapsed();
+    let mut want = expected_docs(6);
+    for j in 1..=3 {
+        want[j].1 = format!("{{\"id\":\"doc{j}\",\"text\":\"user {j} round 15\"}}");
+    }
+    m.assert_shows(&want);
+    // The daemon says when a reply waited for an invalidation the kernel could not take
+    // (it blocks on the directory lock of the next rename, which waits for our reply).
+    let log = m.read_log("store.damfs.log");
+    let stalls = log
+        .lines()
+        .filter(|l| l.contains("still pending after"))
+        .count();
+    assert_eq!(
+        stalls, 0,
+        "{stalls} replies waited out the invalidation timeout; 45 seds took {took:?}"
+    );
+    assert_eq!(m.unmount_and_read(), want);
+}

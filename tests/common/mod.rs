@@ -532,3 +532,24 @@ pub mod sys {
         }
     }
 }
+
+/// The FUSE connection id of the mount at `mnt` (the minor number of its st_dev); take it
+/// while the mount is alive.
+pub fn fuse_connection(mnt: &Path) -> Option<u64> {
+    std::fs::metadata(mnt)
+        .ok()
+        .map(|m| u64::from(libc::minor(m.dev())))
+}
+
+/// Aborts FUSE connection `id` through fusectl (mounting it if needed): every request
+/// waiting on it fails with ENOTCONN. The way out when a dead daemon cannot finish exiting.
+pub fn fuse_abort(id: u64) -> bool {
+    let ctl = Path::new("/sys/fs/fuse/connections");
+    if !ctl.join(id.to_string()).exists() {
+        let _ = Command::new("mount")
+            .args(["-t", "fusectl", "none"])
+            .arg(ctl)
+            .status();
+    }
+    std::fs::write(ctl.join(id.to_string()).join("abort"), "1").is_ok()
+}
