@@ -129,7 +129,9 @@ fn b6_negative_index_and_pop() {
         Err(Error::IndexOutOfRange { index: -4, len: 3 })
     ));
     dam.set(-2, doc("id_1", "via -2")).unwrap();
-    dam.update(-3, |d| d.set("text", "via -3")).unwrap().unwrap();
+    dam.update(-3, |d| d.set("text", "via -3"))
+        .unwrap()
+        .unwrap();
     let dam = reopen(dam);
     assert_eq!(ids(&dam), ["id_0", "id_1", "id_2"]);
     assert_eq!(texts(&dam), ["via -3", "via -2", "text 2"]);
@@ -181,8 +183,14 @@ fn b9_repeated_save_writes_nothing() {
     dam.save().unwrap();
     let clean = file_sizes(dir.path());
     dam.save().unwrap();
-    assert_eq!(file_sizes(dir.path()), clean, "a save with nothing to do wrote");
-    dam.update(3, |d| d.set("text", "changed")).unwrap().unwrap();
+    assert_eq!(
+        file_sizes(dir.path()),
+        clean,
+        "a save with nothing to do wrote"
+    );
+    dam.update(3, |d| d.set("text", "changed"))
+        .unwrap()
+        .unwrap();
     dam.save().unwrap();
     let once = file_sizes(dir.path());
     assert!(once.1 > clean.1);
@@ -226,13 +234,19 @@ fn b11_pool_size_zero() {
         .unwrap();
     dam.set(0, doc("id_0", "set")).unwrap();
     dam.set_by_id("id_1", doc("id_1", "set_by_id")).unwrap();
-    dam.update(2, |d| d.set("text", "updated")).unwrap().unwrap();
+    dam.update(2, |d| d.set("text", "updated"))
+        .unwrap()
+        .unwrap();
     dam.set(3, doc("renamed", "r")).unwrap();
     dam.delete(-1).unwrap();
     assert_eq!(dam.stats().pool_used, 0);
     assert_eq!(dam.stats().pool_dirty, 0);
     // written through: a fresh handle sees everything before any save
-    assert_same(&disk(dir.path()), &snapshot(&dam), "pool 0 did not write through");
+    assert_same(
+        &disk(dir.path()),
+        &snapshot(&dam),
+        "pool 0 did not write through",
+    );
     let dam = reopen(dam);
     assert_eq!(dam.len(), 19);
     assert_eq!(texts(&dam)[..3], strs(&["set", "set_by_id", "updated"]));
@@ -307,8 +321,14 @@ fn b14_long_and_unicode_ids() {
         dam.rename("a", &long),
         Err(Error::InvalidId { .. })
     ));
-    assert!(matches!(dam.rename("a", "a/b"), Err(Error::InvalidId { .. })));
-    assert!(matches!(dam.rename("a", ".a"), Err(Error::InvalidId { .. })));
+    assert!(matches!(
+        dam.rename("a", "a/b"),
+        Err(Error::InvalidId { .. })
+    ));
+    assert!(matches!(
+        dam.rename("a", ".a"),
+        Err(Error::InvalidId { .. })
+    ));
     let mut dam = reopen(dam);
     assert_eq!(dam.get_by_id(&id255).unwrap(), doc(&id255, "long"));
     assert_eq!(dam.get_by_id(uni).unwrap(), doc(uni, "unicode"));
@@ -319,7 +339,12 @@ fn b14_long_and_unicode_ids() {
 }
 
 /// Python's `slice.indices` (CPython's PySlice_AdjustIndices), in i128 so it cannot overflow.
-fn py_slice(len: usize, start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> Vec<usize> {
+fn py_slice(
+    len: usize,
+    start: Option<isize>,
+    stop: Option<isize>,
+    step: Option<isize>,
+) -> Vec<usize> {
     let len = len as i128;
     let step = step.unwrap_or(1) as i128;
     let (lower, upper) = if step < 0 { (-1, len - 1) } else { (0, len) };
@@ -404,12 +429,16 @@ fn b15_slices_follow_python() {
             .map(|d| d.id().to_owned())
             .collect::<Vec<_>>()
     );
-    assert!(matches!(dam.get_slice(Slice::step(0)), Err(Error::ZeroStep)));
+    assert!(matches!(
+        dam.get_slice(Slice::step(0)),
+        Err(Error::ZeroStep)
+    ));
     assert!(matches!(
         dam.delete_slice(Slice::step(0)),
         Err(Error::ZeroStep)
     ));
-    dam.delete_slice(Slice::new(Some(-2), None, Some(-2))).unwrap(); // 5, 3, 1
+    dam.delete_slice(Slice::new(Some(-2), None, Some(-2)))
+        .unwrap(); // 5, 3, 1
     assert_eq!(ids(&dam), ["id_0", "id_2", "id_4", "id_6"]);
     dam.delete_slice(Slice::new(Some(2), Some(isize::MAX), Some(isize::MAX)))
         .unwrap(); // just 2
@@ -433,7 +462,7 @@ fn b16_truncated_body_is_an_error_not_a_phantom() {
         .unwrap()
         .set_len(len - 5)
         .unwrap();
-    let err = DocumentArrayMemmap::open(dir.path()).err().expect("opened a truncated store");
+    let err = DocumentArrayMemmap::open(dir.path()).expect_err("opened a truncated store");
     let msg = err.to_string();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     assert!(msg.contains("body-") && msg.contains("offset"), "{msg}");
@@ -444,7 +473,7 @@ fn b16_truncated_body_is_an_error_not_a_phantom() {
         .unwrap()
         .set_len(10)
         .unwrap();
-    let err = DocumentArrayMemmap::open(dir.path()).err().expect("opened");
+    let err = DocumentArrayMemmap::open(dir.path()).expect_err("opened");
     assert!(err.to_string().contains("body-"), "{err}");
 }
 
@@ -458,10 +487,7 @@ fn b16_damaged_body_bytes_are_detected() {
     drop(dam);
     let body = body_path(dir.path());
     let bytes = fs::read(&body).unwrap();
-    let at = bytes
-        .windows(6)
-        .position(|w| w == b"text 1")
-        .unwrap();
+    let at = bytes.windows(6).position(|w| w == b"text 1").unwrap();
     let mut f = OpenOptions::new().write(true).open(&body).unwrap();
     use std::os::unix::fs::FileExt;
     f.write_all_at(b"T", at as u64).unwrap();
@@ -508,7 +534,11 @@ fn duplicate_ids_are_refused_and_nothing_is_written() {
         Err(Error::DuplicateId(_))
     ));
     assert!(!dam.contains("new1") && !dam.contains("new2"));
-    assert_same(&snapshot(&dam), &before, "a failed append changed the store");
+    assert_same(
+        &snapshot(&dam),
+        &before,
+        "a failed append changed the store",
+    );
     assert_eq!(file_sizes(dir.path()), sizes, "a failed append wrote");
     // a deleted id can be used again
     dam.delete_by_id("id_1").unwrap();
@@ -520,7 +550,10 @@ fn duplicate_ids_are_refused_and_nothing_is_written() {
 /// Builds a store where `saved` documents were saved (a durable batch) and then more
 /// unsaved operations were written; returns the index bytes and body bytes at that point,
 /// the length of the index up to the save, and what the saved state looks like.
-fn torn_fixture() -> (Vec<u8>, Vec<u8>, usize, Vec<(String, String)>) {
+/// (index bytes, body bytes, index length at the save, saved state)
+type TornFixture = (Vec<u8>, Vec<u8>, usize, Vec<(String, String)>);
+
+fn torn_fixture() -> TornFixture {
     let dir = tempfile::tempdir().unwrap();
     let mut dam = store_with(dir.path(), 4, 1000);
     dam.save().unwrap();
@@ -580,7 +613,12 @@ fn torn_index_tail_is_dropped_at_every_cut() {
 #[test]
 fn garbage_appended_to_the_index_is_dropped() {
     let (index, body, saved_len, saved) = torn_fixture();
-    for garbage in [&b"\0"[..], b"BTCH", b"BTCH\x01\0\0\0\xff\xff\0\0", &[0xa5; 300]] {
+    for garbage in [
+        &b"\0"[..],
+        b"BTCH",
+        b"BTCH\x01\0\0\0\xff\xff\0\0",
+        &[0xa5; 300],
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut bytes = index[..saved_len].to_vec();
         bytes.extend_from_slice(garbage);
@@ -602,9 +640,12 @@ fn damage_before_valid_batches_is_an_error() {
     let mut bytes = index.clone();
     bytes[saved_len + 20] ^= 0xff; // inside the first unsaved batch's payload
     write_store(dir.path(), &bytes, &body);
-    let err = DocumentArrayMemmap::open(dir.path()).err().expect("opened");
+    let err = DocumentArrayMemmap::open(dir.path()).expect_err("opened");
     let msg = err.to_string();
-    assert!(msg.contains("index.dam") && msg.contains(&format!("offset {saved_len}")), "{msg}");
+    assert!(
+        msg.contains("index.dam") && msg.contains(&format!("offset {saved_len}")),
+        "{msg}"
+    );
 }
 
 /// A bad file header or an unknown version is a clear error.
@@ -711,8 +752,14 @@ fn move_onto_keeps_the_targets_position() {
     dam.move_onto("id_3", "id_1").unwrap();
     assert_eq!(ids(&dam), ["id_0", "id_1", "id_2"]);
     assert_eq!(dam.get_by_id("id_1").unwrap(), doc("id_1", "dirty source"));
-    assert!(matches!(dam.move_onto("nope", "id_1"), Err(Error::NotFound(_))));
-    assert!(matches!(dam.move_onto("id_0", "nope"), Err(Error::NotFound(_))));
+    assert!(matches!(
+        dam.move_onto("nope", "id_1"),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        dam.move_onto("id_0", "nope"),
+        Err(Error::NotFound(_))
+    ));
     dam.move_onto("id_0", "id_0").unwrap();
     let dam = reopen(dam);
     assert_eq!(texts(&dam), ["text 0", "dirty source", "text 2"]);
@@ -729,7 +776,10 @@ fn read_only_handle_refuses_writes() {
     assert!(matches!(ro.append(doc("x", "x")), Err(Error::ReadOnly)));
     assert!(matches!(ro.delete(0), Err(Error::ReadOnly)));
     assert!(matches!(ro.set(0, doc("id_0", "x")), Err(Error::ReadOnly)));
-    assert!(matches!(ro.update(0, |d| d.set("text", "y")), Err(Error::ReadOnly)));
+    assert!(matches!(
+        ro.update(0, |d| d.set("text", "y")),
+        Err(Error::ReadOnly)
+    ));
     assert!(matches!(ro.clear(), Err(Error::ReadOnly)));
     assert!(matches!(ro.prune(), Err(Error::ReadOnly)));
     assert!(matches!(ro.rename("id_0", "z"), Err(Error::ReadOnly)));
@@ -761,11 +811,16 @@ fn found_pool_slot_goes_stale_when_eviction_follows_a_prune() {
     drop(store_with(dir.path(), 0, 1000));
     {
         let mut init = open(dir.path(), 1000);
-        init.extend(["a", "b", "c", "d"].map(|i| doc(i, i))).unwrap();
+        init.extend(["a", "b", "c", "d"].map(|i| doc(i, i)))
+            .unwrap();
     }
     let mut a = open(dir.path(), 2);
-    a.update_by_id("a", |d| d.set("text", "A's a")).unwrap().unwrap();
-    a.update_by_id("b", |d| d.set("text", "A's b")).unwrap().unwrap();
+    a.update_by_id("a", |d| d.set("text", "A's a"))
+        .unwrap()
+        .unwrap();
+    a.update_by_id("b", |d| d.set("text", "A's b"))
+        .unwrap()
+        .unwrap();
     {
         let mut b = open(dir.path(), 1000);
         b.delete_by_id("c").unwrap();
@@ -775,8 +830,12 @@ fn found_pool_slot_goes_stale_when_eviction_follows_a_prune() {
     assert_eq!(a.get_by_id("d").unwrap(), doc("d", "d"));
     assert_eq!(a.get_by_id("e").unwrap(), doc("e", "e"));
     assert_eq!(a.get_by_id("d").unwrap(), doc("d", "d"));
-    a.update_by_id("e", |d| d.set("text", "A's e")).unwrap().unwrap();
-    a.update_by_id("d", |d| d.set("text", "A's d")).unwrap().unwrap();
+    a.update_by_id("e", |d| d.set("text", "A's e"))
+        .unwrap()
+        .unwrap();
+    a.update_by_id("d", |d| d.set("text", "A's d"))
+        .unwrap()
+        .unwrap();
     let a = reopen(a);
     assert_eq!(
         snapshot(&a),
