@@ -264,10 +264,10 @@ fn parent_with_small_pool_keeps_working_across_child_prunes() {
         }
         run_child("prune", dir.path(), "");
         // reads that evict, an update, an append, a delete: all after the child's prune
-        for k in 0..model.len() {
+        for (k, (_, json)) in model.iter().enumerate() {
             assert_eq!(
                 dam.get(k as isize).unwrap().json(),
-                model[k].1,
+                json,
                 "round {round} doc {k}"
             );
         }
