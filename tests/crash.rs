@@ -10,7 +10,7 @@
 //! later operations did not touch is intact, and every document on disk has a content it had
 //! in some state after the last ACK.
 
-mod common;
+mod store_common;
 
 use std::collections::HashSet;
 use std::env;
@@ -21,8 +21,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
 use damfs::{Document, DocumentArrayMemmap};
+use store_common::*;
 
 type Model = Vec<(String, String)>;
 

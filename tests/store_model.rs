@@ -5,11 +5,11 @@
 //!
 //! Ids come from a small set so that duplicates, re-created ids and missing ids are common.
 
-mod common;
+mod store_common;
 
-use common::*;
 use damfs::{Document, DocumentArrayMemmap, Error, Slice};
 use proptest::prelude::*;
+use store_common::*;
 
 const NAMES: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "ünï😀"];
 const TEXTS: [&str; 6] = [

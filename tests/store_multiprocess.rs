@@ -2,14 +2,14 @@
 //! `--exact child_process --nocapture` and told what to do by environment variables, so no
 //! extra binary is needed. (Run normally, `child_process` does nothing.)
 
-mod common;
+mod store_common;
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
 use damfs::Slice;
+use store_common::*;
 
 const MODE: &str = "DAMFS_TEST_CHILD";
 const STORE: &str = "DAMFS_TEST_STORE";

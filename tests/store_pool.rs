@@ -10,14 +10,14 @@
 //! so the changed document becomes the most recently used; in Python a caller could mutate
 //! a pooled object behind the pool's back without touching the LRU order.
 
-mod common;
+mod store_common;
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use common::*;
 use damfs::{DocumentArrayMemmap, Error};
+use store_common::*;
 
 /// Is the document with this id in the handle's pool? (See the module docs.)
 fn pooled(dam: &DocumentArrayMemmap, id: &str) -> bool {

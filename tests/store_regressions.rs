@@ -2,15 +2,15 @@
 //! §8.5, and regressions for bugs found in damfs itself while writing this suite.
 //! Every scenario checks what a reopened store holds, not only what memory shows.
 
-mod common;
+mod store_common;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use common::*;
 use damfs::{Document, DocumentArrayMemmap, Error, Slice};
 use serde_json::json;
+use store_common::*;
 
 fn store_with(path: &Path, n: usize, pool: usize) -> DocumentArrayMemmap {
     let mut dam = open(path, pool);

@@ -8,11 +8,11 @@
 //!
 //! Every scenario ends by reopening the store and comparing it with what memory showed.
 
-mod common;
+mod store_common;
 
-use common::*;
 use damfs::{Document, DocumentArrayMemmap, Error, Slice};
 use serde_json::{json, Value};
+use store_common::*;
 
 /// Jina's `random_docs`: id `str(start_id + j)`, text "hello world", `tags.id`, a random
 /// embedding, and 5 chunks with their own ids, texts, embeddings and tags. (Chunk embeddings
