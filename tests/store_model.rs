@@ -217,7 +217,10 @@ fn model_apply(m: &mut Model, op: &Op) -> Result<Option<String>, Fail> {
         }
         Op::Rename(a, b) => {
             let p = pos(m, NAMES[*a]).ok_or(Fail::Missing(NAMES[*a].into()))?;
-            // renaming onto any existing id (itself included) is refused
+            // renaming to itself is a no-op; onto any other existing id it is refused
+            if a == b {
+                return Ok(None);
+            }
             if pos(m, NAMES[*b]).is_some() {
                 return Err(Fail::Dup(NAMES[*b].into()));
             }

@@ -851,6 +851,9 @@ impl DocumentArrayMemmap {
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.writable()?;
         let slot = self.slot_of(from)?;
+        if from == to {
+            return Ok(()); // as `mv a a`: nothing to do
+        }
         let doc = self.peek_slot(slot)?.with_id(to)?;
         self.rename_with(from, doc)
     }
