@@ -95,13 +95,19 @@ fn eviction_persists_dirty_documents_in_lru_order() {
             dam.append(doc(&id(half + i), "appended")).unwrap();
             let st = dam.stats();
             assert_eq!(st.pool_used, half, "n={n} i={i}");
-            assert_eq!(st.pool_dirty, half - i - 1, "n={n} i={i}");
+            // Write-behind: an eviction that must write writes the oldest dirty documents
+            // together, so more may be clean already than the evictions alone made.
+            assert!(st.pool_dirty <= half - i - 1, "n={n} i={i}");
             if checks.contains(&i) {
                 let t = disk_texts(dir.path());
                 assert_eq!(t.len(), half + i + 1);
                 for (j, t) in t.iter().enumerate().take(half) {
-                    let want = if j <= i { "new" } else { "old" };
-                    assert_eq!(t, want, "n={n} after evicting {i}: doc {j}");
+                    // Evicted ones are on disk; the others may be too (write-behind).
+                    if j <= i {
+                        assert_eq!(t, "new", "n={n} after evicting {i}: doc {j}");
+                    } else {
+                        assert!(t == "old" || t == "new", "n={n} doc {j}: {t}");
+                    }
                 }
             }
         }
@@ -151,9 +157,13 @@ fn add_or_update() {
         "new0",
         "evicted dirty doc0 was not written"
     );
-    assert_eq!(dam.stats().pool_dirty, 1);
+    // doc2 is still changed in the pool, but the eviction of doc0 may have written it
+    // along (write-behind): it is dirty or already on disk, never lost.
+    let st = dam.stats();
+    let doc2_on_disk = disk_texts(dir.path())[2] == "new2";
+    assert_eq!(st.pool_dirty, usize::from(!doc2_on_disk));
     let dam = reopen(dam);
-    assert_eq!(texts(&dam)[..2], ["new0".to_owned(), "old".to_owned()]);
+    assert_eq!(texts(&dam)[..3], ["new0", "old", "new2"]);
 }
 
 /// 8.2.3 / 8.2.7 delete: pool 5, 6 documents extended: the first is not pooled (deleting it

@@ -22,7 +22,7 @@ mod pool;
 mod slice;
 mod table;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -195,6 +195,12 @@ pub struct DocumentArrayMemmap {
     /// Something was written since the last fsync.
     unsynced: bool,
 }
+
+/// Body bytes `extend` buffers before writing them.
+const EXTEND_CHUNK: usize = 1 << 20;
+
+/// How many dirty documents an eviction writes at once (see `make_room`).
+const WRITE_BEHIND: usize = 64;
 
 /// Largest document text, in bytes (lengths are 32-bit in the index).
 pub const MAX_DOC_LEN: usize = u32::MAX as usize;
@@ -676,24 +682,23 @@ impl DocumentArrayMemmap {
             if cap == 0 || used + n <= cap {
                 return Ok(());
             }
-            let leaving: Vec<SlotNo> = self
-                .pool
-                .slots_lru_first()
-                .into_iter()
-                .take((used + n - cap).min(used))
-                .collect();
-            let dirty: Vec<SlotNo> = leaving
+            let leaving = self.pool.oldest((used + n - cap).min(used));
+            if leaving
                 .iter()
-                .copied()
-                .filter(|&s| self.pool.peek(s).is_some_and(|e| e.dirty))
-                .collect();
-            if dirty.is_empty() {
+                .all(|&s| self.pool.peek(s).is_some_and(|e| !e.dirty))
+            {
                 for s in leaving {
                     self.pool.remove(s);
                 }
                 return Ok(());
             }
-            // Written documents are marked clean: the next round removes them.
+            // Write the oldest dirty documents together, not one per eviction: they stay in
+            // the pool, clean, and the next evictions cost nothing. The next round removes
+            // the (now clean) leaving ones.
+            let dirty = self.pool.oldest_dirty(
+                leaving.len().max(WRITE_BEHIND),
+                4 * WRITE_BEHIND + leaving.len(),
+            );
             self.write_dirty(&dirty, false)?;
         }
     }
@@ -755,39 +760,95 @@ impl DocumentArrayMemmap {
     /// anything is written: on error nothing changes.
     pub fn extend(&mut self, docs: impl IntoIterator<Item = Document>) -> Result<()> {
         self.writable()?;
-        let docs: Vec<Document> = docs.into_iter().collect();
-        if docs.is_empty() {
+        let mut docs = docs.into_iter().peekable();
+        if docs.peek().is_none() {
             return Ok(());
         }
-        let check = |table: &Table| -> Result<()> {
-            let mut seen = HashSet::with_capacity(docs.len());
-            for d in &docs {
-                if table.find(d.id()).is_some() || !seen.insert(d.id()) {
-                    return Err(Error::DuplicateId(d.id().to_owned()));
+        let cap = self.pool.capacity();
+        // The last `cap` documents end in the pool, as if each had been appended in turn.
+        let mut tail: VecDeque<Document> = VecDeque::new();
+        {
+            let (_guard, pending) = self.begin_write()?;
+            // Streamed: texts are written in chunks as they come and each id is checked
+            // against the table as it is added; the index entries that make them visible
+            // are written only at the end. On error the table is rolled back, the index is
+            // untouched, and the texts already written are unreferenced garbage.
+            let mark = self.table.mark();
+            let index_len = self.files.index_len;
+            let mut body = pending.body;
+            let mut body_at = pending.body_start;
+            let result = (|| -> Result<()> {
+                for doc in docs {
+                    if doc.json().len() > MAX_DOC_LEN {
+                        return Err(Error::InvalidDocument(format!(
+                            "document {:?} is larger than 4 GiB",
+                            doc.id()
+                        )));
+                    }
+                    if self.table.find(doc.id()).is_some() {
+                        return Err(Error::DuplicateId(doc.id().to_owned()));
+                    }
+                    let loc = Loc {
+                        offset: body_at + body.len() as u64,
+                        len: doc.json().len() as u32,
+                        crc: crc32fast::hash(doc.json().as_bytes()),
+                    };
+                    body.extend_from_slice(doc.json().as_bytes());
+                    self.table.push(doc.id(), loc);
+                    if body.len() >= EXTEND_CHUNK {
+                        self.write_body(&body, body_at)?;
+                        body_at += body.len() as u64;
+                        body.clear();
+                    }
+                    if cap > 0 {
+                        if tail.len() == cap {
+                            tail.pop_front();
+                        }
+                        tail.push_back(doc);
+                    }
                 }
-                if d.json().len() > MAX_DOC_LEN {
-                    return Err(Error::InvalidDocument(format!(
-                        "document {:?} is larger than 4 GiB",
-                        d.id()
-                    )));
+                self.write_body(&body, body_at)?;
+                let mut batch = BatchWriter::new();
+                for (id, loc) in self.table.since(&mark) {
+                    batch.push(Op::Put { id, loc });
                 }
+                let bytes = batch.finish(false);
+                self.files
+                    .index
+                    .write_all_at(&bytes, index_len)
+                    .map_err(io_at(&self.dir.join(INDEX_FILE), "writing"))?;
+                self.files.index_len = index_len + bytes.len() as u64;
+                Ok(())
+            })();
+            if let Err(e) = result {
+                self.table.rollback(mark);
+                // A partly written index tail would be read as torn; cut it off now.
+                let _ = self.files.index.set_len(index_len);
+                self.files.index_len = index_len;
+                return Err(e);
             }
-            Ok(())
-        };
-        check(&self.table)?;
-        let keep = docs.len().min(self.pool.capacity());
-        self.make_room(keep)?;
-        let (_guard, mut pending) = self.begin_write()?;
-        check(&self.table)?; // other writers may have added some of these ids meanwhile
-        let locs: Vec<Loc> = docs.iter().map(|d| pending.put(d)).collect();
-        self.finish_write(pending, false)?;
-        let first_pooled = docs.len() - keep;
-        for (i, (doc, loc)) in docs.into_iter().zip(locs).enumerate() {
-            let slot = self.table.push(doc.id(), loc);
-            if i >= first_pooled {
+            self.unsynced = true;
+            self.files.remap();
+        }
+        self.make_room(tail.len())?;
+        for doc in tail {
+            if let Some(slot) = self.table.find(doc.id()) {
                 self.pool.put(slot, doc, false);
             }
         }
+        Ok(())
+    }
+
+    /// Appends body bytes at `at` (under the write lock).
+    fn write_body(&mut self, bytes: &[u8], at: u64) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.files
+            .body
+            .write_all_at(bytes, at)
+            .map_err(|e| Error::io(format!("writing {}", self.files.body_path.display()), e))?;
+        self.files.body_len = self.files.body_len.max(at + bytes.len() as u64);
         Ok(())
     }
 
@@ -1297,6 +1358,8 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     files.remap();
 
     let mut table = Table::new();
+    let (docs, id_bytes) = format::estimate(&index_bytes[FILE_HEADER_LEN as usize..]);
+    table.reserve(docs, id_bytes);
     let scan = format::scan_index(
         &index_path,
         &index_bytes[FILE_HEADER_LEN as usize..],
@@ -1344,5 +1407,7 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         );
     }
     files.index_len = scan.valid_len;
+    // Replaced and deleted documents were counted in the estimate; give their room back.
+    table.shrink_to_fit();
     Ok((files, table))
 }

@@ -84,13 +84,12 @@ impl Pool {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
-        let mut v: Vec<SlotNo> = cache
+        cache
             .iter()
+            .rev()
             .filter(|(_, e)| e.dirty)
             .map(|(&s, _)| s)
-            .collect();
-        v.reverse();
-        v
+            .collect()
     }
 
     pub fn mark_clean(&mut self, slot: SlotNo) {
@@ -99,14 +98,27 @@ impl Pool {
         }
     }
 
-    /// Slots in the pool, least recently used first.
-    pub fn slots_lru_first(&self) -> Vec<SlotNo> {
+    /// The `n` least recently used slots, oldest first (O(n), not O(pool)).
+    pub fn oldest(&self, n: usize) -> Vec<SlotNo> {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
-        let mut v: Vec<SlotNo> = cache.iter().map(|(&s, _)| s).collect();
-        v.reverse();
-        v
+        cache.iter().rev().take(n).map(|(&s, _)| s).collect()
+    }
+
+    /// Up to `n` dirty slots among the `scan` least recently used, oldest first.
+    pub fn oldest_dirty(&self, n: usize, scan: usize) -> Vec<SlotNo> {
+        let Some(cache) = self.cache.as_ref() else {
+            return Vec::new();
+        };
+        cache
+            .iter()
+            .rev()
+            .take(scan)
+            .filter(|(_, e)| e.dirty)
+            .take(n)
+            .map(|(&s, _)| s)
+            .collect()
     }
 
     /// Takes every entry out, least recently used first.
