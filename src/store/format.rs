@@ -51,7 +51,8 @@ pub struct Loc {
 
 impl Loc {
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.len)
+        // Saturating: a damaged entry must read as "past the end", not overflow.
+        self.offset.saturating_add(u64::from(self.len))
     }
 }
 

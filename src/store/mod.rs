@@ -398,8 +398,27 @@ impl DocumentArrayMemmap {
         }
         let doc = self.read_disk(slot)?;
         if self.pool.capacity() > 0 {
+            let loc = self.table.loc(slot);
             self.make_room(1)?;
-            self.pool.put(slot, doc.clone(), false);
+            // make_room may have caught up with other writers (a prune renumbers slots, a
+            // delete removes one, a write moves a text): pool the document only under the
+            // slot that has this id now, and only if it still has the text we read.
+            match self.table.find(doc.id()) {
+                Some(now) if now == slot && self.table.loc(now) == loc => {
+                    self.pool.put(slot, doc.clone(), false);
+                }
+                Some(now) if !self.pool.contains(now) => {
+                    let fresh = self.read_disk(now)?;
+                    self.pool.put(now, fresh.clone(), false);
+                    return Ok(fresh);
+                }
+                Some(now) => {
+                    if let Some(e) = self.pool.get(now) {
+                        return Ok(e.doc.clone());
+                    }
+                }
+                None => {}
+            }
         }
         Ok(doc)
     }
@@ -475,16 +494,32 @@ impl DocumentArrayMemmap {
             .map_err(|e| Error::io(format!("reading {}", self.files.body_path.display()), e))?
             .len();
         self.files.body_len = body_start;
-        let mut pending = Pending {
+        let new_pending = |body_start| Pending {
             body: Vec::new(),
             body_start,
             batch: BatchWriter::new(),
         };
-        // Dirty documents whose store went away under us are written back as new documents.
-        for doc in orphans {
-            let loc = pending.put(&doc);
-            self.table.push(doc.id(), loc);
+        if !orphans.is_empty() {
+            // Dirty documents that another writer deleted (or whose store it replaced) are
+            // written back now, in a write of their own: the caller may still fail and drop
+            // its pending write, and these changes must not be lost with it.
+            let mut pending = new_pending(body_start);
+            let locs: Vec<Loc> = orphans.iter().map(|d| pending.put(d)).collect();
+            self.finish_write(pending, false)?;
+            for (doc, loc) in orphans.iter().zip(locs) {
+                // The other writer may have created the id again: then ours replaces it.
+                match self.table.find(doc.id()) {
+                    Some(slot) => {
+                        self.table.set_loc(slot, loc);
+                        self.pool.remove(slot);
+                    }
+                    None => {
+                        self.table.push(doc.id(), loc);
+                    }
+                }
+            }
         }
+        let pending = new_pending(self.files.body_len);
         Ok((guard, pending))
     }
 
@@ -629,30 +664,38 @@ impl DocumentArrayMemmap {
     }
 
     /// Makes room in the pool for `n` more documents, writing dirty ones that must leave.
+    ///
+    /// Writing brings this handle up to date with other writers, which can renumber every
+    /// slot (their prune or clear) or remove some (their deletes). So after a write the
+    /// leaving documents are chosen again, and callers holding a slot number must look it
+    /// up again by id after calling this.
     fn make_room(&mut self, n: usize) -> Result<()> {
         let cap = self.pool.capacity();
-        let used = self.pool.len();
-        if cap == 0 || used + n <= cap {
-            return Ok(());
-        }
-        let leaving: Vec<SlotNo> = self
-            .pool
-            .slots_lru_first()
-            .into_iter()
-            .take((used + n - cap).min(used))
-            .collect();
-        let dirty: Vec<SlotNo> = leaving
-            .iter()
-            .copied()
-            .filter(|&s| self.pool.peek(s).is_some_and(|e| e.dirty))
-            .collect();
-        if !dirty.is_empty() {
+        loop {
+            let used = self.pool.len();
+            if cap == 0 || used + n <= cap {
+                return Ok(());
+            }
+            let leaving: Vec<SlotNo> = self
+                .pool
+                .slots_lru_first()
+                .into_iter()
+                .take((used + n - cap).min(used))
+                .collect();
+            let dirty: Vec<SlotNo> = leaving
+                .iter()
+                .copied()
+                .filter(|&s| self.pool.peek(s).is_some_and(|e| e.dirty))
+                .collect();
+            if dirty.is_empty() {
+                for s in leaving {
+                    self.pool.remove(s);
+                }
+                return Ok(());
+            }
+            // Written documents are marked clean: the next round removes them.
             self.write_dirty(&dirty, false)?;
         }
-        for s in leaving {
-            self.pool.remove(s);
-        }
-        Ok(())
     }
 
     /// Writes the given dirty pool documents (by slot) and marks them clean.
@@ -682,9 +725,9 @@ impl DocumentArrayMemmap {
         Ok(())
     }
 
-    /// Stores new content for an existing slot: into the pool as dirty, or through to disk
-    /// when the pool has size 0.
-    fn replace_slot(&mut self, slot: SlotNo, doc: Document) -> Result<()> {
+    /// Stores new content for the existing document with `doc`'s id: into the pool as
+    /// dirty, or through to disk when the pool has size 0.
+    fn replace_doc(&mut self, doc: Document) -> Result<()> {
         if self.pool.capacity() == 0 {
             let (_guard, mut pending) = self.begin_write()?;
             let slot = self.slot_of(doc.id())?;
@@ -693,8 +736,11 @@ impl DocumentArrayMemmap {
             self.table.set_loc(slot, loc);
             return Ok(());
         }
+        let mut slot = self.slot_of(doc.id())?;
         if !self.pool.contains(slot) {
             self.make_room(1)?;
+            // make_room may have caught up with other writers: slot numbers may differ.
+            slot = self.slot_of(doc.id())?;
         }
         self.pool.put(slot, doc, true);
         Ok(())
@@ -754,7 +800,7 @@ impl DocumentArrayMemmap {
         let slot = self.table.order()[pos];
         let old_id = self.table.id(slot).to_owned();
         if doc.id() == old_id {
-            return self.replace_slot(slot, doc);
+            return self.replace_doc(doc);
         }
         self.rename_with(&old_id, doc)
     }
@@ -769,8 +815,8 @@ impl DocumentArrayMemmap {
                 found: doc.id().to_owned(),
             });
         }
-        let slot = self.slot_of(id)?;
-        self.replace_slot(slot, doc)
+        self.slot_of(id)?;
+        self.replace_doc(doc)
     }
 
     /// Changes a document in place through a closure (`dam[0].text = 'goodbye'`): the change
@@ -795,7 +841,7 @@ impl DocumentArrayMemmap {
             });
         }
         if doc.json() != before.json() {
-            self.replace_slot(slot, doc)?;
+            self.replace_doc(doc)?;
         }
         Ok(r)
     }
@@ -805,6 +851,9 @@ impl DocumentArrayMemmap {
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.writable()?;
         let slot = self.slot_of(from)?;
+        if from == to {
+            return Ok(()); // as `mv a a`: nothing to do
+        }
         let doc = self.peek_slot(slot)?.with_id(to)?;
         self.rename_with(from, doc)
     }
