@@ -155,21 +155,29 @@ fn check_mountpoint(mnt: &Path) -> Result<PathBuf> {
             return Err(err(format!("mountpoint {shown} does not exist")))
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            return Err(err(format!(
-            "{shown} is a dead FUSE mount (its daemon is gone): run `damfs unmount {shown}` first"
-        )))
+            return Err(dead_mount(&shown.to_string()))
         }
         Err(e) => return Err(err(format!("mountpoint {shown}: {e}"))),
     }
     let canon = mnt
         .canonicalize()
         .map_err(|e| err(format!("mountpoint {shown}: {e}")))?;
-    if let Some(m) = find_mount(&canon) {
-        if m.is_damfs() {
-            return Err(err(format!("{shown} is already a damfs mount")));
-        }
+    if find_mount(&canon).is_some_and(|m| m.is_damfs()) {
+        // The kernel may answer stat from its cache even when the daemon is gone.
+        return Err(match daemon_pid(&canon) {
+            Some(pid) => err(format!(
+                "{shown} is already a damfs mount (daemon pid {pid})"
+            )),
+            None => dead_mount(&shown.to_string()),
+        });
     }
     Ok(canon)
+}
+
+fn dead_mount(shown: &str) -> DaemonError {
+    err(format!(
+        "{shown} is a dead FUSE mount (its daemon is gone): run `damfs unmount {shown}` first"
+    ))
 }
 
 fn default_log_path(store: &Path) -> PathBuf {
@@ -196,7 +204,11 @@ fn open_log(path: &Path) -> Result<File> {
 
 /// `RUST_LOG` filters (default `info`); lines go to `target` or stderr.
 fn init_logging(target: Option<File>) {
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // fuser::session warns "Failed to umount" whenever the kernel already ended the mount
+    // (every `umount MNT`): not worth a line unless RUST_LOG asks for it.
+    let mut b = env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,fuser::session=error"),
+    );
     if let Some(f) = target {
         b.target(env_logger::Target::Pipe(Box::new(f)));
     }

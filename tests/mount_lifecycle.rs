@@ -173,7 +173,20 @@ fn a_busy_mount_is_detached_and_the_daemon_exits_when_released() {
     assert!(wait_for(EXIT_WAIT, || read_store(&m.store)
         .get(1)
         .is_some_and(|d| d.1 == CHANGED)));
+    // After a couple of seconds of EBUSY the daemon detaches the mount lazily...
+    assert!(
+        wait_for(EXIT_WAIT, || !m.is_mounted()),
+        "mount not detached"
+    );
+    // ...and keeps serving the process still inside it.
     assert!(!pid_exited(pid), "daemon exited while its mount was in use");
+    let cwd = format!("/proc/{}/cwd", holder.id());
+    let entries = std::fs::read_dir(&cwd).map(|d| d.count());
+    assert_eq!(
+        entries.ok(),
+        Some(3),
+        "listing the detached by-id through {cwd}"
+    );
     let _ = holder.kill();
     let _ = holder.wait();
     assert!(
@@ -281,4 +294,42 @@ fn read_only_mount_refuses_every_write_with_erofs() {
     for (i, (_, json)) in docs.iter().enumerate() {
         assert_eq!(json, &doc_json(i));
     }
+}
+
+#[test]
+fn pool_size_and_max_doc_size_reach_the_daemon() {
+    require_fuse!();
+    let m = Mount::with_args(3, &["--pool-size", "0", "--max-doc-size", "1K"]);
+    // Pool of 0 writes through: another reader sees the change while still mounted.
+    write_doc1(&m);
+    assert_doc1_changed(&read_store(&m.store));
+    m.sh("head -c 2000 /dev/zero > \"$MNT/by-id/big\"")
+        .assert_fails_with("File too large");
+    m.unmount();
+}
+
+#[test]
+fn allow_other_lets_other_users_in() {
+    require_fuse!();
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipping: needs root and setpriv to act as another user");
+        return;
+    }
+    let as_nobody =
+        |m: &Mount| m.sh("setpriv --reuid=65534 --regid=65534 --clear-groups ls \"$MNT/by-id\"");
+    let m = Mount::unmounted(2);
+    std::fs::set_permissions(
+        m.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    m.mount(&[]).assert_ok();
+    as_nobody(&m).assert_fails_with("Permission denied");
+    m.unmount();
+    m.mount(&["--allow-other"]).assert_ok();
+    let ls = as_nobody(&m);
+    ls.assert_ok();
+    assert_eq!(ls.lines(), ["doc0", "doc1"]);
+    m.unmount();
 }
