@@ -8,6 +8,9 @@
 //! bench_store read  DIR     reader process: open + iterate all (peak RSS)
 //! bench_store build N DIR   make a store of N docs (in chunks) for the scaling probe
 //! bench_store probe DIR     open time, RSS, disk, 10k random gets by id (p50/p99), table bytes
+//! bench_store export DIR OUT   a plain directory of the same JSON files: OUT/<i> and
+//!                              OUT/by-id/<id> (hard links, one inode as on the mount)
+//! bench_store ids DIR FILE     the store's ids, one per line
 //! ```
 //!
 //! Documents are `{"id":"<32 hex>","text":"short text number i"}`, as Jina's
@@ -36,7 +39,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench_store ops|write|build N DIR | read|probe DIR");
+    eprintln!("usage: bench_store ops|write|build N DIR | read|probe DIR | export|ids DIR OUT");
     std::process::exit(2);
 }
 
@@ -49,6 +52,8 @@ fn run() -> BoxResult<()> {
         ("build", 3) => build(args[1].parse()?, Path::new(&args[2]))?,
         ("read", 2) => read(Path::new(&args[1]))?,
         ("probe", 2) => probe(Path::new(&args[1]))?,
+        ("export", 3) => export(Path::new(&args[1]), Path::new(&args[2]))?,
+        ("ids", 3) => ids(Path::new(&args[1]), Path::new(&args[2]))?,
         _ => usage(),
     };
     let mut out = out;
@@ -279,5 +284,43 @@ fn probe(dir: &Path) -> BoxResult<Map<String, Value>> {
     m.insert("get_p50_s".into(), json!(percentile(&lat, 0.5)));
     m.insert("get_p99_s".into(), json!(percentile(&lat, 0.99)));
     m.insert("rss_end_bytes".into(), json!(current_rss_bytes()));
+    Ok(m)
+}
+
+fn open_ro(dir: &Path) -> BoxResult<DocumentArrayMemmap> {
+    Ok(DocumentArrayMemmap::open_with(
+        dir,
+        damfs::Options {
+            buffer_pool_size: 0,
+            read_only: true,
+        },
+    )?)
+}
+
+fn export(dir: &Path, out: &Path) -> BoxResult<Map<String, Value>> {
+    let dam = open_ro(dir)?;
+    fresh_dir(out)?;
+    std::fs::create_dir_all(out.join("by-id"))?;
+    for (i, d) in dam.iter().enumerate() {
+        let d = d?;
+        let p = out.join(i.to_string());
+        std::fs::write(&p, d.json())?;
+        std::fs::hard_link(&p, out.join("by-id").join(d.id()))?;
+    }
+    let mut m = Map::new();
+    m.insert("n".into(), json!(dam.len()));
+    Ok(m)
+}
+
+fn ids(dir: &Path, file: &Path) -> BoxResult<Map<String, Value>> {
+    use std::io::Write;
+    let dam = open_ro(dir)?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(file)?);
+    for id in dam.ids() {
+        writeln!(w, "{id}")?;
+    }
+    w.flush()?;
+    let mut m = Map::new();
+    m.insert("n".into(), json!(dam.len()));
     Ok(m)
 }
