@@ -72,25 +72,28 @@ fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// Peak resident set size of this process (getrusage: ru_maxrss is in KiB on Linux).
+/// Peak resident set size of this process: VmHWM from /proc/self/status. (getrusage's
+/// ru_maxrss is not used: Linux carries it across execve, so it would report the RSS of the
+/// forked parent, e.g. a Python driver, when that was larger.)
 fn peak_rss_bytes() -> u64 {
-    // SAFETY: getrusage only writes into the struct we hand it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    ru.ru_maxrss as u64 * 1024
+    status_kb("VmHWM:") * 1024
 }
 
-/// Current resident set size (VmRSS from /proc/self/status).
-fn current_rss_bytes() -> u64 {
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Current resident set size (VmRSS from /proc/self/status).
+fn current_rss_bytes() -> u64 {
+    status_kb("VmRSS:") * 1024
 }
 
 fn disk_bytes(dir: &Path) -> BoxResult<u64> {

@@ -10,7 +10,6 @@ One mode per process; prints one JSON object. Run with the peer venv's python:
 import json
 import os
 import random
-import resource
 import shutil
 import sys
 import time
@@ -133,7 +132,10 @@ def main():
         sys.exit('usage: bench_peer.py ops|write N DIR | read DIR')
     out['impl'] = 'jina'
     out['mode'] = args[0]
-    out['peak_rss_bytes'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across execve (the driver's RSS would leak in)
+    with open('/proc/self/status') as f:
+        hwm = [l for l in f if l.startswith('VmHWM:')][0]
+    out['peak_rss_bytes'] = int(hwm.split()[1]) * 1024
     print(json.dumps(out))
 
 
