@@ -40,7 +40,10 @@ impl Document {
         validate_id(id)?;
         let text = text.into();
         match scan(&text)? {
-            Some((found, _)) if found == id => Ok(Document { id: found, json: text }),
+            Some((found, _)) if found == id => Ok(Document {
+                id: found,
+                json: text,
+            }),
             Some((found, _)) => Err(Error::IdMismatch {
                 expected: id.to_owned(),
                 found,
@@ -352,7 +355,10 @@ mod tests {
     fn adds_a_missing_id_first() {
         let d = Document::from_json("{\"text\": \"x\"}").unwrap();
         assert_eq!(d.id().len(), 32);
-        assert_eq!(d.json(), format!("{{\"id\":\"{}\",\"text\": \"x\"}}", d.id()));
+        assert_eq!(
+            d.json(),
+            format!("{{\"id\":\"{}\",\"text\": \"x\"}}", d.id())
+        );
         let e = Document::from_json_for_id("  { }", "k").unwrap();
         assert_eq!(e.json(), "  {\"id\":\"k\" }");
         assert_eq!(Document::from_json(e.json()).unwrap(), e);

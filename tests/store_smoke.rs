@@ -8,8 +8,16 @@ fn doc(id: &str, text: &str) -> Document {
 fn smoke_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut dam = DocumentArrayMemmap::open_with(dir.path(), Options { buffer_pool_size: 2, read_only: false }).unwrap();
-        dam.extend((0..5).map(|i| doc(&format!("id_{i}"), "x"))).unwrap();
+        let mut dam = DocumentArrayMemmap::open_with(
+            dir.path(),
+            Options {
+                buffer_pool_size: 2,
+                read_only: false,
+            },
+        )
+        .unwrap();
+        dam.extend((0..5).map(|i| doc(&format!("id_{i}"), "x")))
+            .unwrap();
         dam.delete(1).unwrap();
         dam.delete(2).unwrap();
         dam.set(0, doc("id_0", "NEW")).unwrap();
@@ -31,6 +39,9 @@ fn smoke_round_trip() {
     drop(dam);
     let dam = DocumentArrayMemmap::open(dir.path()).unwrap();
     assert_eq!(dam.to_vec().unwrap().len(), 3);
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }

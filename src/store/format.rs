@@ -434,7 +434,10 @@ mod tests {
         let mut bytes = sample();
         bytes[32 + BATCH_HEADER_LEN + 2] ^= 0xff;
         let err = ops(&bytes).err().unwrap().to_string();
-        assert!(err.contains("index.dam") && err.contains("offset 32"), "{err}");
+        assert!(
+            err.contains("index.dam") && err.contains("offset 32"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -145,10 +145,7 @@ impl Files {
 
     fn check(&self, id: &str, loc: Loc, bytes: &[u8]) -> Result<()> {
         if crc32fast::hash(bytes) != loc.crc {
-            return Err(self.corrupt(
-                loc.offset,
-                format!("checksum mismatch in document {id:?}"),
-            ));
+            return Err(self.corrupt(loc.offset, format!("checksum mismatch in document {id:?}")));
         }
         Ok(())
     }
@@ -239,7 +236,9 @@ impl DocumentArrayMemmap {
             cleanup_orphans(&dir)?;
         }
         let (files, table) = {
-            let _g = lock.shared().map_err(|e| Error::io("locking the store", e))?;
+            let _g = lock
+                .shared()
+                .map_err(|e| Error::io("locking the store", e))?;
             load(&dir, !opts.read_only)?
         };
         Ok(DocumentArrayMemmap {
@@ -429,7 +428,10 @@ impl DocumentArrayMemmap {
 
     /// Iterates the documents in order. Reads do not disturb the buffer pool.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { store: self, pos: 0 }
+        Iter {
+            store: self,
+            pos: 0,
+        }
     }
 
     /// All documents, in order.
@@ -593,9 +595,7 @@ impl DocumentArrayMemmap {
             self.files
                 .body
                 .write_all_at(&body, body_start)
-                .map_err(|e| {
-                    Error::io(format!("writing {}", self.files.body_path.display()), e)
-                })?;
+                .map_err(|e| Error::io(format!("writing {}", self.files.body_path.display()), e))?;
             self.files.body_len = body_start + body.len() as u64;
         }
         if durable {
@@ -976,8 +976,7 @@ impl DocumentArrayMemmap {
                     Some(e) => writer.add(id, e.doc.json().as_bytes())?,
                     None => {
                         let loc = self.table.loc(slot);
-                        self.files
-                            .with_bytes(id, loc, |b| writer.add(id, b))??;
+                        self.files.with_bytes(id, loc, |b| writer.add(id, b))??;
                     }
                 }
             }
@@ -1017,10 +1016,7 @@ impl DocumentArrayMemmap {
 impl Drop for DocumentArrayMemmap {
     fn drop(&mut self) {
         if let Err(e) = self.save() {
-            log::error!(
-                "{}: could not save on close: {e}",
-                self.dir.display()
-            );
+            log::error!("{}: could not save on close: {e}", self.dir.display());
         }
     }
 }
@@ -1223,17 +1219,20 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         .map_err(io_at(&body_path, "opening"))?;
     let body_len = body.metadata().map_err(io_at(&body_path, "reading"))?.len();
     let mut header = [0u8; FILE_HEADER_LEN as usize];
-    body.read_exact_at(&mut header, 0).map_err(|_| Error::Corrupt {
-        file: body_path.clone(),
-        offset: 0,
-        reason: "file is shorter than its 32-byte header".into(),
-    })?;
+    body.read_exact_at(&mut header, 0)
+        .map_err(|_| Error::Corrupt {
+            file: body_path.clone(),
+            offset: 0,
+            reason: "file is shorter than its 32-byte header".into(),
+        })?;
     let body_generation = format::read_file_header(&body_path, &header, BODY_MAGIC)?;
     if body_generation != generation {
         return Err(Error::Corrupt {
             file: body_path,
             offset: 16,
-            reason: format!("generation {body_generation} does not match index generation {generation}"),
+            reason: format!(
+                "generation {body_generation} does not match index generation {generation}"
+            ),
         });
     }
     let mut files = Files {

@@ -1,0 +1,74 @@
+//! Open file handles. A document handle buffers its writes; the buffer is validated and
+//! committed when the handle is flushed (close) or fsynced — never in release, whose errors
+//! nobody sees.
+
+use std::collections::HashMap;
+
+use super::types::Ino;
+
+pub enum HandleKind {
+    /// A document. `buf` holds the handle's version of the content from its first write (or
+    /// from O_TRUNC) on; `dirty` says it has changes not yet committed.
+    Doc {
+        buf: Option<Vec<u8>>,
+        dirty: bool,
+    },
+    /// A temporary file: the data lives in the node, shared by all handles.
+    Temp {
+        wrote: bool,
+    },
+    /// `/.stats`: the text as it was when opened.
+    Stats {
+        text: Vec<u8>,
+    },
+    /// A control file (`/.reload` …).
+    Control,
+    Dir,
+}
+
+pub struct Handle {
+    pub ino: Ino,
+    pub kind: HandleKind,
+}
+
+#[derive(Default)]
+pub struct Handles {
+    map: HashMap<u64, Handle>,
+    next: u64,
+}
+
+impl Handles {
+    pub fn insert(&mut self, handle: Handle) -> u64 {
+        self.next += 1;
+        self.map.insert(self.next, handle);
+        self.next
+    }
+
+    pub fn get(&self, fh: u64) -> Option<&Handle> {
+        self.map.get(&fh)
+    }
+
+    pub fn get_mut(&mut self, fh: u64) -> Option<&mut Handle> {
+        self.map.get_mut(&fh)
+    }
+
+    pub fn remove(&mut self, fh: u64) -> Option<Handle> {
+        self.map.remove(&fh)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Turns handles of a temporary that became document `ino` into (clean) document handles.
+    pub fn temp_became_doc(&mut self, ino: Ino) {
+        for h in self.map.values_mut() {
+            if h.ino == ino && matches!(h.kind, HandleKind::Temp { .. }) {
+                h.kind = HandleKind::Doc {
+                    buf: None,
+                    dirty: false,
+                };
+            }
+        }
+    }
+}
