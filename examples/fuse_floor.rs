@@ -11,7 +11,8 @@
 //! readdirplus, 4 threads with cloned fds, FUSE_ATOMIC_O_TRUNC, FUSE_PARALLEL_DIROPS,
 //! max_background 64. `--zero-open` answers OPEN/OPENDIR with ENOSYS when the kernel offers
 //! FUSE_NO_OPEN_SUPPORT / FUSE_NO_OPENDIR_SUPPORT: the kernel then sends no OPEN/RELEASE at
-//! all. Runs in the foreground until unmounted (`umount MOUNTPOINT`).
+//! all; it also answers FLUSH with ENOSYS (else every close() still sends one, as files opened
+//! without an OPEN reply get FOPEN_KEEP_CACHE but not FOPEN_NOFLUSH). Runs in the foreground until unmounted (`umount MOUNTPOINT`).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -239,6 +240,12 @@ impl Filesystem for Floor {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        // With zero-message open the kernel opens files without FOPEN_NOFLUSH (it defaults to
+        // FOPEN_KEEP_CACHE only), so every close() would still send FLUSH; ENOSYS makes the
+        // kernel stop sending FLUSH for good (fc->no_flush). Read-only data needs no flush.
+        if self.zero_open {
+            return reply.error(Errno::ENOSYS);
+        }
         reply.ok();
     }
 
