@@ -20,9 +20,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
+pub mod daemon;
 pub mod document;
 pub mod error;
 pub mod fs;
+pub mod fuse;
 pub mod store;
 
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};

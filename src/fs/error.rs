@@ -9,6 +9,8 @@ use crate::error::Error as StoreError;
 pub struct FsError {
     pub errno: i32,
     pub message: String,
+    /// An expected outcome that needs no log line above debug.
+    pub quiet: bool,
 }
 
 impl FsError {
@@ -16,12 +18,20 @@ impl FsError {
         FsError {
             errno,
             message: message.into(),
+            quiet: false,
         }
     }
 
-    /// Expected outcomes (a missing name) are not worth a log line above debug.
+    /// Marks an error as expected (see [`FsError::is_quiet`]).
+    pub fn quietly(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
+    /// Expected outcomes (a missing name; bash's flush of a redirection before it writes)
+    /// are not worth a log line above debug.
     pub fn is_quiet(&self) -> bool {
-        self.errno == libc::ENOENT
+        self.quiet || self.errno == libc::ENOENT
     }
 }
 

@@ -681,6 +681,14 @@ impl Filesystem {
         else {
             return Ok(());
         };
+        if buf.is_empty() {
+            // bash flushes `> file` before it writes; the release logs if it stays empty.
+            return Err(err(
+                libc::EINVAL,
+                format!("{}: empty, not a document (yet)", doc_path(&id)),
+            )
+            .quietly());
+        }
         let result = std::str::from_utf8(buf)
             .map_err(|_| err(libc::EINVAL, format!("{}: not UTF-8 text", doc_path(&id))))
             .and_then(|text| {

@@ -1,0 +1,864 @@
+//! The work behind `damfs import | export | stat | prune | clear`.
+//!
+//! `main.rs` only parses arguments and prints; everything here returns a [`CliError`] instead
+//! of exiting, so it can be tested and reused.
+//!
+//! `import` reads its input twice: a first pass validates every record and keeps only the ids
+//! (to find duplicates), a second pass writes in chunks. So memory stays bounded by a chunk
+//! whatever the input's size, and a bad record anywhere means nothing is written. Standard
+//! input (or a pipe) is spooled to an anonymous temporary file first so it can be read twice.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::{Document, DocumentArrayMemmap, Options, Slice};
+
+/// Documents written per `extend` call during an import.
+pub const IMPORT_CHUNK: usize = 10_000;
+/// At most this many bad records are reported before validation stops.
+pub const MAX_PROBLEMS: usize = 20;
+/// Inputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 16 << 20;
+
+/// What went wrong in a command. `Display` gives `<what failed>: <why>`.
+#[derive(Debug)]
+pub enum CliError {
+    /// A store operation failed.
+    Store { what: String, source: crate::Error },
+    /// Reading input or writing output failed.
+    Io { what: String, source: io::Error },
+    /// The input has bad records (each `FILE:LINE: reason`); nothing was written.
+    Invalid {
+        problems: Vec<String>,
+        /// Validation stopped early: there may be more.
+        truncated: bool,
+    },
+    /// Writing an import failed part-way; what it wrote was removed again (if `rolled_back`).
+    ImportFailed {
+        what: String,
+        reason: String,
+        rolled_back: Result<usize, String>,
+    },
+}
+
+impl CliError {
+    fn store(what: impl Into<String>, source: crate::Error) -> Self {
+        CliError::Store {
+            what: what.into(),
+            source,
+        }
+    }
+
+    fn io(what: impl Into<String>, source: io::Error) -> Self {
+        CliError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Each line of the message, for printing as `damfs: <line>`.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            CliError::Invalid {
+                problems,
+                truncated,
+            } => {
+                let mut out = problems.clone();
+                let n = problems.len();
+                let s = if n == 1 { "" } else { "s" };
+                out.push(if *truncated {
+                    format!(
+                        "import failed: stopped after {n} invalid record{s}; nothing was written"
+                    )
+                } else {
+                    format!("import failed: {n} invalid record{s}; nothing was written")
+                });
+                out
+            }
+            other => vec![other.to_string()],
+        }
+    }
+
+    /// Was this a write to a closed pipe (`damfs export | head`)?
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Store { what, source } => write!(f, "{what}: {source}"),
+            CliError::Io { what, source } => write!(f, "{what}: {source}"),
+            CliError::Invalid { .. } => f.write_str(&self.lines().join("\n")),
+            CliError::ImportFailed {
+                what,
+                reason,
+                rolled_back,
+            } => {
+                write!(f, "{what}: {reason}; ")?;
+                match rolled_back {
+                    Ok(n) => write!(f, "the {n} documents it had written were removed again"),
+                    Err(e) => write!(
+                        f,
+                        "removing the documents it had written failed too ({e}); \
+                         the store holds part of the import"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+/// Sets up `log` output on stderr: level from `RUST_LOG`, `warn` by default, so the store's
+/// warnings (a torn tail dropped after a crash, ...) are seen.
+pub fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("warn");
+    env_logger::Builder::from_env(env)
+        .format(|buf, record| {
+            let level = record.level().as_str().to_ascii_lowercase();
+            writeln!(buf, "damfs: {level}: {}", record.args())
+        })
+        .init();
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Opens an existing store read-only (never creates anything).
+fn open_read_only(store: &Path) -> CliResult<DocumentArrayMemmap> {
+    let opts = Options {
+        buffer_pool_size: 0,
+        read_only: true,
+    };
+    DocumentArrayMemmap::open_with(store, opts)
+        .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
+}
+
+/// Opens a store for writing. With `must_exist`, a missing store is an error rather than
+/// being created (a typo must not make `prune`/`clear` create an empty store).
+fn open_writable(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemmap> {
+    if must_exist {
+        drop(open_read_only(store)?);
+    }
+    // Pool size 0: the CLI never re-reads what it wrote, so pooling would only cost memory.
+    let opts = Options {
+        buffer_pool_size: 0,
+        read_only: false,
+    };
+    DocumentArrayMemmap::open_with(store, opts)
+        .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
+}
+
+// ---- import ------------------------------------------------------------------------------
+
+/// Where `import` reads from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    /// `-` or nothing means standard input.
+    pub fn from_arg(arg: Option<&Path>) -> Input {
+        match arg {
+            None => Input::Stdin,
+            Some(p) if p.as_os_str() == "-" => Input::Stdin,
+            Some(p) => Input::File(p.to_owned()),
+        }
+    }
+
+    /// How the input is named in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".to_owned(),
+            Input::File(p) => show(p),
+        }
+    }
+}
+
+/// How `import` went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: usize,
+}
+
+/// The two input formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// One JSON object per line; blank lines are skipped.
+    Lines,
+    /// One JSON array of objects.
+    Array,
+}
+
+/// An input that can be read from the start more than once.
+struct Source {
+    name: String,
+    file: File,
+    len: u64,
+    format: Format,
+}
+
+impl Source {
+    fn open(input: &Input) -> CliResult<Source> {
+        let name = input.name();
+        let file = match input {
+            Input::Stdin => {
+                let fd = io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| CliError::io("reading <stdin>", e))?;
+                File::from(fd)
+            }
+            Input::File(p) => {
+                File::open(p).map_err(|e| CliError::io(format!("cannot open {}", show(p)), e))?
+            }
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| CliError::io(format!("reading {name}"), e))?;
+        if meta.is_dir() {
+            return Err(CliError::io(
+                format!("cannot read {name}"),
+                io::Error::new(io::ErrorKind::InvalidInput, "it is a directory"),
+            ));
+        }
+        // A regular file can be read twice as it is; a pipe or terminal is spooled first.
+        let mut file = if meta.is_file() {
+            file
+        } else {
+            spool(file, &name)?
+        };
+        let len = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| CliError::io(format!("reading {name}"), e))?;
+        let format = detect_format(&file, &name)?;
+        Ok(Source {
+            name,
+            file,
+            len,
+            format,
+        })
+    }
+
+    /// A reader positioned at the start of the input.
+    fn rewind(&self) -> CliResult<File> {
+        let mut f = self
+            .file
+            .try_clone()
+            .map_err(|e| CliError::io(format!("reading {}", self.name), e))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| CliError::io(format!("reading {}", self.name), e))?;
+        Ok(f)
+    }
+}
+
+/// Copies a non-seekable input into an anonymous temporary file (gone when closed).
+fn spool(mut from: File, name: &str) -> CliResult<File> {
+    let mut tmp = tempfile::tempfile()
+        .map_err(|e| CliError::io(format!("creating a temporary file to spool {name}"), e))?;
+    io::copy(&mut from, &mut tmp).map_err(|e| CliError::io(format!("spooling {name}"), e))?;
+    Ok(tmp)
+}
+
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// An array if the first byte that is not whitespace (after a UTF-8 BOM) is `[`.
+fn detect_format(file: &File, name: &str) -> CliResult<Format> {
+    let mut f = file
+        .try_clone()
+        .map_err(|e| CliError::io(format!("reading {name}"), e))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| CliError::io(format!("reading {name}"), e))?;
+    let mut r = BufReader::new(f);
+    let mut first = true;
+    loop {
+        let buf = r
+            .fill_buf()
+            .map_err(|e| CliError::io(format!("reading {name}"), e))?;
+        if buf.is_empty() {
+            return Ok(Format::Lines);
+        }
+        let mut skip = 0;
+        if first && buf.starts_with(BOM) {
+            skip = BOM.len();
+        }
+        first = false;
+        match buf[skip..].iter().position(|&b| !is_json_space(b)) {
+            Some(i) => {
+                return Ok(if buf[skip + i] == b'[' {
+                    Format::Array
+                } else {
+                    Format::Lines
+                })
+            }
+            None => {
+                let n = buf.len();
+                r.consume(n);
+            }
+        }
+    }
+}
+
+/// One record of the input: a document's text and the line it starts on (1-based).
+struct Record {
+    line: u64,
+    text: String,
+}
+
+/// Why reading records stopped.
+enum Stop<E> {
+    /// The callback asked to stop.
+    Callback(E),
+    /// The input's framing is broken (array syntax, not UTF-8) at this line.
+    Syntax {
+        line: u64,
+        reason: String,
+    },
+    Io(io::Error),
+}
+
+/// Counts bytes and newlines as they are read (serde_json reads one byte at a time from it,
+/// so the counts say exactly where an array element ended).
+struct Counting<R> {
+    inner: R,
+    bytes: Rc<Cell<u64>>,
+    newlines: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.set(self.bytes.get() + n as u64);
+        let nl = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.newlines.set(self.newlines.get() + nl);
+        Ok(n)
+    }
+}
+
+/// Reads every record of `src` in order, calling `f` for each; `progress` gets the number of
+/// bytes read so far.
+fn read_records<E>(
+    src: &Source,
+    progress: &dyn Fn(u64),
+    mut f: impl FnMut(Record) -> Result<(), E>,
+) -> Result<(), Stop<E>> {
+    let file = src.rewind().map_err(|e| match e {
+        CliError::Io { source, .. } => Stop::Io(source),
+        other => Stop::Io(io::Error::other(other.to_string())),
+    })?;
+    match src.format {
+        Format::Lines => read_lines(file, progress, &mut f),
+        Format::Array => read_array(file, progress, &mut f),
+    }
+}
+
+fn read_lines<E>(
+    file: File,
+    progress: &dyn Fn(u64),
+    f: &mut dyn FnMut(Record) -> Result<(), E>,
+) -> Result<(), Stop<E>> {
+    let mut r = BufReader::with_capacity(1 << 16, file);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    let mut read = 0u64;
+    loop {
+        buf.clear();
+        let n = r.read_until(b'\n', &mut buf).map_err(Stop::Io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        read += n as u64;
+        if line % 1024 == 0 {
+            progress(read);
+        }
+        let mut bytes = &buf[..];
+        if line == 1 && bytes.starts_with(BOM) {
+            bytes = &bytes[BOM.len()..];
+        }
+        // The line terminator is not part of the document (nor a CR before it).
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().all(|&b| is_json_space(b)) {
+            continue;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(e) => {
+                return Err(Stop::Syntax {
+                    line,
+                    reason: format!("not UTF-8 (at byte {} of the line)", e.valid_up_to() + 1),
+                })
+            }
+        };
+        f(Record { line, text }).map_err(Stop::Callback)?;
+    }
+}
+
+/// Marks the serde error used to leave `visit_seq` when the callback stops.
+const HALT: &str = "\u{0}damfs: halt";
+
+fn read_array<E>(
+    file: File,
+    progress: &dyn Fn(u64),
+    f: &mut dyn FnMut(Record) -> Result<(), E>,
+) -> Result<(), Stop<E>> {
+    let mut buffered = BufReader::with_capacity(1 << 16, file);
+    let bom = buffered.fill_buf().map_err(Stop::Io)?.starts_with(BOM);
+    if bom {
+        buffered.consume(BOM.len());
+    }
+    let bytes = Rc::new(Cell::new(0));
+    let newlines = Rc::new(Cell::new(0));
+    let reader = Counting {
+        inner: buffered,
+        bytes: bytes.clone(),
+        newlines: newlines.clone(),
+    };
+    let mut stopped: Option<E> = None;
+    let mut count = 0u64;
+    let mut on_element = |raw: Box<RawValue>| -> bool {
+        let text: String = Box::<str>::from(raw).into();
+        // The element ends at the last byte read; it starts as many lines earlier as it
+        // has newlines inside.
+        let inside = text.bytes().filter(|&b| b == b'\n').count() as u64;
+        let line = 1 + newlines.get() - inside;
+        count += 1;
+        if count % 1024 == 0 {
+            progress(bytes.get());
+        }
+        match f(Record { line, text }) {
+            Ok(()) => true,
+            Err(e) => {
+                stopped = Some(e);
+                false
+            }
+        }
+    };
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let result = Elements {
+        on_element: &mut on_element,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if let Some(e) = stopped {
+        return Err(Stop::Callback(e));
+    }
+    result.map_err(|e| {
+        if e.is_io() {
+            return Stop::Io(io::Error::other(e.to_string()));
+        }
+        let (reason, _, column) = split_position(&e.to_string());
+        let reason = match column {
+            Some(c) => format!("{reason} (column {c})"),
+            None => reason,
+        };
+        Stop::Syntax {
+            line: e.line() as u64,
+            reason,
+        }
+    })
+}
+
+/// Streams the elements of a JSON array to a callback, one at a time.
+struct Elements<'a> {
+    on_element: &'a mut dyn FnMut(Box<RawValue>) -> bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Elements<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Elements<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            if !(self.on_element)(raw) {
+                return Err(de::Error::custom(HALT));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits serde_json's ` at line L column C` off a message.
+fn split_position(msg: &str) -> (String, Option<u64>, Option<u64>) {
+    if let Some(at) = msg.rfind(" at line ") {
+        let tail = &msg[at + " at line ".len()..];
+        if let Some((l, c)) = tail.split_once(" column ") {
+            if let (Ok(l), Ok(c)) = (l.parse(), c.parse()) {
+                return (msg[..at].to_owned(), Some(l), Some(c));
+            }
+        }
+    }
+    (msg.to_owned(), None, None)
+}
+
+/// Parses one record; on error, the line the problem is on and why.
+fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
+    Document::from_json(rec.text.as_str()).map_err(|e| {
+        // serde_json positions are relative to the record; make the line absolute.
+        match split_position(&e.to_string()) {
+            (reason, Some(l), Some(c)) => (rec.line + l - 1, format!("{reason} (column {c})")),
+            (reason, _, _) => (rec.line, reason),
+        }
+    })
+}
+
+/// A progress bar on stderr for large inputs when stderr is a terminal; hidden otherwise.
+fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+    if len < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(message);
+    bar
+}
+
+/// `damfs import STORE [FILE|-]`: validates every record, then appends them all.
+pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
+    let src = Source::open(input)?;
+    let name = src.name.clone();
+
+    // Pass 1: validate everything; keep only the ids (and their lines) for duplicates.
+    let mut ids: HashMap<String, u64> = HashMap::new();
+    let mut problems: Vec<(u64, String)> = Vec::new();
+    let bar = progress_bar(src.len, "checking");
+    let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
+        match parse_record(&rec) {
+            Ok(doc) => {
+                // from_json keeps a text with an id as it is; one without gets a fresh id,
+                // which pass 2 draws again (random 128-bit ids do not collide).
+                if doc.json().len() == rec.text.len() {
+                    if let Some(first) = ids.get(doc.id()) {
+                        problems.push((
+                            rec.line,
+                            format!("duplicate id {:?} (first at line {first})", doc.id()),
+                        ));
+                    } else {
+                        ids.insert(doc.id().to_owned(), rec.line);
+                    }
+                }
+            }
+            Err(p) => problems.push(p),
+        }
+        if problems.len() >= MAX_PROBLEMS {
+            Err(())
+        } else {
+            Ok(())
+        }
+    });
+    bar.finish_and_clear();
+    let mut truncated = false;
+    match stop {
+        Ok(()) => {}
+        Err(Stop::Callback(())) => truncated = true,
+        Err(Stop::Syntax { line, reason }) => {
+            problems.push((line, reason));
+            // Nothing after a framing error was checked.
+            truncated = true;
+        }
+        Err(Stop::Io(e)) => return Err(CliError::io(format!("reading {name}"), e)),
+    }
+    let invalid = |mut problems: Vec<(u64, String)>, truncated: bool| {
+        problems.sort_by_key(|p| p.0);
+        let truncated = truncated || problems.len() > MAX_PROBLEMS;
+        problems.truncate(MAX_PROBLEMS);
+        CliError::Invalid {
+            problems: problems
+                .into_iter()
+                .map(|(line, why)| format!("{name}:{line}: {why}"))
+                .collect(),
+            truncated,
+        }
+    };
+    if !problems.is_empty() {
+        // Report clashes with an existing store too, so one run shows every kind of problem.
+        if let Ok(dam) = open_read_only(store) {
+            problems.extend(clashes(&dam, &ids));
+        }
+        return Err(invalid(problems, truncated));
+    }
+
+    // Only now may the store be created: a bad input leaves no trace.
+    let mut dam = open_writable(store, false)?;
+    let problems = clashes(&dam, &ids);
+    if !problems.is_empty() {
+        return Err(invalid(problems, false));
+    }
+    drop(ids);
+
+    // Pass 2: write in chunks. Ids written are kept to undo a failure part-way.
+    let mut written: Vec<String> = Vec::new();
+    let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
+    let bar = progress_bar(src.len, "importing");
+    let what = format!("import into {}", show(store));
+    let flush = |dam: &mut DocumentArrayMemmap,
+                 chunk: &mut Vec<Document>,
+                 written: &mut Vec<String>|
+     -> Result<(), String> {
+        let ids: Vec<String> = chunk.iter().map(|d| d.id().to_owned()).collect();
+        dam.extend(chunk.drain(..)).map_err(|e| e.to_string())?;
+        written.extend(ids);
+        Ok(())
+    };
+    let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
+        let doc = parse_record(&rec).map_err(|(line, why)| {
+            format!("{name} changed while it was imported ({name}:{line}: {why})")
+        })?;
+        chunk.push(doc);
+        if chunk.len() >= IMPORT_CHUNK {
+            flush(&mut dam, &mut chunk, &mut written)?;
+        }
+        Ok(())
+    });
+    let result = match stop {
+        Ok(()) => flush(&mut dam, &mut chunk, &mut written)
+            .and_then(|()| dam.save().map_err(|e| format!("saving: {e}"))),
+        Err(Stop::Callback(why)) => Err(why),
+        Err(Stop::Syntax { line, reason }) => Err(format!(
+            "{name} changed while it was imported ({name}:{line}: {reason})"
+        )),
+        Err(Stop::Io(e)) => Err(format!("reading {name}: {e}")),
+    };
+    bar.finish_and_clear();
+    match result {
+        Ok(()) => Ok(ImportReport {
+            imported: written.len(),
+        }),
+        Err(reason) => Err(CliError::ImportFailed {
+            what,
+            reason,
+            rolled_back: roll_back(&mut dam, &written),
+        }),
+    }
+}
+
+/// Input ids that the store already has, with their lines.
+fn clashes(dam: &DocumentArrayMemmap, ids: &HashMap<String, u64>) -> Vec<(u64, String)> {
+    ids.iter()
+        .filter(|(id, _)| dam.contains(id))
+        .map(|(id, &line)| {
+            let why = format!("a document with id {id:?} already exists in the store");
+            (line, why)
+        })
+        .collect()
+}
+
+/// Deletes the documents with these ids (what a failed import wrote) and saves.
+fn roll_back(dam: &mut DocumentArrayMemmap, ids: &[String]) -> Result<usize, String> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let positions: Vec<usize> = dam
+        .ids()
+        .enumerate()
+        .filter(|(_, id)| wanted.contains(id))
+        .map(|(p, _)| p)
+        .collect();
+    let n = positions.len();
+    let contiguous = positions.windows(2).all(|w| w[1] == w[0] + 1);
+    let result = match (positions.first(), positions.last()) {
+        // The usual case: the import is the store's tail, deleted in one batch.
+        (Some(&first), Some(&last)) if contiguous => {
+            dam.delete_slice(Slice::from(first as isize..last as isize + 1))
+        }
+        _ => ids.iter().try_for_each(|id| {
+            if dam.contains(id) {
+                dam.delete_by_id(id)
+            } else {
+                Ok(())
+            }
+        }),
+    };
+    result
+        .and_then(|()| dam.save())
+        .map(|()| n)
+        .map_err(|e| e.to_string())
+}
+
+// ---- export ------------------------------------------------------------------------------
+
+/// `damfs export STORE`: every document as one line of JSON, in order. Returns how many.
+pub fn export(store: &Path, out: &mut dyn Write, out_name: &str) -> CliResult<usize> {
+    let dam = open_read_only(store)?;
+    let write_err = |e| CliError::io(format!("writing {out_name}"), e);
+    let mut n = 0;
+    let mut compacted = Vec::new();
+    for id in dam.ids() {
+        let written = dam
+            .with_json(id, |text| {
+                // A stored text may span lines (pretty-printed); a JSON Lines record may not.
+                if text.iter().any(|&b| b == b'\n' || b == b'\r') {
+                    compacted.clear();
+                    compact_json(text, &mut compacted);
+                    out.write_all(&compacted)?;
+                } else {
+                    out.write_all(text)?;
+                }
+                out.write_all(b"\n")
+            })
+            .map_err(|e| CliError::store(format!("reading document {id:?}"), e))?;
+        written.map_err(write_err)?;
+        n += 1;
+    }
+    out.flush().map_err(write_err)?;
+    Ok(n)
+}
+
+/// Removes the whitespace outside strings of a valid JSON text. Unlike re-serialising with
+/// serde_json this keeps every token byte for byte (numbers are not rounded through f64).
+pub fn compact_json(text: &[u8], out: &mut Vec<u8>) {
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !is_json_space(b) {
+            out.push(b);
+            in_string = b == b'"';
+        }
+    }
+}
+
+// ---- stat, prune, clear ------------------------------------------------------------------
+
+/// `damfs stat STORE`: the store's figures as a JSON object.
+pub fn stat(store: &Path) -> CliResult<serde_json::Value> {
+    let dam = open_read_only(store)?;
+    let s = dam.stats();
+    Ok(serde_json::json!({
+        "length": s.length,
+        "bytes": s.bytes,
+        "garbage_bytes": s.garbage_bytes,
+        "format_version": s.format_version,
+        "generation": s.generation,
+        "index_bytes": s.index_bytes,
+        "body_bytes": s.body_bytes,
+        "table_bytes": s.table_bytes,
+    }))
+}
+
+/// What `prune` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneReport {
+    pub length: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// `damfs prune STORE`.
+pub fn prune(store: &Path) -> CliResult<PruneReport> {
+    let mut dam = open_writable(store, true)?;
+    let bytes_before = dam.stats().bytes;
+    dam.prune()
+        .map_err(|e| CliError::store(format!("prune {}", show(store)), e))?;
+    let s = dam.stats();
+    Ok(PruneReport {
+        length: s.length,
+        bytes_before,
+        bytes_after: s.bytes,
+    })
+}
+
+/// `damfs clear STORE`: returns how many documents were removed.
+pub fn clear(store: &Path) -> CliResult<usize> {
+    let mut dam = open_writable(store, true)?;
+    let n = dam.len();
+    dam.clear()
+        .map_err(|e| CliError::store(format!("clear {}", show(store)), e))?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compact(s: &str) -> String {
+        let mut out = Vec::new();
+        compact_json(s.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn compaction_keeps_strings_and_numbers() {
+        assert_eq!(
+            compact("{\n  \"id\" : \"a b\\\" \\\\\",\r\n  \"n\": 123456789012345678901234567890 }"),
+            "{\"id\":\"a b\\\" \\\\\",\"n\":123456789012345678901234567890}"
+        );
+        assert_eq!(compact("{\"t\":\"\\\\\"}"), "{\"t\":\"\\\\\"}");
+    }
+
+    #[test]
+    fn roll_back_removes_only_the_given_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dam = DocumentArrayMemmap::open(dir.path()).unwrap();
+        let doc = |id: &str| Document::from_json(format!("{{\"id\":\"{id}\"}}")).unwrap();
+        dam.extend(["a", "b", "c", "d", "e"].map(doc)).unwrap();
+        // The usual case, a contiguous tail.
+        let n = roll_back(&mut dam, &["d".to_owned(), "e".to_owned()]).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(dam.ids().collect::<Vec<_>>(), ["a", "b", "c"]);
+        // Scattered, and an id that is already gone.
+        let n = roll_back(&mut dam, &["a".into(), "c".into(), "zz".into()]).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(dam.ids().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(roll_back(&mut dam, &[]).unwrap(), 0);
+    }
+
+    #[test]
+    fn positions_are_split_off() {
+        assert_eq!(
+            split_position("expected value at line 3 column 7"),
+            ("expected value".to_owned(), Some(3), Some(7))
+        );
+        assert_eq!(
+            split_position("no position"),
+            ("no position".into(), None, None)
+        );
+    }
+}

@@ -1,0 +1,816 @@
+//! The fuser adapter: unpacks each kernel request, calls the filesystem core
+//! ([`crate::fs::Filesystem`]), replies, and sends the cache invalidations the core asks for.
+//! No namespace logic lives here; this file only translates types and orders notifications.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
+    InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use log::{debug, info, warn};
+
+use crate::fs::{self, Attr, FsError, Invalidation, Kind, SetAttr};
+
+/// How long a handler waits for its "before reply" invalidations before replying anyway.
+/// Only reached if the notification thread is stuck behind a kernel lock that some queued
+/// request holds; replying then lets that request make progress (no deadlock, just a delay).
+const NOTIFY_WAIT: Duration = Duration::from_secs(1);
+
+/// Directory entries asked of the core per READDIR before we learn how many fit the
+/// kernel's buffer (its size is not visible through fuser's reply type).
+const INITIAL_DIR_BATCH: usize = 64;
+const MAX_DIR_BATCH: usize = 4096;
+
+/// Which kernel locks the request being answered holds while it waits for our reply.
+/// An invalidation that needs such a lock must be sent after the reply, or the kernel
+/// would wait for itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// No lock an invalidation needs (getattr, open, flush, fsync, ...).
+    Nothing,
+    /// Directory i_rwsem (lookup, readdir, create, unlink, rename, ...): `inval_entry`
+    /// takes the parent directory's lock exclusively.
+    DirLock,
+    /// Locked page-cache folios (read, write): `inval_inode` locks the inode's pages.
+    Pages,
+}
+
+/// One batch of invalidations for the notification thread; `done` is signalled once all
+/// were sent.
+struct Job {
+    invs: Vec<Invalidation>,
+    done: Option<mpsc::SyncSender<()>>,
+}
+
+/// Sends invalidations from one dedicated thread, in order. Handlers never write to the
+/// kernel themselves: a notification can block on a directory lock held by a request that
+/// is still queued, and if every worker thread blocked like that nothing would serve it.
+pub struct Invalidator {
+    notifier: Arc<OnceLock<Notifier>>,
+    queue: mpsc::Sender<Job>,
+}
+
+impl Invalidator {
+    fn new() -> io::Result<Self> {
+        let notifier: Arc<OnceLock<Notifier>> = Arc::new(OnceLock::new());
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let cell = notifier.clone();
+        std::thread::Builder::new()
+            .name("damfs-inval".into())
+            .spawn(move || {
+                for job in jobs {
+                    if let Some(n) = cell.get() {
+                        for inv in &job.invs {
+                            send_one(n, inv);
+                        }
+                    }
+                    if let Some(done) = job.done {
+                        let _ = done.send(());
+                    }
+                }
+            })?;
+        Ok(Invalidator { notifier, queue })
+    }
+
+    /// Sends and waits (bounded by [`NOTIFY_WAIT`]) until the kernel took them.
+    fn send_and_wait(&self, invs: Vec<Invalidation>) {
+        if invs.is_empty() {
+            return;
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        let n = invs.len();
+        if self
+            .queue
+            .send(Job {
+                invs,
+                done: Some(tx),
+            })
+            .is_err()
+        {
+            return;
+        }
+        if rx.recv_timeout(NOTIFY_WAIT).is_err() {
+            warn!("{n} cache invalidation(s) still pending after {NOTIFY_WAIT:?}; replying anyway");
+        }
+    }
+
+    fn send_later(&self, invs: Vec<Invalidation>) {
+        if !invs.is_empty() {
+            let _ = self.queue.send(Job { invs, done: None });
+        }
+    }
+}
+
+fn send_one(n: &Notifier, inv: &Invalidation) {
+    let r = match inv {
+        // Offset 0, length 0: attributes and every cached page (len <= 0 means "to the end").
+        Invalidation::Inode(ino) => n.inval_inode(INodeNo(*ino), 0, 0),
+        Invalidation::Entry { parent, name } => n.inval_entry(INodeNo(*parent), OsStr::new(name)),
+    };
+    match r {
+        Ok(()) => {}
+        // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => debug!("invalidation {inv:?} failed: {e}"),
+    }
+}
+
+/// The `fuser::Filesystem` implementation over the filesystem core.
+pub struct FuseAdapter {
+    fs: Arc<fs::Filesystem>,
+    inval: Invalidator,
+    /// The kernel accepted zero-message open (read-only mounts): OPEN/OPENDIR get ENOSYS.
+    no_open: AtomicBool,
+    no_opendir: AtomicBool,
+    /// How many entries to ask the core for, per READDIR / READDIRPLUS (learned).
+    dir_batch: [AtomicUsize; 2],
+}
+
+impl FuseAdapter {
+    pub fn new(fs: Arc<fs::Filesystem>) -> io::Result<Self> {
+        Ok(FuseAdapter {
+            fs,
+            inval: Invalidator::new()?,
+            no_open: AtomicBool::new(false),
+            no_opendir: AtomicBool::new(false),
+            dir_batch: [
+                AtomicUsize::new(INITIAL_DIR_BATCH),
+                AtomicUsize::new(INITIAL_DIR_BATCH),
+            ],
+        })
+    }
+
+    /// Where the daemon puts the session's notifier once the session exists (the adapter
+    /// is moved into the session before a notifier can be made).
+    pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
+        self.inval.notifier.clone()
+    }
+
+    /// Logs a failed request and gives the errno to reply with.
+    fn fail(&self, op: &str, req: &Request, ino: u64, e: &FsError) -> Errno {
+        if e.is_quiet() {
+            debug!("{op} ino {ino} pid {}: {e}", req.pid());
+        } else {
+            warn!(
+                "{op} ino {ino} pid {} ({}): {e}",
+                req.pid(),
+                comm(req.pid())
+            );
+        }
+        Errno::from_i32(e.errno)
+    }
+
+    /// Takes the core's pending invalidations, sends those that are safe before `reply`,
+    /// replies, then queues the rest.
+    fn finish(&self, held: Held, reply: impl FnOnce()) {
+        let invs = self.fs.take_invalidations();
+        if invs.is_empty() {
+            reply();
+            return;
+        }
+        let (after, before): (Vec<_>, Vec<_>) = invs.into_iter().partition(|inv| {
+            matches!(
+                (held, inv),
+                (Held::DirLock, Invalidation::Entry { .. }) | (Held::Pages, Invalidation::Inode(_))
+            )
+        });
+        self.inval.send_and_wait(before);
+        reply();
+        self.inval.send_later(after);
+    }
+
+    fn readdir_into(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        offset: u64,
+        plus: bool,
+        mut add: impl FnMut(&fs::DirEntry, Option<&fs::Entry>) -> bool,
+    ) -> Result<(), Errno> {
+        let batch = &self.dir_batch[plus as usize];
+        let want = batch.load(Ordering::Relaxed);
+        let entries = match self.fs.readdir(ino.0, offset, plus, want) {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(self.fail(if plus { "readdirplus" } else { "readdir" }, req, ino.0, &e))
+            }
+        };
+        let got = entries.len();
+        let mut added = 0;
+        let mut full = false;
+        for e in &entries {
+            let is_dot = e.name == "." || e.name == "..";
+            if full {
+                // Counted as a lookup by the core, but the kernel never saw it.
+                if plus && e.entry.is_some() && !is_dot {
+                    self.fs.forget(e.ino, 1);
+                }
+                continue;
+            }
+            let looked_up;
+            let entry = if plus && !is_dot && e.entry.is_none() {
+                // The core should have filled it; look it up so the kernel's count matches.
+                looked_up = self.fs.lookup(ino.0, OsStr::new(&e.name)).ok();
+                if looked_up.is_none() {
+                    continue;
+                }
+                looked_up.as_ref()
+            } else {
+                e.entry.as_ref()
+            };
+            if add(e, entry) {
+                full = true;
+                if plus && entry.is_some() && !is_dot {
+                    self.fs.forget(e.ino, 1);
+                }
+            } else {
+                added += 1;
+            }
+        }
+        if full {
+            // One more than fitted, so a larger kernel buffer is noticed next time.
+            batch.store((added + 1).clamp(8, MAX_DIR_BATCH), Ordering::Relaxed);
+        } else if got == want {
+            batch.store((want * 2).min(MAX_DIR_BATCH), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// The process name of a request's pid, for log lines ("sed", "vim").
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::Directory => FileType::Directory,
+        Kind::File => FileType::RegularFile,
+    }
+}
+
+fn file_attr(a: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: a.blocks(),
+        atime: a.atime,
+        mtime: a.mtime,
+        ctime: a.ctime,
+        crtime: a.ctime,
+        kind: file_type(a.kind),
+        perm: a.perm,
+        nlink: a.nlink,
+        uid: a.uid,
+        gid: a.gid,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// Attributes for `.` and `..` in READDIRPLUS: the kernel skips these names (no lookup is
+/// counted), but fuser needs an attr to encode the entry.
+fn dot_attr(ino: u64) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(ino),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::Directory,
+        perm: 0o755,
+        nlink: 2,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+fn fopen_flags(o: &fs::Opened) -> FopenFlags {
+    let mut f = FopenFlags::empty();
+    if o.keep_cache {
+        f |= FopenFlags::FOPEN_KEEP_CACHE;
+    }
+    if o.direct_io {
+        f |= FopenFlags::FOPEN_DIRECT_IO;
+    }
+    if o.noflush {
+        f |= FopenFlags::FOPEN_NOFLUSH;
+    }
+    f
+}
+
+fn system_time(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
+}
+
+const GEN: Generation = Generation(0);
+
+impl fuser::Filesystem for FuseAdapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let caps = config.capabilities();
+        // Each wanted capability alone: one the kernel lacks must not drop the others.
+        let wanted = [
+            // O_TRUNC arrives in OPEN, tied to the handle (not as a handle-less SETATTR).
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
+            // `ls -l` gets names and attributes in one round trip.
+            InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
+            // Lookups in one directory need not wait for each other.
+            InitFlags::FUSE_PARALLEL_DIROPS,
+        ];
+        for flags in wanted {
+            if let Err(missing) = config.add_capabilities(flags) {
+                info!("kernel lacks FUSE capability {missing:?}");
+            }
+        }
+        if self.fs.zero_message_open() {
+            // Read-only mounts keep no per-open state: answering OPEN/OPENDIR with ENOSYS
+            // makes the kernel stop sending OPEN, FLUSH and RELEASE altogether.
+            if caps.contains(InitFlags::FUSE_NO_OPEN_SUPPORT) {
+                self.no_open.store(true, Ordering::Relaxed);
+            }
+            if caps.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {
+                self.no_opendir.store(true, Ordering::Relaxed);
+            }
+        }
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
+        Ok(())
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let r = self.fs.lookup(parent.0, name);
+        self.finish(Held::DirLock, || match r {
+            Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
+            Err(e) => reply.error(self.fail("lookup", req, parent.0, &e)),
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
+        self.inval.send_later(self.fs.take_invalidations());
+    }
+
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let r = self.fs.getattr(ino.0);
+        self.finish(Held::Nothing, || match r {
+            Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
+            Err(e) => reply.error(self.fail("getattr", req, ino.0, &e)),
+        });
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let set = SetAttr {
+            size,
+            mode,
+            uid,
+            gid,
+            atime: atime.map(system_time),
+            mtime: mtime.map(system_time),
+        };
+        let r = self.fs.setattr(ino.0, fh.map(|f| f.0), set);
+        self.finish(Held::Nothing, || match r {
+            Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
+            Err(e) => reply.error(self.fail("setattr", req, ino.0, &e)),
+        });
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        if mode & libc::S_IFMT != libc::S_IFREG {
+            let e = self.fs.refuse_node(parent.0, name);
+            self.finish(Held::DirLock, || {
+                reply.error(self.fail("mknod", req, parent.0, &e))
+            });
+            return;
+        }
+        // A regular file: create it and close the handle at once.
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+        let r = self
+            .fs
+            .create(parent.0, name, mode, flags)
+            .map(|(entry, opened)| {
+                self.fs.release(entry.attr.ino, opened.fh);
+                entry
+            });
+        self.finish(Held::DirLock, || match r {
+            Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
+            Err(e) => reply.error(self.fail("mknod", req, parent.0, &e)),
+        });
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let e = self.fs.refuse_node(parent.0, name);
+        self.finish(Held::DirLock, || {
+            reply.error(self.fail("mkdir", req, parent.0, &e))
+        });
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let r = self.fs.unlink(parent.0, name);
+        self.finish(Held::DirLock, || match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.fail("unlink", req, parent.0, &e)),
+        });
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        // The only directories are fixed (/, /by-id): refused like mkdir.
+        let e = self.fs.refuse_node(parent.0, name);
+        self.finish(Held::DirLock, || {
+            reply.error(self.fail("rmdir", req, parent.0, &e))
+        });
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        _target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let e = self.fs.refuse_node(parent.0, link_name);
+        self.finish(Held::DirLock, || {
+            reply.error(self.fail("symlink", req, parent.0, &e))
+        });
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let r = self
+            .fs
+            .rename(parent.0, name, newparent.0, newname, flags.bits());
+        self.finish(Held::DirLock, || match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.fail("rename", req, parent.0, &e)),
+        });
+    }
+
+    fn link(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let e = self.fs.refuse_node(newparent.0, newname);
+        self.finish(Held::DirLock, || {
+            reply.error(self.fail("link", req, ino.0, &e))
+        });
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_open.load(Ordering::Relaxed) {
+            reply.error(Errno::ENOSYS);
+            return;
+        }
+        let r = self.fs.open(ino.0, flags.0);
+        self.finish(Held::Nothing, || match r {
+            Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
+            Err(e) => reply.error(self.fail("open", req, ino.0, &e)),
+        });
+    }
+
+    fn read(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let r = self.fs.read(ino.0, fh.0, offset, size);
+        self.finish(Held::Pages, || match r {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(self.fail("read", req, ino.0, &e)),
+        });
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let r = self.fs.write(ino.0, fh.0, offset, data);
+        self.finish(Held::Pages, || match r {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(self.fail("write", req, ino.0, &e)),
+        });
+    }
+
+    fn flush(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let r = self.fs.flush(ino.0, fh.0);
+        self.finish(Held::Nothing, || match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.fail("flush", req, ino.0, &e)),
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.fs.release(ino.0, fh.0);
+        self.finish(Held::Nothing, || reply.ok());
+    }
+
+    fn fsync(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let r = self.fs.fsync(ino.0, fh.0);
+        self.finish(Held::Nothing, || match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.fail("fsync", req, ino.0, &e)),
+        });
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_opendir.load(Ordering::Relaxed) {
+            reply.error(Errno::ENOSYS);
+            return;
+        }
+        let r = self.fs.opendir(ino.0);
+        self.finish(Held::Nothing, || match r {
+            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Err(e) => reply.error(self.fail("opendir", req, ino.0, &e)),
+        });
+    }
+
+    fn readdir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let r = self.readdir_into(req, ino, offset, false, |e, _| {
+            reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name)
+        });
+        self.finish(Held::DirLock, || match r {
+            Ok(()) => reply.ok(),
+            Err(errno) => reply.error(errno),
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let r = self.readdir_into(req, ino, offset, true, |e, entry| match entry {
+            // One TTL for both in fuser 0.18's readdirplus: the shorter one is safe.
+            Some(en) => reply.add(
+                INodeNo(e.ino),
+                e.next_offset,
+                &e.name,
+                &en.entry_ttl.min(en.attr_ttl),
+                &file_attr(&en.attr),
+                GEN,
+            ),
+            None => reply.add(
+                INodeNo(e.ino),
+                e.next_offset,
+                &e.name,
+                &Duration::ZERO,
+                &dot_attr(e.ino),
+                GEN,
+            ),
+        });
+        self.finish(Held::DirLock, || match r {
+            Ok(()) => reply.ok(),
+            Err(errno) => reply.error(errno),
+        });
+    }
+
+    fn fsyncdir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Tools fsync the directory after a rename to make it durable: save the store.
+        let r = self.fs.save();
+        self.finish(Held::Nothing, || match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.fail("fsyncdir", req, ino.0, &e)),
+        });
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let s = self.fs.statfs();
+        self.finish(Held::Nothing, || {
+            reply.statfs(
+                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+            )
+        });
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let r = self.fs.create(parent.0, name, mode, flags);
+        self.finish(Held::DirLock, || match r {
+            Ok((e, o)) => reply.created(
+                &e.entry_ttl.min(e.attr_ttl),
+                &file_attr(&e.attr),
+                GEN,
+                FileHandle(o.fh),
+                fopen_flags(&o),
+            ),
+            Err(e) => reply.error(self.fail("create", req, parent.0, &e)),
+        });
+    }
+
+    // No extended attributes: ENOSYS once and the kernel stops asking (and skips the
+    // security.capability probe before every write).
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    // Kernel fallbacks exist for these: ENOSYS without a log line.
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: i64,
+        _whence: i32,
+        reply: ReplyLseek,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        _fh_in: FileHandle,
+        _offset_in: u64,
+        _ino_out: INodeNo,
+        _fh_out: FileHandle,
+        _offset_out: u64,
+        _len: u64,
+        _flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _length: u64,
+        _mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EOPNOTSUPP);
+    }
+}
