@@ -764,6 +764,7 @@ impl DocumentArrayMemmap {
         if docs.peek().is_none() {
             return Ok(());
         }
+        self.table.reserve(docs.size_hint().0, 0);
         let cap = self.pool.capacity();
         // The last `cap` documents end in the pool, as if each had been appended in turn.
         let mut tail: VecDeque<Document> = VecDeque::new();
@@ -785,16 +786,15 @@ impl DocumentArrayMemmap {
                             doc.id()
                         )));
                     }
-                    if self.table.find(doc.id()).is_some() {
-                        return Err(Error::DuplicateId(doc.id().to_owned()));
-                    }
                     let loc = Loc {
                         offset: body_at + body.len() as u64,
                         len: doc.json().len() as u32,
                         crc: crc32fast::hash(doc.json().as_bytes()),
                     };
+                    if !self.table.push_new(doc.id(), loc) {
+                        return Err(Error::DuplicateId(doc.id().to_owned()));
+                    }
                     body.extend_from_slice(doc.json().as_bytes());
-                    self.table.push(doc.id(), loc);
                     if body.len() >= EXTEND_CHUNK {
                         self.write_body(&body, body_at)?;
                         body_at += body.len() as u64;
@@ -1314,7 +1314,12 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     // SAFETY: the index is only appended to, or cut back past a torn tail under the
     // exclusive lock, which this caller's lock excludes while the map is alive.
     let index_map = if meta.len() > 0 {
-        Some(unsafe { Mmap::map(&index) }.map_err(io_at(&index_path, "mapping"))?)
+        // Populated: the whole index is read now, in large sequential reads, instead of
+        // one page fault at a time while it is parsed.
+        Some(
+            unsafe { memmap2::MmapOptions::new().populate().map(&index) }
+                .map_err(io_at(&index_path, "mapping"))?,
+        )
     } else {
         None
     };

@@ -293,7 +293,19 @@ impl Table {
 
     /// Applies one index entry while replaying a log (ops about unknown ids are ignored:
     /// they can only come from a writer that raced a clear).
+    /// Adds a new document at the end unless the id exists (then `false`, nothing changes).
+    /// One hash probe for both.
+    pub fn push_new(&mut self, id: &str, loc: Loc) -> bool {
+        self.upsert(id, loc, false)
+    }
+
     pub fn apply_put(&mut self, id: &str, loc: Loc) {
+        self.upsert(id, loc, true);
+    }
+
+    /// Inserts `id` at the end, or (if `replace`) points the existing slot at `loc`.
+    /// Returns whether it inserted.
+    fn upsert(&mut self, id: &str, loc: Loc, replace: bool) -> bool {
         // One probe: the new slot number is known before the entry is claimed.
         let bytes = id.as_bytes();
         let hash = self.hasher.hash_one(bytes);
@@ -306,7 +318,10 @@ impl Table {
         ) {
             Entry::Occupied(e) => {
                 let slot = *e.get();
-                self.set_loc(slot, loc);
+                if replace {
+                    self.set_loc(slot, loc);
+                }
+                false
             }
             Entry::Vacant(e) => {
                 e.insert(next);
@@ -320,6 +335,7 @@ impl Table {
                 self.order.push(next);
                 self.live_body += u64::from(loc.len);
                 self.live_ids += id.len() as u64;
+                true
             }
         }
     }
