@@ -736,6 +736,7 @@ impl Filesystem {
         if !t.candidate {
             return Ok(());
         }
+        let written_len = t.data.len();
         let verdict = match std::str::from_utf8(&t.data) {
             Err(_) => Err(err(
                 libc::EINVAL,
@@ -769,11 +770,15 @@ impl Filesystem {
         };
         match verdict {
             Ok(Some(doc)) => {
+                // The kernel cached what was written; only an added id makes that stale.
+                let id_added = doc.json().len() != written_len;
                 st.store.append(doc)?;
                 st.nodes.make_doc(ino, &name);
                 st.handles.temp_became_doc(ino);
                 st.mtimes.insert(name, SystemTime::now());
-                st.invals.push(Invalidation::Inode(ino));
+                if id_added {
+                    st.invals.push(Invalidation::Inode(ino));
+                }
                 Ok(())
             }
             Ok(None) => {

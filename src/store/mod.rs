@@ -379,14 +379,15 @@ impl DocumentArrayMemmap {
     /// Reads a document from disk (not through the pool).
     fn read_disk(&self, slot: SlotNo) -> Result<Document> {
         let id = self.table.id(slot);
-        let bytes = self.files.read(id, self.table.loc(slot))?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            self.files.corrupt(
-                self.table.loc(slot).offset,
-                format!("document {id:?} is not UTF-8"),
-            )
-        })?;
-        Ok(Document::from_trusted(id.to_owned(), text))
+        let loc = self.table.loc(slot);
+        // Straight from the mapping into the document's one allocation.
+        self.files
+            .with_bytes(id, loc, |bytes| match std::str::from_utf8(bytes) {
+                Ok(text) => Ok(Document::from_trusted(id, text)),
+                Err(_) => Err(self
+                    .files
+                    .corrupt(loc.offset, format!("document {id:?} is not UTF-8"))),
+            })?
     }
 
     /// Reads a document without touching the pool.
@@ -680,6 +681,10 @@ impl DocumentArrayMemmap {
         loop {
             let used = self.pool.len();
             if cap == 0 || used + n <= cap {
+                return Ok(());
+            }
+            // The common case (one document in, a clean one out) without collecting.
+            if used + n == cap + 1 && self.pool.drop_lru_if_clean() {
                 return Ok(());
             }
             let leaving = self.pool.oldest((used + n - cap).min(used));

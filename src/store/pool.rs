@@ -6,6 +6,7 @@
 
 use std::num::NonZeroUsize;
 
+use hashbrown::DefaultHashBuilder;
 use lru::LruCache;
 
 use super::table::SlotNo;
@@ -17,14 +18,16 @@ pub struct Entry {
 }
 
 pub struct Pool {
-    cache: Option<LruCache<SlotNo, Entry>>,
+    cache: Option<LruCache<SlotNo, Entry, DefaultHashBuilder>>,
     capacity: usize,
 }
 
 impl Pool {
     pub fn new(capacity: usize) -> Self {
         Pool {
-            cache: NonZeroUsize::new(capacity).map(LruCache::new),
+            // A fast hasher: slot numbers are ours, not an attacker's.
+            cache: NonZeroUsize::new(capacity)
+                .map(|c| LruCache::with_hasher(c, DefaultHashBuilder::default())),
             capacity,
         }
     }
@@ -96,6 +99,19 @@ impl Pool {
         if let Some(e) = self.cache.as_mut().and_then(|c| c.peek_mut(&slot)) {
             e.dirty = false;
         }
+    }
+
+    /// Drops the least recently used document if it is clean; `false` if it is dirty (or
+    /// the pool is empty).
+    pub fn drop_lru_if_clean(&mut self) -> bool {
+        let Some(cache) = self.cache.as_mut() else {
+            return false;
+        };
+        if cache.peek_lru().is_some_and(|(_, e)| !e.dirty) {
+            cache.pop_lru();
+            return true;
+        }
+        false
     }
 
     /// The `n` least recently used slots, oldest first (O(n), not O(pool)).
