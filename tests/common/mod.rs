@@ -319,3 +319,216 @@ impl Drop for Mount {
         }
     }
 }
+
+// ---- helpers for the tool, bad-input and durability tests --------------------------------
+
+/// The documents `make_store(_, n)` writes, as `read_store` gives them back.
+pub fn expected_docs(n: usize) -> Vec<(String, String)> {
+    (0..n).map(|i| (format!("doc{i}"), doc_json(i))).collect()
+}
+
+impl Mount {
+    /// A path inside the mount (`m.path("by-id/doc3")`).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+
+    /// `bash -c SCRIPT` in the scratch directory with `$MNT` and `$STORE` set.
+    pub fn bash(&self, script: &str) -> Run {
+        self.shell("bash", script, &[])
+    }
+
+    /// `SHELL -c SCRIPT` (`sh` is dash on Debian) in the scratch directory with `$MNT`,
+    /// `$STORE` and `$HOME` (a fresh `home/` in the scratch dir: no rc files) set, plus `env`.
+    pub fn shell(&self, shell: &str, script: &str, env: &[(&str, &str)]) -> Run {
+        let home = self.home();
+        run(Command::new(shell)
+            .arg("-c")
+            .arg(script)
+            .current_dir(self.dir.path())
+            .env("MNT", &self.mnt)
+            .env("STORE", &self.store)
+            .env("HOME", &home)
+            .envs(env.iter().copied()))
+    }
+
+    /// An empty home directory in the scratch dir (no .vimrc, .nanorc, ...).
+    pub fn home(&self) -> PathBuf {
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("creating the test home");
+        home
+    }
+
+    /// Sorted names in a directory of the mount (`""` for the root), `.` and `..` excluded.
+    pub fn names(&self, rel: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.mnt.join(rel))
+            .unwrap_or_else(|e| panic!("listing {rel:?} in the mount: {e}"))
+            .map(|e| {
+                e.expect("a directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The documents as the mount shows them by position: (id, JSON) of `/0`, `/1`, ...
+    pub fn docs_by_position(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for i in 0.. {
+            let json = match std::fs::read_to_string(self.mnt.join(i.to_string())) {
+                Ok(j) => j,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => panic!("reading /{i} of the mount: {e}"),
+            };
+            let v: serde_json::Value = serde_json::from_str(&json)
+                .unwrap_or_else(|e| panic!("/{i} is not JSON ({e}): {json:?}"));
+            let id = v["id"].as_str().expect("a string id").to_string();
+            out.push((id, json));
+        }
+        out
+    }
+
+    /// `.stats` as JSON.
+    pub fn stats(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.mnt.join(".stats")).expect("reading .stats");
+        serde_json::from_str(&text).expect(".stats is JSON")
+    }
+
+    /// Checks that the mount shows exactly the documents `docs`, in order, under both names,
+    /// and nothing else: no temporaries left in `/` or `/by-id/`.
+    #[track_caller]
+    pub fn assert_shows(&self, docs: &[(String, String)]) {
+        assert_eq!(self.docs_by_position(), docs, "documents by position");
+        let mut root: Vec<String> = (0..docs.len()).map(|i| i.to_string()).collect();
+        root.extend([".clear", ".prune", ".reload", ".save", ".stats", "by-id"].map(String::from));
+        root.sort();
+        assert_eq!(self.names(""), root, "names in the root directory");
+        let mut ids: Vec<String> = docs.iter().map(|d| d.0.clone()).collect();
+        ids.sort();
+        assert_eq!(self.names("by-id"), ids, "names in by-id/");
+        for (id, json) in docs {
+            let by_id = std::fs::read_to_string(self.mnt.join("by-id").join(id))
+                .unwrap_or_else(|e| panic!("reading by-id/{id}: {e}"));
+            assert_eq!(&by_id, json, "by-id/{id}");
+        }
+        for (i, (id, json)) in docs.iter().enumerate() {
+            for name in [i.to_string(), format!("by-id/{id}")] {
+                let st = std::fs::metadata(self.mnt.join(&name))
+                    .unwrap_or_else(|e| panic!("stat {name}: {e}"));
+                assert_eq!(st.len(), json.len() as u64, "stat size of {name}");
+                assert_eq!(st.nlink(), 2, "links of {name}");
+            }
+        }
+        assert_eq!(self.stats()["temporary_files"], 0, "temporary files left");
+    }
+
+    /// A second mount of this mount's store, in its own scratch directory (unmounted on drop).
+    pub fn second_mount(&self, args: &[&str]) -> Mount {
+        let dir = scratch();
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("creating the second mountpoint");
+        let m = Mount {
+            dir,
+            store: self.store.clone(),
+            mnt,
+        };
+        let log = self.dir.path().join("second.damfs.log");
+        let mut all = vec!["--log-file", log.to_str().expect("UTF-8 path")];
+        all.extend_from_slice(args);
+        m.mount(&all).assert_ok();
+        m
+    }
+}
+
+/// Raw system calls, so that a test sees the errno of the exact call that failed
+/// (`std::fs::write` cannot: dropping a `File` ignores the error of `close`).
+pub mod sys {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// The call that failed and its errno.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Failed {
+        pub call: &'static str,
+        pub errno: i32,
+    }
+
+    fn errno() -> i32 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    fn cpath(path: &Path) -> CString {
+        CString::new(path.as_os_str().as_bytes()).expect("a path without NUL")
+    }
+
+    /// open(path, flags, 0644); one write(2) per chunk; fsync if asked; close.
+    pub fn write_chunks(
+        path: &Path,
+        flags: i32,
+        chunks: &[&[u8]],
+        fsync: bool,
+    ) -> Result<(), Failed> {
+        let p = cpath(path);
+        // SAFETY: a NUL-terminated path and plain flags.
+        let fd = unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
+        if fd < 0 {
+            return Err(Failed {
+                call: "open",
+                errno: errno(),
+            });
+        }
+        let mut result = Ok(());
+        for chunk in chunks {
+            // SAFETY: the buffer is valid for its length; fd is ours.
+            let n = unsafe { libc::write(fd, chunk.as_ptr().cast(), chunk.len()) };
+            if n < 0 {
+                result = Err(Failed {
+                    call: "write",
+                    errno: errno(),
+                });
+                break;
+            }
+            assert_eq!(n as usize, chunk.len(), "short write");
+        }
+        // SAFETY: fd is ours.
+        if result.is_ok() && fsync && unsafe { libc::fsync(fd) } != 0 {
+            result = Err(Failed {
+                call: "fsync",
+                errno: errno(),
+            });
+        }
+        // SAFETY: fd is ours and closed once.
+        if unsafe { libc::close(fd) } != 0 && result.is_ok() {
+            result = Err(Failed {
+                call: "close",
+                errno: errno(),
+            });
+        }
+        result
+    }
+
+    /// open(path, flags); write(data); close — the result of the first call that failed.
+    pub fn write_close(path: &Path, flags: i32, data: &[u8]) -> Result<(), Failed> {
+        write_chunks(path, flags, &[data], false)
+    }
+
+    /// `echo DATA > path` done by hand: O_WRONLY|O_CREAT|O_TRUNC, write, close.
+    pub fn overwrite(path: &Path, data: &[u8]) -> Result<(), Failed> {
+        write_close(path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, data)
+    }
+
+    /// The errno of a failed `std` call (panics if it succeeded).
+    #[track_caller]
+    pub fn errno_of<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
+        match r {
+            Ok(v) => panic!("expected a failure, got Ok({v:?})"),
+            Err(e) => e
+                .raw_os_error()
+                .unwrap_or_else(|| panic!("no errno in {e}")),
+        }
+    }
+}
