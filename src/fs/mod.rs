@@ -17,7 +17,7 @@ mod types;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use error::{FsError, FsResult};
@@ -251,7 +251,10 @@ impl Filesystem {
                 mtime: t.mtime,
                 ctime: t.ctime,
             }),
-            NodeKind::Gone => Ok(self.file_attr(ino, 0, self.doc_perm(), 0, self.mounted_at)),
+            NodeKind::Gone(text) => {
+                let size = text.as_ref().map_or(0, |t| t.len() as u64);
+                Ok(self.file_attr(ino, size, self.doc_perm(), 0, self.mounted_at))
+            }
         }
     }
 
@@ -490,7 +493,7 @@ impl Filesystem {
                             },
                         )
                     }
-                    NodeKind::Gone => {
+                    NodeKind::Gone(_) => {
                         return Err(err(libc::ENOENT, "the document was deleted"));
                     }
                 }
@@ -593,7 +596,8 @@ impl Filesystem {
         match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Ok(st.store.with_json(id, |b| slice_of(b, offset, size))?),
             Some(NodeKind::Temp(t)) => Ok(slice_of(&t.data, offset, size)),
-            Some(NodeKind::Gone) => Err(err(libc::ENOENT, "the document was deleted")),
+            Some(NodeKind::Gone(Some(text))) => Ok(slice_of(text, offset, size)),
+            Some(NodeKind::Gone(None)) => Err(err(libc::ENOENT, "the document was deleted")),
             None => Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
         }
     }
@@ -615,7 +619,7 @@ impl Filesystem {
         let id = match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Some(id.clone()),
             Some(NodeKind::Temp(_)) => None,
-            Some(NodeKind::Gone) => return Err(err(libc::ENOENT, "the document was deleted")),
+            Some(NodeKind::Gone(_)) => return Err(err(libc::ENOENT, "the document was deleted")),
             None => return Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
         };
         if let Some(id) = id {
@@ -734,7 +738,16 @@ impl Filesystem {
             return Ok(());
         };
         if !t.candidate {
-            return Ok(());
+            // A name like a tool's temporary stays one, unless its JSON says, in so many
+            // words, that it is this document (`"id"` equal to the name): then the user is
+            // making a document called `tmp1` or `draft~`, and it must not vanish at unmount.
+            let named_so = std::str::from_utf8(&t.data)
+                .ok()
+                .and_then(|text| Document::from_json(text).ok())
+                .is_some_and(|d| d.id() == name);
+            if !named_so {
+                return Ok(());
+            }
         }
         let written_len = t.data.len();
         let verdict = match std::str::from_utf8(&t.data) {
@@ -874,8 +887,17 @@ impl Filesystem {
             Target::Fixed(BY_ID_INO) => Err(err(libc::EISDIR, "/by-id is a directory")),
             Target::Fixed(_) => Err(err(libc::EPERM, format!("/{name} cannot be removed"))),
             Target::Doc { id, positional } => {
+                let last = if st.nodes.is_open(&id) {
+                    Some(st.store.with_json(&id, |b| Arc::<[u8]>::from(b))?)
+                } else {
+                    None
+                };
                 st.store.delete_by_id(&id)?;
-                for ino in st.nodes.doc_deleted(&id) {
+                let inos = st.nodes.doc_deleted(&id);
+                if let Some(text) = last {
+                    st.nodes.keep_text(&inos, text);
+                }
+                for ino in inos {
                     st.invals.push(Invalidation::Inode(ino));
                 }
                 st.mtimes.remove(&id);
@@ -990,6 +1012,14 @@ impl Filesystem {
                     st.invals.push(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: did,
+                    });
+                }
+                if newparent == ROOT_INO {
+                    // The kernel moved the source's dentry, with its cache lifetime, onto the
+                    // positional name; positions shift, so that binding must not be kept.
+                    st.invals.push(Invalidation::Entry {
+                        parent: ROOT_INO,
+                        name: newname.to_owned(),
                     });
                 }
                 Ok(())
