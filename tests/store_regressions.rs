@@ -904,3 +904,19 @@ fn found_unsaved_change_to_a_recreated_id_is_not_duplicated() {
     // last writer wins: A saved after B
     assert_eq!(texts(&a), ["text 1", "A's change"]);
 }
+
+/// Opening a directory that holds other files and no index is refused, and nothing is
+/// written into it (a typo in a path must not turn someone's folder into a store).
+#[test]
+fn a_foreign_directory_is_not_turned_into_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = DocumentArrayMemmap::open(dir.path()).unwrap_err();
+    assert!(matches!(err, damfs::Error::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
+}

@@ -479,14 +479,16 @@ impl Filesystem {
                         )
                     }
                     NodeKind::Temp(t) => {
-                        if trunc {
+                        // Truncating an empty file changes nothing: no reason to settle it.
+                        let cut = trunc && !t.data.is_empty();
+                        if cut {
                             let before = t.data.len();
                             t.data.clear();
                             t.mtime = SystemTime::now();
                             st.nodes.temp_data_changed(before, 0);
                         }
                         (
-                            HandleKind::Temp { wrote: trunc },
+                            HandleKind::Temp { wrote: cut },
                             Opened {
                                 keep_cache: true,
                                 ..Opened::default()

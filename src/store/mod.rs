@@ -221,6 +221,9 @@ impl DocumentArrayMemmap {
         let dir = path
             .canonicalize()
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        if !opts.read_only && !dir.join(INDEX_FILE).exists() {
+            refuse_foreign_dir(&dir)?;
+        }
         let lock_path = dir.join(LOCK_FILE);
         let lock = match LockFile::open(&lock_path, !opts.read_only) {
             Ok(l) => l,
@@ -1277,6 +1280,26 @@ fn create_generation(dir: &Path, generation: u64, docs: &[Document]) -> Result<(
         w.add(d.id(), d.json().as_bytes())?;
     }
     w.finish()
+}
+
+/// A directory without an index becomes a new store only if it holds nothing but what a
+/// store's own creation could have left: never litter (or later prune) someone's folder.
+fn refuse_foreign_dir(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(io_at(dir, "listing"))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name == LOCK_FILE
+            || name == INDEX_TMP
+            || (name.starts_with("body-") && name.ends_with(".dam"));
+        if !ours {
+            return Err(Error::NotAStore {
+                path: dir.to_owned(),
+                reason: format!("it is not empty (it holds {name:?}) and has no {INDEX_FILE}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Removes what an interrupted prune or clear left: `index.dam.tmp` and bodies of other
