@@ -11,8 +11,10 @@
 #   --no-mount  skip the FUSE part (also skipped where /dev/fuse is missing)
 #   --sizes     documents for the scaling curves (default 10k,100k,1M,10M; 10M skipped when
 #               the disk is short)
-# Environment: BENCH_WORK (scratch folder, default /var/tmp/damfs-bench), FLOOR_ARGS (extra
-# fuse_floor options, e.g. "--readdirplus always").
+# Environment: BENCH_WORK (scratch folder, default /var/tmp/damfs-bench), BENCH_OUT (where the
+# report goes, default bench/; --quick defaults to target/bench-quick so that a CI-size run
+# never overwrites the committed results), FLOOR_ARGS (extra fuse_floor options, e.g.
+# "--readdirplus always").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,9 +36,12 @@ while [ $# -gt 0 ]; do
     shift
 done
 mount_n=50000 cold_runs=3 new_docs=10000
+out=${BENCH_OUT:-bench}
 if [ "$quick" = 1 ]; then
     peer=0 runs=1 n=1000 sizes=1000 big_n=0 mount_n=1000 cold_runs=1 new_docs=100
+    out=${BENCH_OUT:-target/bench-quick}
 fi
+mkdir -p "$out"
 [ "$mount" = 1 ] || only=$(echo "$only" | sed 's/,\?mount//; s/^,//')
 
 say() { printf '\n== %s\n' "$*"; }
@@ -78,8 +83,8 @@ done
 say "running (runs=$runs, n=$n, sizes=$sizes, parts=$only)"
 python3 scripts/bench.py --runs "$runs" --n "$n" --sizes "$sizes" --mount-n "$mount_n" \
     --big-n "$big_n" --cold-runs "$cold_runs" --new-docs "$new_docs" --only "$only" \
-    --work "${BENCH_WORK:-/var/tmp/damfs-bench}" --floor-args "${FLOOR_ARGS:-}" \
+    --work "${BENCH_WORK:-/var/tmp/damfs-bench}" --floor-args "${FLOOR_ARGS:-}" --out "$out" \
     ${peer_args[@]+"${peer_args[@]}"}
 
-say "results (bench/results.md)"
-cat bench/results.md
+say "results ($out/results.md)"
+cat "$out/results.md"
