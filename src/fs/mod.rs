@@ -17,6 +17,7 @@ mod types;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -54,8 +55,18 @@ struct State {
     nodes: Nodes,
     handles: Handles,
     invals: Vec<Invalidation>,
+    /// Set when `invals` is not empty, so that most requests need not lock again to see
+    /// that there is nothing to send.
+    invals_pending: Arc<AtomicBool>,
     /// When documents changed through this mount (the others show the mount time).
     mtimes: HashMap<String, SystemTime>,
+}
+
+impl State {
+    fn inval(&mut self, inv: Invalidation) {
+        self.invals.push(inv);
+        self.invals_pending.store(true, Ordering::Release);
+    }
 }
 
 /// A mounted store's filesystem.
@@ -63,6 +74,7 @@ pub struct Filesystem {
     config: FsConfig,
     mounted_at: SystemTime,
     state: Mutex<State>,
+    invals_pending: Arc<AtomicBool>,
 }
 
 /// `buf[offset..offset+size]`, clamped.
@@ -87,6 +99,7 @@ fn doc_path(id: &str) -> String {
 
 impl Filesystem {
     pub fn new(store: DocumentArrayMemmap, config: FsConfig) -> Self {
+        let invals_pending = Arc::new(AtomicBool::new(false));
         Filesystem {
             config,
             mounted_at: SystemTime::now(),
@@ -95,8 +108,10 @@ impl Filesystem {
                 nodes: Nodes::new(),
                 handles: Handles::default(),
                 invals: Vec::new(),
+                invals_pending: invals_pending.clone(),
                 mtimes: HashMap::new(),
             }),
+            invals_pending,
         }
     }
 
@@ -711,7 +726,7 @@ impl Filesystem {
             .and_then(|doc| Ok(st.store.set_by_id(&id, doc)?));
         // Either way the kernel may hold pages or a size that are not the document's.
         for i in st.nodes.inodes_of(&id) {
-            st.invals.push(Invalidation::Inode(i));
+            st.inval(Invalidation::Inode(i));
         }
         result?;
         st.mtimes.insert(id, SystemTime::now());
@@ -792,7 +807,7 @@ impl Filesystem {
                 st.handles.temp_became_doc(ino);
                 st.mtimes.insert(name, SystemTime::now());
                 if id_added {
-                    st.invals.push(Invalidation::Inode(ino));
+                    st.inval(Invalidation::Inode(ino));
                 }
                 Ok(())
             }
@@ -843,7 +858,7 @@ impl Filesystem {
                     doc_path(id)
                 );
             }
-            st.invals.push(Invalidation::Inode(ino));
+            st.inval(Invalidation::Inode(ino));
         }
         let orphan = match st.nodes.get(ino) {
             Some(Node {
@@ -859,7 +874,7 @@ impl Filesystem {
                 doc_path(&name)
             );
             st.nodes.unlink_temp(ino);
-            st.invals.push(Invalidation::Entry { parent, name });
+            st.inval(Invalidation::Entry { parent, name });
         }
         st.nodes.closed(ino);
     }
@@ -900,11 +915,11 @@ impl Filesystem {
                     st.nodes.keep_text(&inos, text);
                 }
                 for ino in inos {
-                    st.invals.push(Invalidation::Inode(ino));
+                    st.inval(Invalidation::Inode(ino));
                 }
                 st.mtimes.remove(&id);
                 if positional {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: id,
                     });
@@ -949,7 +964,7 @@ impl Filesystem {
             )),
             (Target::Temp(t), Target::Doc { id, .. }) => {
                 self.temp_onto_doc(st, t, &id)?;
-                st.invals.push(Invalidation::Entry {
+                st.inval(Invalidation::Entry {
                     parent: newparent,
                     name: newname.to_owned(),
                 });
@@ -1000,18 +1015,18 @@ impl Filesystem {
                 st.nodes.forget_id(&sid, src_ino);
                 st.mtimes.remove(&sid);
                 st.mtimes.insert(did.clone(), SystemTime::now());
-                st.invals.push(Invalidation::Inode(src_ino));
+                st.inval(Invalidation::Inode(src_ino));
                 if let Some(o) = old {
-                    st.invals.push(Invalidation::Inode(o));
+                    st.inval(Invalidation::Inode(o));
                 }
                 if !(parent == BY_ID_INO && name == sid) {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: sid,
                     });
                 }
                 if !(newparent == BY_ID_INO && newname == did) {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: did,
                     });
@@ -1019,7 +1034,7 @@ impl Filesystem {
                 if newparent == ROOT_INO {
                     // The kernel moved the source's dentry, with its cache lifetime, onto the
                     // positional name; positions shift, so that binding must not be kept.
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: ROOT_INO,
                         name: newname.to_owned(),
                     });
@@ -1042,12 +1057,12 @@ impl Filesystem {
                 }
                 st.store.rename(&sid, newname)?;
                 for ino in st.nodes.doc_renamed(&sid, newname) {
-                    st.invals.push(Invalidation::Inode(ino));
+                    st.inval(Invalidation::Inode(ino));
                 }
                 st.mtimes.remove(&sid);
                 st.mtimes.insert(newname.to_owned(), SystemTime::now());
                 if !(parent == BY_ID_INO && name == sid) {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: sid,
                     });
@@ -1086,7 +1101,7 @@ impl Filesystem {
         st.handles.temp_became_doc(t);
         st.mtimes.insert(id.to_owned(), SystemTime::now());
         for i in st.nodes.inodes_of(id) {
-            st.invals.push(Invalidation::Inode(i));
+            st.inval(Invalidation::Inode(i));
         }
         Ok(())
     }
@@ -1286,12 +1301,12 @@ impl Filesystem {
         for (id, ino) in st.nodes.all_docs() {
             if !st.store.contains(&id) {
                 st.nodes.doc_deleted(&id);
-                st.invals.push(Invalidation::Entry {
+                st.inval(Invalidation::Entry {
                     parent: BY_ID_INO,
                     name: id.clone(),
                 });
             }
-            st.invals.push(Invalidation::Inode(ino));
+            st.inval(Invalidation::Inode(ino));
         }
     }
 
@@ -1324,7 +1339,12 @@ impl Filesystem {
     /// Cache invalidations to send. `Inode` ones may be sent before replying; `Entry` ones
     /// after replying to a request that holds directory locks (unlink, rename, create).
     pub fn take_invalidations(&self) -> Vec<Invalidation> {
-        std::mem::take(&mut self.lock().invals)
+        if !self.invals_pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut st = self.lock();
+        st.invals_pending.store(false, Ordering::Release);
+        std::mem::take(&mut st.invals)
     }
 
     /// Saves every dirty document (unmount, SIGTERM).

@@ -5,7 +5,7 @@
 //! kernel holds (looked up, not yet forgotten, or open) are in the table: a store of a
 //! million documents costs nothing here until they are listed.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
