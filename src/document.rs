@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -16,11 +17,12 @@ use crate::error::{Error, Result};
 /// Longest id in bytes: an id must be usable as a file name.
 pub const MAX_ID_LEN: usize = 255;
 
-/// One JSON document. Cheap to clone for the small documents this store is made for.
+/// One JSON document. Cloning is cheap (the id and text are shared, immutable strings):
+/// the buffer pool and the caller can hold the same document without copying it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Document {
-    id: String,
-    json: String,
+    id: Arc<str>,
+    json: Arc<str>,
 }
 
 impl Document {
@@ -29,7 +31,10 @@ impl Document {
     pub fn from_json(text: impl Into<String>) -> Result<Self> {
         let text = text.into();
         match scan(&text)? {
-            Some((id, _)) => Ok(Document { id, json: text }),
+            Some((id, _)) => Ok(Document {
+                id: id.into(),
+                json: text.into(),
+            }),
             None => Ok(Self::insert_id(&text, &fresh_id())),
         }
     }
@@ -41,8 +46,8 @@ impl Document {
         let text = text.into();
         match scan(&text)? {
             Some((found, _)) if found == id => Ok(Document {
-                id: found,
-                json: text,
+                id: found.into(),
+                json: text.into(),
             }),
             Some((found, _)) => Err(Error::IdMismatch {
                 expected: id.to_owned(),
@@ -70,8 +75,8 @@ impl Document {
                 validate_id(id)?;
                 let id = id.clone();
                 Ok(Document {
-                    id,
-                    json: Value::Object(map).to_string(),
+                    id: id.into(),
+                    json: Value::Object(map).to_string().into(),
                 })
             }
             Some(other) => Err(Error::InvalidDocument(format!(
@@ -84,8 +89,8 @@ impl Document {
                 with_id.insert("id".into(), Value::String(id.clone()));
                 with_id.extend(map);
                 Ok(Document {
-                    id,
-                    json: Value::Object(with_id).to_string(),
+                    id: id.into(),
+                    json: Value::Object(with_id).to_string().into(),
                 })
             }
         }
@@ -98,13 +103,19 @@ impl Document {
             "{{\"id\":\"{id}\",\"text\":{}}}",
             Value::String(text.to_owned())
         );
-        Document { id, json }
+        Document {
+            id: id.into(),
+            json: json.into(),
+        }
     }
 
     /// A document whose id and text are already known to be valid and to agree
     /// (read back from the store, whose records were validated when written).
-    pub(crate) fn from_trusted(id: String, json: String) -> Self {
-        Document { id, json }
+    pub(crate) fn from_trusted(id: &str, json: &str) -> Self {
+        Document {
+            id: id.into(),
+            json: json.into(),
+        }
     }
 
     /// The document's id.
@@ -119,7 +130,7 @@ impl Document {
 
     /// The JSON text, consuming the document.
     pub fn into_json(self) -> String {
-        self.json
+        self.json.to_string()
     }
 
     /// The document parsed into its fields (key order kept).
@@ -129,15 +140,23 @@ impl Document {
             // Unreachable for a document that passed validation; keep the id at least.
             _ => {
                 let mut map = Map::new();
-                map.insert("id".into(), Value::String(self.id.clone()));
+                map.insert("id".into(), Value::String(self.id.to_string()));
                 map
             }
         }
     }
 
-    /// One field's value, parsed.
+    /// One field's value, parsed. Only that field is built; the others are skipped.
     pub fn get(&self, field: &str) -> Option<Value> {
-        self.to_map().remove(field)
+        let mut de = serde_json::Deserializer::from_str(&self.json);
+        let scan = ObjectScan {
+            base: &self.json,
+            key: field,
+        };
+        de::Deserializer::deserialize_any(&mut de, scan)
+            .ok()
+            .flatten()
+            .map(|(v, _)| v)
     }
 
     /// The `"text"` field, if it is a string.
@@ -158,7 +177,7 @@ impl Document {
         }
         let mut map = self.to_map();
         map.insert(field.to_owned(), value.into());
-        self.json = Value::Object(map).to_string();
+        self.json = Value::Object(map).to_string().into();
         Ok(())
     }
 
@@ -170,7 +189,7 @@ impl Document {
         let mut map = self.to_map();
         let old = map.shift_remove(field);
         if old.is_some() {
-            self.json = Value::Object(map).to_string();
+            self.json = Value::Object(map).to_string().into();
         }
         old
     }
@@ -190,8 +209,8 @@ impl Document {
             None => return Ok(Self::insert_id(&self.json, new_id)),
         };
         Ok(Document {
-            id: new_id.to_owned(),
-            json,
+            id: new_id.into(),
+            json: json.into(),
         })
     }
 
@@ -210,8 +229,8 @@ impl Document {
         }
         json.push_str(rest);
         Document {
-            id: id.to_owned(),
-            json,
+            id: id.into(),
+            json: json.into(),
         }
     }
 }
@@ -272,9 +291,15 @@ fn kind_of(v: &Value) -> &'static str {
 /// span of its value. Cheap: values other than the id are skipped, not built.
 fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let found = de::Deserializer::deserialize_any(&mut de, ObjectScan { base: text })
-        .and_then(|found| de.end().map(|()| found))
-        .map_err(|e| Error::InvalidDocument(e.to_string()))?;
+    let found = de::Deserializer::deserialize_any(
+        &mut de,
+        ObjectScan {
+            base: text,
+            key: "id",
+        },
+    )
+    .and_then(|found| de.end().map(|()| found))
+    .map_err(|e| Error::InvalidDocument(e.to_string()))?;
     match found {
         Some((Value::String(id), span)) => {
             validate_id(&id)?;
@@ -288,12 +313,14 @@ fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
     }
 }
 
-/// Visits the top-level value, which must be an object, keeping only the `"id"` member.
-struct ObjectScan<'a> {
+/// Visits the top-level value, which must be an object, keeping only the member `key`
+/// (its value and the byte span of the value in `base`).
+struct ObjectScan<'a, 'k> {
     base: &'a str,
+    key: &'k str,
 }
 
-impl<'de> Visitor<'de> for ObjectScan<'de> {
+impl<'de> Visitor<'de> for ObjectScan<'de, '_> {
     type Value = Option<(Value, Range<usize>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -302,13 +329,16 @@ impl<'de> Visitor<'de> for ObjectScan<'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        while let Some(is_id) = map.next_key_seed(IsIdKey)? {
-            if !is_id {
+        while let Some(is_key) = map.next_key_seed(KeyIs(self.key))? {
+            if !is_key {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
             if found.is_some() {
-                return Err(de::Error::custom("the key \"id\" appears twice"));
+                return Err(de::Error::custom(format!(
+                    "the key {:?} appears twice",
+                    self.key
+                )));
             }
             let raw: &'de RawValue = map.next_value()?;
             let start = raw.get().as_ptr() as usize - self.base.as_ptr() as usize;
@@ -319,23 +349,23 @@ impl<'de> Visitor<'de> for ObjectScan<'de> {
     }
 }
 
-/// Deserializes an object key to "is it `id`?" without allocating.
-struct IsIdKey;
+/// Deserializes an object key to "is it this key?" without allocating.
+struct KeyIs<'k>(&'k str);
 
-impl<'de> DeserializeSeed<'de> for IsIdKey {
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
     type Value = bool;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for IsIdKey {
+impl Visitor<'_> for KeyIs<'_> {
     type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a key")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(v == "id")
+        Ok(v == self.0)
     }
 }
 

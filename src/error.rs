@@ -42,6 +42,9 @@ pub enum Error {
         found: u32,
         supported: u32,
     },
+    /// The directory is not a store and cannot become one.
+    #[error("{} is not a damfs store: {reason}", path.display())]
+    NotAStore { path: PathBuf, reason: String },
     /// The store was opened read-only and a write was attempted.
     #[error("the store is open read-only")]
     ReadOnly,

@@ -20,92 +20,63 @@ use log::{debug, info, warn};
 
 use crate::fs::{self, Attr, FsError, Invalidation, Kind, SetAttr};
 
-/// How long a handler waits for its "before reply" invalidations before replying anyway.
-/// Only reached if the notification thread is stuck behind a kernel lock that some queued
-/// request holds; replying then lets that request make progress (no deadlock, just a delay).
-const NOTIFY_WAIT: Duration = Duration::from_secs(1);
-
 /// Directory entries asked of the core per READDIR before we learn how many fit the
 /// kernel's buffer (its size is not visible through fuser's reply type).
 const INITIAL_DIR_BATCH: usize = 64;
 const MAX_DIR_BATCH: usize = 4096;
 
-/// Which kernel locks the request being answered holds while it waits for our reply.
-/// An invalidation that needs such a lock must be sent after the reply, or the kernel
-/// would wait for itself.
+/// Whether the request being answered holds locked page-cache folios of an inode until we
+/// reply (read, write): `inval_inode` locks those pages, so it must wait for the reply.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Held {
-    /// No lock an invalidation needs (getattr, open, flush, fsync, ...).
     Nothing,
-    /// Directory i_rwsem (lookup, readdir, create, unlink, rename, ...): `inval_entry`
-    /// takes the parent directory's lock exclusively.
-    DirLock,
-    /// Locked page-cache folios (read, write): `inval_inode` locks the inode's pages.
     Pages,
 }
 
-/// One batch of invalidations for the notification thread; `done` is signalled once all
-/// were sent.
-struct Job {
-    invs: Vec<Invalidation>,
-    done: Option<mpsc::SyncSender<()>>,
-}
-
-/// Sends invalidations from one dedicated thread, in order. Handlers never write to the
-/// kernel themselves: a notification can block on a directory lock held by a request that
-/// is still queued, and if every worker thread blocked like that nothing would serve it.
+/// Sends the core's cache invalidations to the kernel.
+///
+/// `Inode` ones are written inline by the handler: they take no directory lock, so the
+/// kernel answers them at once (after the reply for read/write, which lock the pages).
+///
+/// `Entry` ones take the parent directory's lock exclusively, and lookups, readdir, create,
+/// unlink and rename hold that lock until we reply. A handler writing one inline could wait
+/// for a request that is itself waiting for a free worker. So they go to one thread that
+/// sends them in order, after the reply, while the workers carry on.
 pub struct Invalidator {
     notifier: Arc<OnceLock<Notifier>>,
-    queue: mpsc::Sender<Job>,
+    entries: mpsc::Sender<Vec<Invalidation>>,
 }
 
 impl Invalidator {
     fn new() -> io::Result<Self> {
         let notifier: Arc<OnceLock<Notifier>> = Arc::new(OnceLock::new());
-        let (queue, jobs) = mpsc::channel::<Job>();
+        let (entries, jobs) = mpsc::channel::<Vec<Invalidation>>();
         let cell = notifier.clone();
         std::thread::Builder::new()
             .name("damfs-inval".into())
             .spawn(move || {
                 for job in jobs {
                     if let Some(n) = cell.get() {
-                        for inv in &job.invs {
+                        for inv in &job {
                             send_one(n, inv);
                         }
                     }
-                    if let Some(done) = job.done {
-                        let _ = done.send(());
-                    }
                 }
             })?;
-        Ok(Invalidator { notifier, queue })
+        Ok(Invalidator { notifier, entries })
     }
 
-    /// Sends and waits (bounded by [`NOTIFY_WAIT`]) until the kernel took them.
-    fn send_and_wait(&self, invs: Vec<Invalidation>) {
-        if invs.is_empty() {
-            return;
-        }
-        let (tx, rx) = mpsc::sync_channel(1);
-        let n = invs.len();
-        if self
-            .queue
-            .send(Job {
-                invs,
-                done: Some(tx),
-            })
-            .is_err()
-        {
-            return;
-        }
-        if rx.recv_timeout(NOTIFY_WAIT).is_err() {
-            warn!("{n} cache invalidation(s) still pending after {NOTIFY_WAIT:?}; replying anyway");
+    fn send_inline(&self, invs: &[Invalidation]) {
+        if let Some(n) = self.notifier.get() {
+            for inv in invs {
+                send_one(n, inv);
+            }
         }
     }
 
     fn send_later(&self, invs: Vec<Invalidation>) {
         if !invs.is_empty() {
-            let _ = self.queue.send(Job { invs, done: None });
+            let _ = self.entries.send(invs);
         }
     }
 }
@@ -169,23 +140,25 @@ impl FuseAdapter {
         Errno::from_i32(e.errno)
     }
 
-    /// Takes the core's pending invalidations, sends those that are safe before `reply`,
-    /// replies, then queues the rest.
+    /// Takes the core's pending invalidations and replies, sending `Inode` ones inline
+    /// (before the reply unless `held` pages) and queueing `Entry` ones (see [`Invalidator`]).
     fn finish(&self, held: Held, reply: impl FnOnce()) {
         let invs = self.fs.take_invalidations();
         if invs.is_empty() {
             reply();
             return;
         }
-        let (after, before): (Vec<_>, Vec<_>) = invs.into_iter().partition(|inv| {
-            matches!(
-                (held, inv),
-                (Held::DirLock, Invalidation::Entry { .. }) | (Held::Pages, Invalidation::Inode(_))
-            )
-        });
-        self.inval.send_and_wait(before);
+        let (inodes, entries): (Vec<_>, Vec<_>) = invs
+            .into_iter()
+            .partition(|inv| matches!(inv, Invalidation::Inode(_)));
+        if held == Held::Nothing {
+            self.inval.send_inline(&inodes);
+        }
         reply();
-        self.inval.send_later(after);
+        if held == Held::Pages {
+            self.inval.send_inline(&inodes);
+        }
+        self.inval.send_later(entries);
     }
 
     fn readdir_into(
@@ -359,7 +332,7 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = self.fs.lookup(parent.0, name);
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
             Err(e) => reply.error(self.fail("lookup", req, parent.0, &e)),
         });
@@ -423,7 +396,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         if mode & libc::S_IFMT != libc::S_IFREG {
             let e = self.fs.refuse_node(parent.0, name);
-            self.finish(Held::DirLock, || {
+            self.finish(Held::Nothing, || {
                 reply.error(self.fail("mknod", req, parent.0, &e))
             });
             return;
@@ -437,7 +410,7 @@ impl fuser::Filesystem for FuseAdapter {
                 self.fs.release(entry.attr.ino, opened.fh);
                 entry
             });
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
             Err(e) => reply.error(self.fail("mknod", req, parent.0, &e)),
         });
@@ -453,14 +426,14 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self.fs.refuse_node(parent.0, name);
-        self.finish(Held::DirLock, || {
+        self.finish(Held::Nothing, || {
             reply.error(self.fail("mkdir", req, parent.0, &e))
         });
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let r = self.fs.unlink(parent.0, name);
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("unlink", req, parent.0, &e)),
         });
@@ -469,7 +442,7 @@ impl fuser::Filesystem for FuseAdapter {
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         // The only directories are fixed (/, /by-id): refused like mkdir.
         let e = self.fs.refuse_node(parent.0, name);
-        self.finish(Held::DirLock, || {
+        self.finish(Held::Nothing, || {
             reply.error(self.fail("rmdir", req, parent.0, &e))
         });
     }
@@ -483,7 +456,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self.fs.refuse_node(parent.0, link_name);
-        self.finish(Held::DirLock, || {
+        self.finish(Held::Nothing, || {
             reply.error(self.fail("symlink", req, parent.0, &e))
         });
     }
@@ -501,7 +474,7 @@ impl fuser::Filesystem for FuseAdapter {
         let r = self
             .fs
             .rename(parent.0, name, newparent.0, newname, flags.bits());
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("rename", req, parent.0, &e)),
         });
@@ -516,7 +489,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self.fs.refuse_node(newparent.0, newname);
-        self.finish(Held::DirLock, || {
+        self.finish(Held::Nothing, || {
             reply.error(self.fail("link", req, ino.0, &e))
         });
     }
@@ -643,7 +616,7 @@ impl fuser::Filesystem for FuseAdapter {
         let r = self.readdir_into(req, ino, offset, false, |e, _| {
             reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name)
         });
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok(()) => reply.ok(),
             Err(errno) => reply.error(errno),
         });
@@ -676,7 +649,7 @@ impl fuser::Filesystem for FuseAdapter {
                 GEN,
             ),
         });
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok(()) => reply.ok(),
             Err(errno) => reply.error(errno),
         });
@@ -718,7 +691,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyCreate,
     ) {
         let r = self.fs.create(parent.0, name, mode, flags);
-        self.finish(Held::DirLock, || match r {
+        self.finish(Held::Nothing, || match r {
             Ok((e, o)) => reply.created(
                 &e.entry_ttl.min(e.attr_ttl),
                 &file_attr(&e.attr),

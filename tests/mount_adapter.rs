@@ -89,3 +89,31 @@ fn read_only_mount_reads_match_the_store() {
     );
     m.unmount();
 }
+
+#[test]
+fn parallel_sed_with_concurrent_listing_neither_stalls_nor_loses_edits() {
+    require_fuse!();
+    // Renames (sed -i) invalidate directory entries while lookups and listings hold the
+    // directory lock: the adapter must never make a worker wait for such a lock.
+    let m = Mount::with_docs(300);
+    let started = std::time::Instant::now();
+    let r = m.sh(
+        "( for k in $(seq 1 20); do ls -l \"$MNT\" >/dev/null; ls \"$MNT/by-id\" >/dev/null; done ) &
+         ls \"$MNT/by-id\" | sed \"s|^|$MNT/by-id/|\" | timeout 60 xargs -P8 -n 10 sed -i s/text/TEXT/
+         rc=$?; wait; exit $rc",
+    );
+    r.assert_ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let left = m.sh("ls -a \"$MNT\" \"$MNT/by-id\" | grep -c sed || true");
+    assert_eq!(left.stdout.trim(), "0", "sed temporaries left behind");
+    let docs = m.unmount_and_read();
+    assert_eq!(docs.len(), 300);
+    for (i, (id, json)) in docs.iter().enumerate() {
+        assert_eq!(id, &format!("doc{i}"));
+        assert_eq!(json, &doc_json(i).replacen("text", "TEXT", 1));
+    }
+}

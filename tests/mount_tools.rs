@@ -958,7 +958,6 @@ fn a_new_document_whose_id_looks_like_a_tool_temporary_is_not_silently_lost() {
 }
 
 #[test]
-#[ignore = "finding (POSIX, not in the SPEC): a file open for reading reads as empty once its document is removed"]
 fn a_reader_keeps_reading_a_document_removed_while_open() {
     require_fuse!();
     let m = Mount::with_docs(3);

@@ -60,6 +60,7 @@ impl From<StoreError> for FsError {
             | StoreError::ZeroStep => libc::EINVAL,
             StoreError::ReadOnly => libc::EROFS,
             StoreError::Corrupt { .. } | StoreError::UnsupportedVersion { .. } => libc::EIO,
+            StoreError::NotAStore { .. } => libc::EINVAL,
             StoreError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         };
         FsError::new(errno, e.to_string())

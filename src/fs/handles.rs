@@ -2,7 +2,7 @@
 //! committed when the handle is flushed (close) or fsynced — never in release, whose errors
 //! nobody sees.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use super::types::Ino;
 

@@ -17,7 +17,8 @@ mod types;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use error::{FsError, FsResult};
@@ -54,8 +55,18 @@ struct State {
     nodes: Nodes,
     handles: Handles,
     invals: Vec<Invalidation>,
+    /// Set when `invals` is not empty, so that most requests need not lock again to see
+    /// that there is nothing to send.
+    invals_pending: Arc<AtomicBool>,
     /// When documents changed through this mount (the others show the mount time).
     mtimes: HashMap<String, SystemTime>,
+}
+
+impl State {
+    fn inval(&mut self, inv: Invalidation) {
+        self.invals.push(inv);
+        self.invals_pending.store(true, Ordering::Release);
+    }
 }
 
 /// A mounted store's filesystem.
@@ -63,6 +74,7 @@ pub struct Filesystem {
     config: FsConfig,
     mounted_at: SystemTime,
     state: Mutex<State>,
+    invals_pending: Arc<AtomicBool>,
 }
 
 /// `buf[offset..offset+size]`, clamped.
@@ -87,6 +99,7 @@ fn doc_path(id: &str) -> String {
 
 impl Filesystem {
     pub fn new(store: DocumentArrayMemmap, config: FsConfig) -> Self {
+        let invals_pending = Arc::new(AtomicBool::new(false));
         Filesystem {
             config,
             mounted_at: SystemTime::now(),
@@ -95,8 +108,10 @@ impl Filesystem {
                 nodes: Nodes::new(),
                 handles: Handles::default(),
                 invals: Vec::new(),
+                invals_pending: invals_pending.clone(),
                 mtimes: HashMap::new(),
             }),
+            invals_pending,
         }
     }
 
@@ -251,7 +266,10 @@ impl Filesystem {
                 mtime: t.mtime,
                 ctime: t.ctime,
             }),
-            NodeKind::Gone => Ok(self.file_attr(ino, 0, self.doc_perm(), 0, self.mounted_at)),
+            NodeKind::Gone(text) => {
+                let size = text.as_ref().map_or(0, |t| t.len() as u64);
+                Ok(self.file_attr(ino, size, self.doc_perm(), 0, self.mounted_at))
+            }
         }
     }
 
@@ -476,21 +494,23 @@ impl Filesystem {
                         )
                     }
                     NodeKind::Temp(t) => {
-                        if trunc {
+                        // Truncating an empty file changes nothing: no reason to settle it.
+                        let cut = trunc && !t.data.is_empty();
+                        if cut {
                             let before = t.data.len();
                             t.data.clear();
                             t.mtime = SystemTime::now();
                             st.nodes.temp_data_changed(before, 0);
                         }
                         (
-                            HandleKind::Temp { wrote: trunc },
+                            HandleKind::Temp { wrote: cut },
                             Opened {
                                 keep_cache: true,
                                 ..Opened::default()
                             },
                         )
                     }
-                    NodeKind::Gone => {
+                    NodeKind::Gone(_) => {
                         return Err(err(libc::ENOENT, "the document was deleted"));
                     }
                 }
@@ -593,7 +613,8 @@ impl Filesystem {
         match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Ok(st.store.with_json(id, |b| slice_of(b, offset, size))?),
             Some(NodeKind::Temp(t)) => Ok(slice_of(&t.data, offset, size)),
-            Some(NodeKind::Gone) => Err(err(libc::ENOENT, "the document was deleted")),
+            Some(NodeKind::Gone(Some(text))) => Ok(slice_of(text, offset, size)),
+            Some(NodeKind::Gone(None)) => Err(err(libc::ENOENT, "the document was deleted")),
             None => Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
         }
     }
@@ -615,7 +636,7 @@ impl Filesystem {
         let id = match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Some(id.clone()),
             Some(NodeKind::Temp(_)) => None,
-            Some(NodeKind::Gone) => return Err(err(libc::ENOENT, "the document was deleted")),
+            Some(NodeKind::Gone(_)) => return Err(err(libc::ENOENT, "the document was deleted")),
             None => return Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
         };
         if let Some(id) = id {
@@ -705,7 +726,7 @@ impl Filesystem {
             .and_then(|doc| Ok(st.store.set_by_id(&id, doc)?));
         // Either way the kernel may hold pages or a size that are not the document's.
         for i in st.nodes.inodes_of(&id) {
-            st.invals.push(Invalidation::Inode(i));
+            st.inval(Invalidation::Inode(i));
         }
         result?;
         st.mtimes.insert(id, SystemTime::now());
@@ -734,8 +755,18 @@ impl Filesystem {
             return Ok(());
         };
         if !t.candidate {
-            return Ok(());
+            // A name like a tool's temporary stays one, unless its JSON says, in so many
+            // words, that it is this document (`"id"` equal to the name): then the user is
+            // making a document called `tmp1` or `draft~`, and it must not vanish at unmount.
+            let named_so = std::str::from_utf8(&t.data)
+                .ok()
+                .and_then(|text| Document::from_json(text).ok())
+                .is_some_and(|d| d.id() == name);
+            if !named_so {
+                return Ok(());
+            }
         }
+        let written_len = t.data.len();
         let verdict = match std::str::from_utf8(&t.data) {
             Err(_) => Err(err(
                 libc::EINVAL,
@@ -769,11 +800,15 @@ impl Filesystem {
         };
         match verdict {
             Ok(Some(doc)) => {
+                // The kernel cached what was written; only an added id makes that stale.
+                let id_added = doc.json().len() != written_len;
                 st.store.append(doc)?;
                 st.nodes.make_doc(ino, &name);
                 st.handles.temp_became_doc(ino);
                 st.mtimes.insert(name, SystemTime::now());
-                st.invals.push(Invalidation::Inode(ino));
+                if id_added {
+                    st.inval(Invalidation::Inode(ino));
+                }
                 Ok(())
             }
             Ok(None) => {
@@ -823,7 +858,7 @@ impl Filesystem {
                     doc_path(id)
                 );
             }
-            st.invals.push(Invalidation::Inode(ino));
+            st.inval(Invalidation::Inode(ino));
         }
         let orphan = match st.nodes.get(ino) {
             Some(Node {
@@ -839,7 +874,7 @@ impl Filesystem {
                 doc_path(&name)
             );
             st.nodes.unlink_temp(ino);
-            st.invals.push(Invalidation::Entry { parent, name });
+            st.inval(Invalidation::Entry { parent, name });
         }
         st.nodes.closed(ino);
     }
@@ -869,13 +904,22 @@ impl Filesystem {
             Target::Fixed(BY_ID_INO) => Err(err(libc::EISDIR, "/by-id is a directory")),
             Target::Fixed(_) => Err(err(libc::EPERM, format!("/{name} cannot be removed"))),
             Target::Doc { id, positional } => {
+                let last = if st.nodes.is_open(&id) {
+                    Some(st.store.with_json(&id, |b| Arc::<[u8]>::from(b))?)
+                } else {
+                    None
+                };
                 st.store.delete_by_id(&id)?;
-                for ino in st.nodes.doc_deleted(&id) {
-                    st.invals.push(Invalidation::Inode(ino));
+                let inos = st.nodes.doc_deleted(&id);
+                if let Some(text) = last {
+                    st.nodes.keep_text(&inos, text);
+                }
+                for ino in inos {
+                    st.inval(Invalidation::Inode(ino));
                 }
                 st.mtimes.remove(&id);
                 if positional {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: id,
                     });
@@ -920,7 +964,7 @@ impl Filesystem {
             )),
             (Target::Temp(t), Target::Doc { id, .. }) => {
                 self.temp_onto_doc(st, t, &id)?;
-                st.invals.push(Invalidation::Entry {
+                st.inval(Invalidation::Entry {
                     parent: newparent,
                     name: newname.to_owned(),
                 });
@@ -971,20 +1015,28 @@ impl Filesystem {
                 st.nodes.forget_id(&sid, src_ino);
                 st.mtimes.remove(&sid);
                 st.mtimes.insert(did.clone(), SystemTime::now());
-                st.invals.push(Invalidation::Inode(src_ino));
+                st.inval(Invalidation::Inode(src_ino));
                 if let Some(o) = old {
-                    st.invals.push(Invalidation::Inode(o));
+                    st.inval(Invalidation::Inode(o));
                 }
                 if !(parent == BY_ID_INO && name == sid) {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: sid,
                     });
                 }
                 if !(newparent == BY_ID_INO && newname == did) {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: did,
+                    });
+                }
+                if newparent == ROOT_INO {
+                    // The kernel moved the source's dentry, with its cache lifetime, onto the
+                    // positional name; positions shift, so that binding must not be kept.
+                    st.inval(Invalidation::Entry {
+                        parent: ROOT_INO,
+                        name: newname.to_owned(),
                     });
                 }
                 Ok(())
@@ -1005,12 +1057,12 @@ impl Filesystem {
                 }
                 st.store.rename(&sid, newname)?;
                 for ino in st.nodes.doc_renamed(&sid, newname) {
-                    st.invals.push(Invalidation::Inode(ino));
+                    st.inval(Invalidation::Inode(ino));
                 }
                 st.mtimes.remove(&sid);
                 st.mtimes.insert(newname.to_owned(), SystemTime::now());
                 if !(parent == BY_ID_INO && name == sid) {
-                    st.invals.push(Invalidation::Entry {
+                    st.inval(Invalidation::Entry {
                         parent: BY_ID_INO,
                         name: sid,
                     });
@@ -1049,7 +1101,7 @@ impl Filesystem {
         st.handles.temp_became_doc(t);
         st.mtimes.insert(id.to_owned(), SystemTime::now());
         for i in st.nodes.inodes_of(id) {
-            st.invals.push(Invalidation::Inode(i));
+            st.inval(Invalidation::Inode(i));
         }
         Ok(())
     }
@@ -1249,12 +1301,12 @@ impl Filesystem {
         for (id, ino) in st.nodes.all_docs() {
             if !st.store.contains(&id) {
                 st.nodes.doc_deleted(&id);
-                st.invals.push(Invalidation::Entry {
+                st.inval(Invalidation::Entry {
                     parent: BY_ID_INO,
                     name: id.clone(),
                 });
             }
-            st.invals.push(Invalidation::Inode(ino));
+            st.inval(Invalidation::Inode(ino));
         }
     }
 
@@ -1287,7 +1339,12 @@ impl Filesystem {
     /// Cache invalidations to send. `Inode` ones may be sent before replying; `Entry` ones
     /// after replying to a request that holds directory locks (unlink, rename, create).
     pub fn take_invalidations(&self) -> Vec<Invalidation> {
-        std::mem::take(&mut self.lock().invals)
+        if !self.invals_pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut st = self.lock();
+        st.invals_pending.store(false, Ordering::Release);
+        std::mem::take(&mut st.invals)
     }
 
     /// Saves every dirty document (unmount, SIGTERM).

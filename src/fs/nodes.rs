@@ -5,7 +5,8 @@
 //! kernel holds (looked up, not yet forgotten, or open) are in the table: a store of a
 //! million documents costs nothing here until they are listed.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::types::Ino;
@@ -38,8 +39,9 @@ pub enum NodeKind {
     /// renamed onto a document becomes an alias of it until the kernel forgets it).
     Doc(String),
     Temp(Temp),
-    /// A document deleted while the kernel still holds its inode.
-    Gone,
+    /// A document deleted while the kernel still holds its inode, with its last text if a
+    /// file was open on it then (an open file stays readable after `rm`, as POSIX says).
+    Gone(Option<Arc<[u8]>>),
 }
 
 pub struct Node {
@@ -127,7 +129,7 @@ impl Nodes {
         let inos = self.inodes_of(id);
         for ino in &inos {
             if let Some(n) = self.nodes.get_mut(ino) {
-                n.kind = NodeKind::Gone;
+                n.kind = NodeKind::Gone(None);
             }
         }
         self.doc_ino.remove(id);
@@ -136,6 +138,24 @@ impl Nodes {
             self.collect(*ino);
         }
         inos
+    }
+
+    /// Whether a file is open on any inode of document `id`.
+    pub fn is_open(&self, id: &str) -> bool {
+        self.inodes_of(id)
+            .iter()
+            .any(|i| self.nodes.get(i).is_some_and(|n| n.open > 0))
+    }
+
+    /// Gives the `Gone` inodes in `inos` the text their open files keep reading.
+    pub fn keep_text(&mut self, inos: &[Ino], text: Arc<[u8]>) {
+        for ino in inos {
+            if let Some(n) = self.nodes.get_mut(ino) {
+                if matches!(n.kind, NodeKind::Gone(_)) && n.open > 0 {
+                    n.kind = NodeKind::Gone(Some(text.clone()));
+                }
+            }
+        }
     }
 
     /// Document `from` is now called `to`: its inodes follow it.
@@ -186,7 +206,7 @@ impl Nodes {
             .filter(|&o| o != ino);
         if let Some(o) = old {
             if let Some(n) = self.nodes.get_mut(&o) {
-                n.kind = NodeKind::Gone;
+                n.kind = NodeKind::Gone(None);
             }
             self.collect(o);
         }
@@ -316,7 +336,7 @@ impl Nodes {
                     self.doc_ino.remove(id);
                 }
             }
-            NodeKind::Gone => {}
+            NodeKind::Gone(_) => {}
         }
         self.aliases.retain(|&a| a != ino);
         self.nodes.remove(&ino);

@@ -51,7 +51,8 @@ pub struct Loc {
 
 impl Loc {
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.len)
+        // Saturating: a damaged entry must read as "past the end", not overflow.
+        self.offset.saturating_add(u64::from(self.len))
     }
 }
 
@@ -311,6 +312,44 @@ pub fn scan_index(
         valid_len: base + valid_len as u64,
         torn,
     })
+}
+
+/// An upper bound of the documents and arena bytes an index holds (PUTs, and ids of PUTs and
+/// RENAMEs), from a quick walk that checks nothing: used to size the table before loading.
+pub fn estimate(bytes: &[u8]) -> (usize, usize) {
+    let (mut docs, mut id_bytes) = (0usize, 0usize);
+    let mut pos = 0usize;
+    while bytes.len() - pos >= BATCH_HEADER_LEN {
+        let h = &bytes[pos..pos + BATCH_HEADER_LEN];
+        let len = u32::from_le_bytes(le4(&h[8..12])) as usize;
+        let end = pos + BATCH_HEADER_LEN + len;
+        if u32::from_le_bytes(le4(&h[0..4])) != BATCH_MAGIC || end > bytes.len() {
+            break;
+        }
+        let p = &bytes[pos + BATCH_HEADER_LEN..end];
+        let mut i = 0usize;
+        let id_len = |i: usize| p.get(i).map_or(0, |&n| n as usize);
+        while i < p.len() {
+            match p[i] {
+                OP_PUT => {
+                    let n = id_len(i + 1);
+                    docs += 1;
+                    id_bytes += 1 + n;
+                    i += 2 + n + 16;
+                }
+                OP_DELETE => i += 2 + id_len(i + 1),
+                OP_RENAME => {
+                    let a = id_len(i + 1);
+                    let b = id_len(i + 2 + a);
+                    id_bytes += 1 + b;
+                    i += 3 + a + b;
+                }
+                _ => break,
+            }
+        }
+        pos = end;
+    }
+    (docs, id_bytes)
 }
 
 fn decode_entries(

@@ -22,7 +22,7 @@ mod pool;
 mod slice;
 mod table;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -196,6 +196,12 @@ pub struct DocumentArrayMemmap {
     unsynced: bool,
 }
 
+/// Body bytes `extend` buffers before writing them.
+const EXTEND_CHUNK: usize = 1 << 20;
+
+/// How many dirty documents an eviction writes at once (see `make_room`).
+const WRITE_BEHIND: usize = 64;
+
 /// Largest document text, in bytes (lengths are 32-bit in the index).
 pub const MAX_DOC_LEN: usize = u32::MAX as usize;
 
@@ -215,6 +221,9 @@ impl DocumentArrayMemmap {
         let dir = path
             .canonicalize()
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        if !opts.read_only && !dir.join(INDEX_FILE).exists() {
+            refuse_foreign_dir(&dir)?;
+        }
         let lock_path = dir.join(LOCK_FILE);
         let lock = match LockFile::open(&lock_path, !opts.read_only) {
             Ok(l) => l,
@@ -373,14 +382,15 @@ impl DocumentArrayMemmap {
     /// Reads a document from disk (not through the pool).
     fn read_disk(&self, slot: SlotNo) -> Result<Document> {
         let id = self.table.id(slot);
-        let bytes = self.files.read(id, self.table.loc(slot))?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            self.files.corrupt(
-                self.table.loc(slot).offset,
-                format!("document {id:?} is not UTF-8"),
-            )
-        })?;
-        Ok(Document::from_trusted(id.to_owned(), text))
+        let loc = self.table.loc(slot);
+        // Straight from the mapping into the document's one allocation.
+        self.files
+            .with_bytes(id, loc, |bytes| match std::str::from_utf8(bytes) {
+                Ok(text) => Ok(Document::from_trusted(id, text)),
+                Err(_) => Err(self
+                    .files
+                    .corrupt(loc.offset, format!("document {id:?} is not UTF-8"))),
+            })?
     }
 
     /// Reads a document without touching the pool.
@@ -398,8 +408,27 @@ impl DocumentArrayMemmap {
         }
         let doc = self.read_disk(slot)?;
         if self.pool.capacity() > 0 {
+            let loc = self.table.loc(slot);
             self.make_room(1)?;
-            self.pool.put(slot, doc.clone(), false);
+            // make_room may have caught up with other writers (a prune renumbers slots, a
+            // delete removes one, a write moves a text): pool the document only under the
+            // slot that has this id now, and only if it still has the text we read.
+            match self.table.find(doc.id()) {
+                Some(now) if now == slot && self.table.loc(now) == loc => {
+                    self.pool.put(slot, doc.clone(), false);
+                }
+                Some(now) if !self.pool.contains(now) => {
+                    let fresh = self.read_disk(now)?;
+                    self.pool.put(now, fresh.clone(), false);
+                    return Ok(fresh);
+                }
+                Some(now) => {
+                    if let Some(e) = self.pool.get(now) {
+                        return Ok(e.doc.clone());
+                    }
+                }
+                None => {}
+            }
         }
         Ok(doc)
     }
@@ -475,16 +504,32 @@ impl DocumentArrayMemmap {
             .map_err(|e| Error::io(format!("reading {}", self.files.body_path.display()), e))?
             .len();
         self.files.body_len = body_start;
-        let mut pending = Pending {
+        let new_pending = |body_start| Pending {
             body: Vec::new(),
             body_start,
             batch: BatchWriter::new(),
         };
-        // Dirty documents whose store went away under us are written back as new documents.
-        for doc in orphans {
-            let loc = pending.put(&doc);
-            self.table.push(doc.id(), loc);
+        if !orphans.is_empty() {
+            // Dirty documents that another writer deleted (or whose store it replaced) are
+            // written back now, in a write of their own: the caller may still fail and drop
+            // its pending write, and these changes must not be lost with it.
+            let mut pending = new_pending(body_start);
+            let locs: Vec<Loc> = orphans.iter().map(|d| pending.put(d)).collect();
+            self.finish_write(pending, false)?;
+            for (doc, loc) in orphans.iter().zip(locs) {
+                // The other writer may have created the id again: then ours replaces it.
+                match self.table.find(doc.id()) {
+                    Some(slot) => {
+                        self.table.set_loc(slot, loc);
+                        self.pool.remove(slot);
+                    }
+                    None => {
+                        self.table.push(doc.id(), loc);
+                    }
+                }
+            }
         }
+        let pending = new_pending(self.files.body_len);
         Ok((guard, pending))
     }
 
@@ -629,30 +674,41 @@ impl DocumentArrayMemmap {
     }
 
     /// Makes room in the pool for `n` more documents, writing dirty ones that must leave.
+    ///
+    /// Writing brings this handle up to date with other writers, which can renumber every
+    /// slot (their prune or clear) or remove some (their deletes). So after a write the
+    /// leaving documents are chosen again, and callers holding a slot number must look it
+    /// up again by id after calling this.
     fn make_room(&mut self, n: usize) -> Result<()> {
         let cap = self.pool.capacity();
-        let used = self.pool.len();
-        if cap == 0 || used + n <= cap {
-            return Ok(());
-        }
-        let leaving: Vec<SlotNo> = self
-            .pool
-            .slots_lru_first()
-            .into_iter()
-            .take((used + n - cap).min(used))
-            .collect();
-        let dirty: Vec<SlotNo> = leaving
-            .iter()
-            .copied()
-            .filter(|&s| self.pool.peek(s).is_some_and(|e| e.dirty))
-            .collect();
-        if !dirty.is_empty() {
+        loop {
+            let used = self.pool.len();
+            if cap == 0 || used + n <= cap {
+                return Ok(());
+            }
+            // The common case (one document in, a clean one out) without collecting.
+            if used + n == cap + 1 && self.pool.drop_lru_if_clean() {
+                return Ok(());
+            }
+            let leaving = self.pool.oldest((used + n - cap).min(used));
+            if leaving
+                .iter()
+                .all(|&s| self.pool.peek(s).is_some_and(|e| !e.dirty))
+            {
+                for s in leaving {
+                    self.pool.remove(s);
+                }
+                return Ok(());
+            }
+            // Write the oldest dirty documents together, not one per eviction: they stay in
+            // the pool, clean, and the next evictions cost nothing. The next round removes
+            // the (now clean) leaving ones.
+            let dirty = self.pool.oldest_dirty(
+                leaving.len().max(WRITE_BEHIND),
+                4 * WRITE_BEHIND + leaving.len(),
+            );
             self.write_dirty(&dirty, false)?;
         }
-        for s in leaving {
-            self.pool.remove(s);
-        }
-        Ok(())
     }
 
     /// Writes the given dirty pool documents (by slot) and marks them clean.
@@ -682,9 +738,9 @@ impl DocumentArrayMemmap {
         Ok(())
     }
 
-    /// Stores new content for an existing slot: into the pool as dirty, or through to disk
-    /// when the pool has size 0.
-    fn replace_slot(&mut self, slot: SlotNo, doc: Document) -> Result<()> {
+    /// Stores new content for the existing document with `doc`'s id: into the pool as
+    /// dirty, or through to disk when the pool has size 0.
+    fn replace_doc(&mut self, doc: Document) -> Result<()> {
         if self.pool.capacity() == 0 {
             let (_guard, mut pending) = self.begin_write()?;
             let slot = self.slot_of(doc.id())?;
@@ -693,8 +749,11 @@ impl DocumentArrayMemmap {
             self.table.set_loc(slot, loc);
             return Ok(());
         }
+        let mut slot = self.slot_of(doc.id())?;
         if !self.pool.contains(slot) {
             self.make_room(1)?;
+            // make_room may have caught up with other writers: slot numbers may differ.
+            slot = self.slot_of(doc.id())?;
         }
         self.pool.put(slot, doc, true);
         Ok(())
@@ -709,39 +768,95 @@ impl DocumentArrayMemmap {
     /// anything is written: on error nothing changes.
     pub fn extend(&mut self, docs: impl IntoIterator<Item = Document>) -> Result<()> {
         self.writable()?;
-        let docs: Vec<Document> = docs.into_iter().collect();
-        if docs.is_empty() {
+        let mut docs = docs.into_iter().peekable();
+        if docs.peek().is_none() {
             return Ok(());
         }
-        let check = |table: &Table| -> Result<()> {
-            let mut seen = HashSet::with_capacity(docs.len());
-            for d in &docs {
-                if table.find(d.id()).is_some() || !seen.insert(d.id()) {
-                    return Err(Error::DuplicateId(d.id().to_owned()));
+        self.table.reserve(docs.size_hint().0, 0);
+        let cap = self.pool.capacity();
+        // The last `cap` documents end in the pool, as if each had been appended in turn.
+        let mut tail: VecDeque<Document> = VecDeque::new();
+        {
+            let (_guard, pending) = self.begin_write()?;
+            // Streamed: texts are written in chunks as they come and each id is checked
+            // against the table as it is added; the index entries that make them visible
+            // are written only at the end. On error the table is rolled back, the index is
+            // untouched, and the texts already written are unreferenced garbage.
+            let mark = self.table.mark();
+            let index_len = self.files.index_len;
+            let mut body = pending.body;
+            let mut body_at = pending.body_start;
+            let result = (|| -> Result<()> {
+                for doc in docs {
+                    if doc.json().len() > MAX_DOC_LEN {
+                        return Err(Error::InvalidDocument(format!(
+                            "document {:?} is larger than 4 GiB",
+                            doc.id()
+                        )));
+                    }
+                    let loc = Loc {
+                        offset: body_at + body.len() as u64,
+                        len: doc.json().len() as u32,
+                        crc: crc32fast::hash(doc.json().as_bytes()),
+                    };
+                    if !self.table.push_new(doc.id(), loc) {
+                        return Err(Error::DuplicateId(doc.id().to_owned()));
+                    }
+                    body.extend_from_slice(doc.json().as_bytes());
+                    if body.len() >= EXTEND_CHUNK {
+                        self.write_body(&body, body_at)?;
+                        body_at += body.len() as u64;
+                        body.clear();
+                    }
+                    if cap > 0 {
+                        if tail.len() == cap {
+                            tail.pop_front();
+                        }
+                        tail.push_back(doc);
+                    }
                 }
-                if d.json().len() > MAX_DOC_LEN {
-                    return Err(Error::InvalidDocument(format!(
-                        "document {:?} is larger than 4 GiB",
-                        d.id()
-                    )));
+                self.write_body(&body, body_at)?;
+                let mut batch = BatchWriter::new();
+                for (id, loc) in self.table.since(&mark) {
+                    batch.push(Op::Put { id, loc });
                 }
+                let bytes = batch.finish(false);
+                self.files
+                    .index
+                    .write_all_at(&bytes, index_len)
+                    .map_err(io_at(&self.dir.join(INDEX_FILE), "writing"))?;
+                self.files.index_len = index_len + bytes.len() as u64;
+                Ok(())
+            })();
+            if let Err(e) = result {
+                self.table.rollback(mark);
+                // A partly written index tail would be read as torn; cut it off now.
+                let _ = self.files.index.set_len(index_len);
+                self.files.index_len = index_len;
+                return Err(e);
             }
-            Ok(())
-        };
-        check(&self.table)?;
-        let keep = docs.len().min(self.pool.capacity());
-        self.make_room(keep)?;
-        let (_guard, mut pending) = self.begin_write()?;
-        check(&self.table)?; // other writers may have added some of these ids meanwhile
-        let locs: Vec<Loc> = docs.iter().map(|d| pending.put(d)).collect();
-        self.finish_write(pending, false)?;
-        let first_pooled = docs.len() - keep;
-        for (i, (doc, loc)) in docs.into_iter().zip(locs).enumerate() {
-            let slot = self.table.push(doc.id(), loc);
-            if i >= first_pooled {
+            self.unsynced = true;
+            self.files.remap();
+        }
+        self.make_room(tail.len())?;
+        for doc in tail {
+            if let Some(slot) = self.table.find(doc.id()) {
                 self.pool.put(slot, doc, false);
             }
         }
+        Ok(())
+    }
+
+    /// Appends body bytes at `at` (under the write lock).
+    fn write_body(&mut self, bytes: &[u8], at: u64) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.files
+            .body
+            .write_all_at(bytes, at)
+            .map_err(|e| Error::io(format!("writing {}", self.files.body_path.display()), e))?;
+        self.files.body_len = self.files.body_len.max(at + bytes.len() as u64);
         Ok(())
     }
 
@@ -754,7 +869,7 @@ impl DocumentArrayMemmap {
         let slot = self.table.order()[pos];
         let old_id = self.table.id(slot).to_owned();
         if doc.id() == old_id {
-            return self.replace_slot(slot, doc);
+            return self.replace_doc(doc);
         }
         self.rename_with(&old_id, doc)
     }
@@ -769,8 +884,8 @@ impl DocumentArrayMemmap {
                 found: doc.id().to_owned(),
             });
         }
-        let slot = self.slot_of(id)?;
-        self.replace_slot(slot, doc)
+        self.slot_of(id)?;
+        self.replace_doc(doc)
     }
 
     /// Changes a document in place through a closure (`dam[0].text = 'goodbye'`): the change
@@ -795,7 +910,7 @@ impl DocumentArrayMemmap {
             });
         }
         if doc.json() != before.json() {
-            self.replace_slot(slot, doc)?;
+            self.replace_doc(doc)?;
         }
         Ok(r)
     }
@@ -805,6 +920,9 @@ impl DocumentArrayMemmap {
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.writable()?;
         let slot = self.slot_of(from)?;
+        if from == to {
+            return Ok(()); // as `mv a a`: nothing to do
+        }
         let doc = self.peek_slot(slot)?.with_id(to)?;
         self.rename_with(from, doc)
     }
@@ -1164,6 +1282,26 @@ fn create_generation(dir: &Path, generation: u64, docs: &[Document]) -> Result<(
     w.finish()
 }
 
+/// A directory without an index becomes a new store only if it holds nothing but what a
+/// store's own creation could have left: never litter (or later prune) someone's folder.
+fn refuse_foreign_dir(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(io_at(dir, "listing"))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name == LOCK_FILE
+            || name == INDEX_TMP
+            || (name.starts_with("body-") && name.ends_with(".dam"));
+        if !ours {
+            return Err(Error::NotAStore {
+                path: dir.to_owned(),
+                reason: format!("it is not empty (it holds {name:?}) and has no {INDEX_FILE}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Removes what an interrupted prune or clear left: `index.dam.tmp` and bodies of other
 /// generations. Called with the write lock held.
 fn cleanup_orphans(dir: &Path) -> Result<()> {
@@ -1204,7 +1342,12 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     // SAFETY: the index is only appended to, or cut back past a torn tail under the
     // exclusive lock, which this caller's lock excludes while the map is alive.
     let index_map = if meta.len() > 0 {
-        Some(unsafe { Mmap::map(&index) }.map_err(io_at(&index_path, "mapping"))?)
+        // Populated: the whole index is read now, in large sequential reads, instead of
+        // one page fault at a time while it is parsed.
+        Some(
+            unsafe { memmap2::MmapOptions::new().populate().map(&index) }
+                .map_err(io_at(&index_path, "mapping"))?,
+        )
     } else {
         None
     };
@@ -1248,6 +1391,8 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     files.remap();
 
     let mut table = Table::new();
+    let (docs, id_bytes) = format::estimate(&index_bytes[FILE_HEADER_LEN as usize..]);
+    table.reserve(docs, id_bytes);
     let scan = format::scan_index(
         &index_path,
         &index_bytes[FILE_HEADER_LEN as usize..],
@@ -1295,5 +1440,7 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         );
     }
     files.index_len = scan.valid_len;
+    // Replaced and deleted documents were counted in the estimate; give their room back.
+    table.shrink_to_fit();
     Ok((files, table))
 }

@@ -6,6 +6,7 @@
 
 use std::num::NonZeroUsize;
 
+use hashbrown::DefaultHashBuilder;
 use lru::LruCache;
 
 use super::table::SlotNo;
@@ -17,14 +18,16 @@ pub struct Entry {
 }
 
 pub struct Pool {
-    cache: Option<LruCache<SlotNo, Entry>>,
+    cache: Option<LruCache<SlotNo, Entry, DefaultHashBuilder>>,
     capacity: usize,
 }
 
 impl Pool {
     pub fn new(capacity: usize) -> Self {
         Pool {
-            cache: NonZeroUsize::new(capacity).map(LruCache::new),
+            // A fast hasher: slot numbers are ours, not an attacker's.
+            cache: NonZeroUsize::new(capacity)
+                .map(|c| LruCache::with_hasher(c, DefaultHashBuilder::default())),
             capacity,
         }
     }
@@ -84,13 +87,12 @@ impl Pool {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
-        let mut v: Vec<SlotNo> = cache
+        cache
             .iter()
+            .rev()
             .filter(|(_, e)| e.dirty)
             .map(|(&s, _)| s)
-            .collect();
-        v.reverse();
-        v
+            .collect()
     }
 
     pub fn mark_clean(&mut self, slot: SlotNo) {
@@ -99,14 +101,40 @@ impl Pool {
         }
     }
 
-    /// Slots in the pool, least recently used first.
-    pub fn slots_lru_first(&self) -> Vec<SlotNo> {
+    /// Drops the least recently used document if it is clean; `false` if it is dirty (or
+    /// the pool is empty).
+    pub fn drop_lru_if_clean(&mut self) -> bool {
+        let Some(cache) = self.cache.as_mut() else {
+            return false;
+        };
+        if cache.peek_lru().is_some_and(|(_, e)| !e.dirty) {
+            cache.pop_lru();
+            return true;
+        }
+        false
+    }
+
+    /// The `n` least recently used slots, oldest first (O(n), not O(pool)).
+    pub fn oldest(&self, n: usize) -> Vec<SlotNo> {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
-        let mut v: Vec<SlotNo> = cache.iter().map(|(&s, _)| s).collect();
-        v.reverse();
-        v
+        cache.iter().rev().take(n).map(|(&s, _)| s).collect()
+    }
+
+    /// Up to `n` dirty slots among the `scan` least recently used, oldest first.
+    pub fn oldest_dirty(&self, n: usize, scan: usize) -> Vec<SlotNo> {
+        let Some(cache) = self.cache.as_ref() else {
+            return Vec::new();
+        };
+        cache
+            .iter()
+            .rev()
+            .take(scan)
+            .filter(|(_, e)| e.dirty)
+            .take(n)
+            .map(|(&s, _)| s)
+            .collect()
     }
 
     /// Takes every entry out, least recently used first.

@@ -48,7 +48,11 @@ impl Slice {
         let mut i = start;
         while (step > 0 && i < stop) || (step < 0 && i > stop) {
             out.push(i as usize);
-            i += step;
+            // A step past the end (e.g. isize::MAX) ends the slice; it must not overflow.
+            match i.checked_add(step) {
+                Some(next) => i = next,
+                None => break,
+            }
         }
         Ok(out)
     }
@@ -102,5 +106,7 @@ mod tests {
             Vec::<usize>::new()
         );
         assert!(Slice::step(0).indices(3).is_err());
+        assert_eq!(idx(Slice::new(Some(1), None, Some(isize::MAX)), 5), vec![1]);
+        assert_eq!(idx(Slice::new(None, None, Some(isize::MIN)), 5), vec![4]);
     }
 }

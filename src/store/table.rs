@@ -29,6 +29,13 @@ struct Slot {
     crc: u32,
 }
 
+/// A point in a table's history (see [`Table::mark`]).
+pub struct Mark {
+    slots: usize,
+    order: usize,
+    arena: usize,
+}
+
 #[derive(Default)]
 pub struct Table {
     arena: Vec<u8>,
@@ -67,11 +74,38 @@ impl Table {
             + self.map.allocation_size()
     }
 
-    fn id_at(arena: &[u8], at: u64) -> &str {
+    /// The id bytes at an arena offset (compared and hashed as bytes: no UTF-8 check on the
+    /// hot path).
+    fn id_bytes(arena: &[u8], at: u64) -> &[u8] {
         let at = at as usize;
         let n = arena[at] as usize;
+        &arena[at + 1..at + 1 + n]
+    }
+
+    fn id_at(arena: &[u8], at: u64) -> &str {
         // Ids enter the arena only as &str, so the bytes are UTF-8.
-        std::str::from_utf8(&arena[at + 1..at + 1 + n]).unwrap_or("")
+        std::str::from_utf8(Self::id_bytes(arena, at)).unwrap_or("")
+    }
+
+    /// Makes room for `additional` more documents without regrowing (and rehashing).
+    pub fn reserve(&mut self, additional: usize, id_bytes: usize) {
+        self.arena.reserve(id_bytes);
+        self.slots.reserve(additional);
+        self.order.reserve(additional);
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        self.map.reserve(additional, |&s| {
+            hasher.hash_one(Self::id_bytes(arena, slots[s as usize].id_at))
+        });
+    }
+
+    /// Gives back spare capacity (after loading, when the final size is known).
+    pub fn shrink_to_fit(&mut self) {
+        self.arena.shrink_to_fit();
+        self.slots.shrink_to_fit();
+        self.order.shrink_to_fit();
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        self.map
+            .shrink_to_fit(|&s| hasher.hash_one(Self::id_bytes(arena, slots[s as usize].id_at)));
     }
 
     pub fn id(&self, slot: SlotNo) -> &str {
@@ -98,10 +132,13 @@ impl Table {
     }
 
     pub fn find(&self, id: &str) -> Option<SlotNo> {
+        let id = id.as_bytes();
         let hash = self.hasher.hash_one(id);
         let (arena, slots) = (&self.arena, &self.slots);
         self.map
-            .find(hash, |&s| Self::id_at(arena, slots[s as usize].id_at) == id)
+            .find(hash, |&s| {
+                Self::id_bytes(arena, slots[s as usize].id_at) == id
+            })
             .copied()
     }
 
@@ -118,12 +155,13 @@ impl Table {
     }
 
     fn map_insert(&mut self, id: &str, slot: SlotNo) {
+        let id = id.as_bytes();
         let hash = self.hasher.hash_one(id);
         let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
         match self.map.entry(
             hash,
-            |&s| Self::id_at(arena, slots[s as usize].id_at) == id,
-            |&s| hasher.hash_one(Self::id_at(arena, slots[s as usize].id_at)),
+            |&s| Self::id_bytes(arena, slots[s as usize].id_at) == id,
+            |&s| hasher.hash_one(Self::id_bytes(arena, slots[s as usize].id_at)),
         ) {
             Entry::Occupied(mut e) => *e.get_mut() = slot,
             Entry::Vacant(e) => {
@@ -133,12 +171,12 @@ impl Table {
     }
 
     fn map_remove(&mut self, id: &str) {
+        let id = id.as_bytes();
         let hash = self.hasher.hash_one(id);
         let (arena, slots) = (&self.arena, &self.slots);
-        if let Ok(e) = self
-            .map
-            .find_entry(hash, |&s| Self::id_at(arena, slots[s as usize].id_at) == id)
-        {
+        if let Ok(e) = self.map.find_entry(hash, |&s| {
+            Self::id_bytes(arena, slots[s as usize].id_at) == id
+        }) {
             e.remove();
         }
     }
@@ -158,6 +196,34 @@ impl Table {
         self.live_body += u64::from(loc.len);
         self.live_ids += id.len() as u64;
         slot
+    }
+
+    /// Where the table ends now, for [`Table::since`] and [`Table::rollback`].
+    pub fn mark(&self) -> Mark {
+        Mark {
+            slots: self.slots.len(),
+            order: self.order.len(),
+            arena: self.arena.len(),
+        }
+    }
+
+    /// Ids and locations of the documents pushed since `mark` (all still live: nothing but
+    /// pushes happens between a mark and its use).
+    pub fn since<'a>(&'a self, mark: &Mark) -> impl Iterator<Item = (&'a str, Loc)> + 'a {
+        (mark.slots..self.slots.len()).map(|s| (self.id(s as SlotNo), self.loc(s as SlotNo)))
+    }
+
+    /// Undoes every push since `mark`.
+    pub fn rollback(&mut self, mark: Mark) {
+        for s in (mark.slots..self.slots.len()).rev() {
+            let id = self.id(s as SlotNo).to_owned();
+            self.map_remove(&id);
+            self.live_body -= u64::from(self.slots[s].len);
+            self.live_ids -= id.len() as u64;
+        }
+        self.slots.truncate(mark.slots);
+        self.order.truncate(mark.order);
+        self.arena.truncate(mark.arena);
     }
 
     /// Points a slot at new text.
@@ -227,11 +293,49 @@ impl Table {
 
     /// Applies one index entry while replaying a log (ops about unknown ids are ignored:
     /// they can only come from a writer that raced a clear).
+    /// Adds a new document at the end unless the id exists (then `false`, nothing changes).
+    /// One hash probe for both.
+    pub fn push_new(&mut self, id: &str, loc: Loc) -> bool {
+        self.upsert(id, loc, false)
+    }
+
     pub fn apply_put(&mut self, id: &str, loc: Loc) {
-        match self.find(id) {
-            Some(slot) => self.set_loc(slot, loc),
-            None => {
-                self.push(id, loc);
+        self.upsert(id, loc, true);
+    }
+
+    /// Inserts `id` at the end, or (if `replace`) points the existing slot at `loc`.
+    /// Returns whether it inserted.
+    fn upsert(&mut self, id: &str, loc: Loc, replace: bool) -> bool {
+        // One probe: the new slot number is known before the entry is claimed.
+        let bytes = id.as_bytes();
+        let hash = self.hasher.hash_one(bytes);
+        let next = self.slots.len() as SlotNo;
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        match self.map.entry(
+            hash,
+            |&s| Self::id_bytes(arena, slots[s as usize].id_at) == bytes,
+            |&s| hasher.hash_one(Self::id_bytes(arena, slots[s as usize].id_at)),
+        ) {
+            Entry::Occupied(e) => {
+                let slot = *e.get();
+                if replace {
+                    self.set_loc(slot, loc);
+                }
+                false
+            }
+            Entry::Vacant(e) => {
+                e.insert(next);
+                let id_at = self.push_id(id);
+                self.slots.push(Slot {
+                    id_at,
+                    offset: loc.offset,
+                    len: loc.len,
+                    crc: loc.crc,
+                });
+                self.order.push(next);
+                self.live_body += u64::from(loc.len);
+                self.live_ids += id.len() as u64;
+                true
             }
         }
     }
