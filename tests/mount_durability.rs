@@ -460,6 +460,12 @@ fn kill_9_while_an_invalidation_waits_for_a_directory_lock_lets_every_process_ex
     let threads = wchans(pid);
     if !finished {
         let waiting = wchans_of_group(load.0.id());
+        // Does killing the waiting processes end it? (A request the daemon had already read
+        // is waited for uninterruptibly.)
+        // SAFETY: kill takes plain integers; the group is the one we created.
+        unsafe { libc::kill(-(load.0.id() as libc::pid_t), libc::SIGKILL) };
+        let ended_by_kill = wait_for(Duration::from_secs(5), || all_threads_exited(pid));
+        let still = wchans_of_group(load.0.id());
         // Recover so that nothing stays hung, then report.
         fuse_abort(conn);
         drop(load);
@@ -467,7 +473,8 @@ fn kill_9_while_an_invalidation_waits_for_a_directory_lock_lets_every_process_ex
             "killed while its notification thread waited on a directory lock (seen: {blocked}), \
              the daemon cannot finish exiting (its threads' wchan: {threads:?}) and the sed \
              processes holding that lock wait in the kernel for replies that never come \
-             ({waiting:?}); only aborting the FUSE connection by hand (fusectl) ends it"
+             ({waiting:?}); SIGKILL of those processes ended it: {ended_by_kill} (left: \
+             {still:?}); aborting the FUSE connection by hand (fusectl) does"
         );
     }
     drop(load);
