@@ -6,7 +6,6 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -18,87 +17,36 @@ use fuser::{
 };
 use log::{debug, info, warn};
 
-use crate::fs::{self, Attr, FsError, Invalidation, Kind, SetAttr};
+use crate::fs::{self, Attr, FsError, Kind, SetAttr};
 
 /// Directory entries asked of the core per READDIR before we learn how many fit the
 /// kernel's buffer (its size is not visible through fuser's reply type).
 const INITIAL_DIR_BATCH: usize = 64;
 const MAX_DIR_BATCH: usize = 4096;
 
-/// Whether the request being answered holds locked page-cache folios of an inode until we
-/// reply (read, write): `inval_inode` locks those pages, so it must wait for the reply.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Held {
-    Nothing,
-    Pages,
-}
-
-/// Sends the core's cache invalidations to the kernel.
-///
-/// `Inode` ones are written inline by the handler: they take no directory lock, so the
-/// kernel answers them at once (after the reply for read/write, which lock the pages).
-///
-/// `Entry` ones take the parent directory's lock exclusively, and lookups, readdir, create,
-/// unlink and rename hold that lock until we reply. A handler writing one inline could wait
-/// for a request that is itself waiting for a free worker. So they go to one thread that
-/// sends them in order, after the reply, while the workers carry on.
-pub struct Invalidator {
-    notifier: Arc<OnceLock<Notifier>>,
-    entries: mpsc::Sender<Vec<Invalidation>>,
-}
-
-impl Invalidator {
-    fn new() -> io::Result<Self> {
-        let notifier: Arc<OnceLock<Notifier>> = Arc::new(OnceLock::new());
-        let (entries, jobs) = mpsc::channel::<Vec<Invalidation>>();
-        let cell = notifier.clone();
-        std::thread::Builder::new()
-            .name("damfs-inval".into())
-            .spawn(move || {
-                for job in jobs {
-                    if let Some(n) = cell.get() {
-                        for inv in &job {
-                            send_one(n, inv);
-                        }
-                    }
-                }
-            })?;
-        Ok(Invalidator { notifier, entries })
-    }
-
-    fn send_inline(&self, invs: &[Invalidation]) {
-        if let Some(n) = self.notifier.get() {
-            for inv in invs {
-                send_one(n, inv);
-            }
-        }
-    }
-
-    fn send_later(&self, invs: Vec<Invalidation>) {
-        if !invs.is_empty() {
-            let _ = self.entries.send(invs);
-        }
-    }
-}
-
-fn send_one(n: &Notifier, inv: &Invalidation) {
-    let r = match inv {
-        // Offset 0, length 0: attributes and every cached page (len <= 0 means "to the end").
-        Invalidation::Inode(ino) => n.inval_inode(INodeNo(*ino), 0, 0),
-        Invalidation::Entry { parent, name } => n.inval_entry(INodeNo(*parent), OsStr::new(name)),
+/// Sends the core's invalidations: attributes only (a negative offset), which the kernel
+/// applies under a spinlock. It never waits for a page or directory lock that a request
+/// still waiting for this daemon may hold, so a handler can send it inline, before its
+/// reply, and a daemon killed at any moment can always exit. (Names are never cached on a
+/// read-write mount, and pages are dropped at the next open; see `fs::Filesystem`.)
+fn send_invalidations(notifier: &OnceLock<Notifier>, inodes: &[u64]) {
+    let Some(n) = notifier.get() else {
+        return;
     };
-    match r {
-        Ok(()) => {}
-        // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => debug!("invalidation {inv:?} failed: {e}"),
+    for &ino in inodes {
+        match n.inval_inode(INodeNo(ino), -1, 0) {
+            Ok(()) => {}
+            // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => debug!("invalidating inode {ino} failed: {e}"),
+        }
     }
 }
 
 /// The `fuser::Filesystem` implementation over the filesystem core.
 pub struct FuseAdapter {
     fs: Arc<fs::Filesystem>,
-    inval: Invalidator,
+    notifier: Arc<OnceLock<Notifier>>,
     /// The kernel accepted zero-message open (read-only mounts): OPEN/OPENDIR get ENOSYS.
     no_open: AtomicBool,
     no_opendir: AtomicBool,
@@ -110,7 +58,7 @@ impl FuseAdapter {
     pub fn new(fs: Arc<fs::Filesystem>) -> io::Result<Self> {
         Ok(FuseAdapter {
             fs,
-            inval: Invalidator::new()?,
+            notifier: Arc::new(OnceLock::new()),
             no_open: AtomicBool::new(false),
             no_opendir: AtomicBool::new(false),
             dir_batch: [
@@ -123,7 +71,7 @@ impl FuseAdapter {
     /// Where the daemon puts the session's notifier once the session exists (the adapter
     /// is moved into the session before a notifier can be made).
     pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
-        self.inval.notifier.clone()
+        self.notifier.clone()
     }
 
     /// Logs a failed request and gives the errno to reply with.
@@ -140,25 +88,10 @@ impl FuseAdapter {
         Errno::from_i32(e.errno)
     }
 
-    /// Takes the core's pending invalidations and replies, sending `Inode` ones inline
-    /// (before the reply unless `held` pages) and queueing `Entry` ones (see [`Invalidator`]).
-    fn finish(&self, held: Held, reply: impl FnOnce()) {
-        let invs = self.fs.take_invalidations();
-        if invs.is_empty() {
-            reply();
-            return;
-        }
-        let (inodes, entries): (Vec<_>, Vec<_>) = invs
-            .into_iter()
-            .partition(|inv| matches!(inv, Invalidation::Inode(_)));
-        if held == Held::Nothing {
-            self.inval.send_inline(&inodes);
-        }
+    /// Sends the core's pending invalidations, then replies.
+    fn finish(&self, reply: impl FnOnce()) {
+        send_invalidations(&self.notifier, &self.fs.take_invalidations());
         reply();
-        if held == Held::Pages {
-            self.inval.send_inline(&inodes);
-        }
-        self.inval.send_later(entries);
     }
 
     fn readdir_into(
@@ -332,7 +265,7 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = self.fs.lookup(parent.0, name);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
             Err(e) => reply.error(self.fail("lookup", req, parent.0, &e)),
         });
@@ -345,7 +278,7 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let r = self.fs.getattr(ino.0);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
             Err(e) => reply.error(self.fail("getattr", req, ino.0, &e)),
         });
@@ -378,7 +311,7 @@ impl fuser::Filesystem for FuseAdapter {
             mtime: mtime.map(system_time),
         };
         let r = self.fs.setattr(ino.0, fh.map(|f| f.0), set);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
             Err(e) => reply.error(self.fail("setattr", req, ino.0, &e)),
         });
@@ -396,9 +329,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         if mode & libc::S_IFMT != libc::S_IFREG {
             let e = self.fs.refuse_node(parent.0, name);
-            self.finish(Held::Nothing, || {
-                reply.error(self.fail("mknod", req, parent.0, &e))
-            });
+            self.finish(|| reply.error(self.fail("mknod", req, parent.0, &e)));
             return;
         }
         // A regular file: create it and close the handle at once.
@@ -410,7 +341,7 @@ impl fuser::Filesystem for FuseAdapter {
                 self.fs.release(entry.attr.ino, opened.fh);
                 entry
             });
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
             Err(e) => reply.error(self.fail("mknod", req, parent.0, &e)),
         });
@@ -426,14 +357,12 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self.fs.refuse_node(parent.0, name);
-        self.finish(Held::Nothing, || {
-            reply.error(self.fail("mkdir", req, parent.0, &e))
-        });
+        self.finish(|| reply.error(self.fail("mkdir", req, parent.0, &e)));
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let r = self.fs.unlink(parent.0, name);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("unlink", req, parent.0, &e)),
         });
@@ -442,9 +371,7 @@ impl fuser::Filesystem for FuseAdapter {
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         // The only directories are fixed (/, /by-id): refused like mkdir.
         let e = self.fs.refuse_node(parent.0, name);
-        self.finish(Held::Nothing, || {
-            reply.error(self.fail("rmdir", req, parent.0, &e))
-        });
+        self.finish(|| reply.error(self.fail("rmdir", req, parent.0, &e)));
     }
 
     fn symlink(
@@ -456,9 +383,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self.fs.refuse_node(parent.0, link_name);
-        self.finish(Held::Nothing, || {
-            reply.error(self.fail("symlink", req, parent.0, &e))
-        });
+        self.finish(|| reply.error(self.fail("symlink", req, parent.0, &e)));
     }
 
     fn rename(
@@ -474,7 +399,7 @@ impl fuser::Filesystem for FuseAdapter {
         let r = self
             .fs
             .rename(parent.0, name, newparent.0, newname, flags.bits());
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("rename", req, parent.0, &e)),
         });
@@ -489,9 +414,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self.fs.refuse_node(newparent.0, newname);
-        self.finish(Held::Nothing, || {
-            reply.error(self.fail("link", req, ino.0, &e))
-        });
+        self.finish(|| reply.error(self.fail("link", req, ino.0, &e)));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -500,7 +423,7 @@ impl fuser::Filesystem for FuseAdapter {
             return;
         }
         let r = self.fs.open(ino.0, flags.0);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(self.fail("open", req, ino.0, &e)),
         });
@@ -518,7 +441,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyData,
     ) {
         let r = self.fs.read(ino.0, fh.0, offset, size);
-        self.finish(Held::Pages, || match r {
+        self.finish(|| match r {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(self.fail("read", req, ino.0, &e)),
         });
@@ -537,7 +460,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyWrite,
     ) {
         let r = self.fs.write(ino.0, fh.0, offset, data);
-        self.finish(Held::Pages, || match r {
+        self.finish(|| match r {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(self.fail("write", req, ino.0, &e)),
         });
@@ -558,7 +481,7 @@ impl fuser::Filesystem for FuseAdapter {
             return;
         }
         let r = self.fs.flush(ino.0, fh.0);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("flush", req, ino.0, &e)),
         });
@@ -575,7 +498,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.fs.release(ino.0, fh.0);
-        self.finish(Held::Nothing, || reply.ok());
+        self.finish(|| reply.ok());
     }
 
     fn fsync(
@@ -587,7 +510,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         let r = self.fs.fsync(ino.0, fh.0);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("fsync", req, ino.0, &e)),
         });
@@ -599,7 +522,7 @@ impl fuser::Filesystem for FuseAdapter {
             return;
         }
         let r = self.fs.opendir(ino.0);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
             Err(e) => reply.error(self.fail("opendir", req, ino.0, &e)),
         });
@@ -616,7 +539,7 @@ impl fuser::Filesystem for FuseAdapter {
         let r = self.readdir_into(req, ino, offset, false, |e, _| {
             reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name)
         });
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(errno) => reply.error(errno),
         });
@@ -649,7 +572,7 @@ impl fuser::Filesystem for FuseAdapter {
                 GEN,
             ),
         });
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(errno) => reply.error(errno),
         });
@@ -665,7 +588,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         // Tools fsync the directory after a rename to make it durable: save the store.
         let r = self.fs.save();
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("fsyncdir", req, ino.0, &e)),
         });
@@ -673,7 +596,7 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let s = self.fs.statfs();
-        self.finish(Held::Nothing, || {
+        self.finish(|| {
             reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
             )
@@ -691,7 +614,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyCreate,
     ) {
         let r = self.fs.create(parent.0, name, mode, flags);
-        self.finish(Held::Nothing, || match r {
+        self.finish(|| match r {
             Ok((e, o)) => reply.created(
                 &e.entry_ttl.min(e.attr_ttl),
                 &file_attr(&e.attr),

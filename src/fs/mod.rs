@@ -41,10 +41,9 @@ fn err(errno: i32, message: impl Into<String>) -> FsError {
 enum Target {
     /// Root, by-id, .stats or a control file.
     Fixed(Ino),
-    /// A document, by id; `positional` when named `/<i>`.
+    /// A document, by id.
     Doc {
         id: String,
-        positional: bool,
     },
     Temp(Ino),
     Missing,
@@ -54,7 +53,8 @@ struct State {
     store: DocumentArrayMemmap,
     nodes: Nodes,
     handles: Handles,
-    invals: Vec<Invalidation>,
+    /// Inodes whose attributes the kernel must drop (see `take_invalidations`).
+    invals: Vec<Ino>,
     /// Set when `invals` is not empty, so that most requests need not lock again to see
     /// that there is nothing to send.
     invals_pending: Arc<AtomicBool>,
@@ -63,8 +63,12 @@ struct State {
 }
 
 impl State {
-    fn inval(&mut self, inv: Invalidation) {
-        self.invals.push(inv);
+    /// A document's content or size changed behind the kernel's back: its cached
+    /// attributes are dropped now (a notification that takes no lock, so it can never wait
+    /// for a request) and its cached pages at the next open (no FOPEN_KEEP_CACHE).
+    fn inval(&mut self, ino: Ino) {
+        self.invals.push(ino);
+        self.nodes.mark_stale(ino);
         self.invals_pending.store(true, Ordering::Release);
     }
 }
@@ -138,13 +142,18 @@ impl Filesystem {
         }
     }
 
-    /// Positional names (`/<i>`) change meaning when earlier documents are deleted, so on a
-    /// read-write mount the kernel must ask again every time.
-    fn entry_ttl(&self, positional: bool) -> Duration {
-        if positional && !self.config.read_only {
-            Duration::ZERO
-        } else {
+    /// How long the kernel may keep a name → inode binding. On a read-write mount: not at
+    /// all. Positions shift on every delete, and ids move on renames made through the other
+    /// name, so every path walk asks again (one LOOKUP, answered from memory). The
+    /// alternative, invalidating names with FUSE_NOTIFY_INVAL_ENTRY, needs the directory's
+    /// lock, which a request waiting for this daemon may hold: a daemon killed at that
+    /// moment could never exit and would hang every process using the mount. A read-only
+    /// mount never changes, so its names are cached.
+    fn entry_ttl(&self) -> Duration {
+        if self.config.read_only {
             self.config.ttl
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -157,10 +166,7 @@ impl Filesystem {
                 RootName::Stats => Target::Fixed(STATS_INO),
                 RootName::Control(ino) => Target::Fixed(ino),
                 RootName::Position(p) => match st.store.id_at(p) {
-                    Some(id) => Target::Doc {
-                        id: id.to_owned(),
-                        positional: true,
-                    },
+                    Some(id) => Target::Doc { id: id.to_owned() },
                     None => Target::Missing,
                 },
                 RootName::Other => match st.nodes.temp(ROOT_INO, name) {
@@ -171,7 +177,6 @@ impl Filesystem {
             BY_ID_INO => Ok(if st.store.contains(name) {
                 Target::Doc {
                     id: name.to_owned(),
-                    positional: false,
                 }
             } else {
                 match st.nodes.temp(BY_ID_INO, name) {
@@ -275,22 +280,22 @@ impl Filesystem {
 
     /// The entry for a resolved target, counting a lookup for dynamic nodes.
     fn entry_for(&self, st: &mut State, target: &Target) -> FsResult<Entry> {
-        let (ino, positional) = match target {
-            Target::Fixed(ino) => (*ino, false),
-            Target::Doc { id, positional } => {
+        let ino = match target {
+            Target::Fixed(ino) => *ino,
+            Target::Doc { id } => {
                 let ino = st.nodes.doc(id);
                 st.nodes.looked_up(ino);
-                (ino, *positional)
+                ino
             }
             Target::Temp(ino) => {
                 st.nodes.looked_up(*ino);
-                (*ino, false)
+                *ino
             }
             Target::Missing => return Err(err(libc::ENOENT, "no such file")),
         };
         Ok(Entry {
             attr: self.attr(st, ino)?,
-            entry_ttl: self.entry_ttl(positional),
+            entry_ttl: self.entry_ttl(),
             attr_ttl: self.config.ttl,
         })
     }
@@ -479,14 +484,19 @@ impl Filesystem {
                             return Err(err(libc::ENOENT, format!("{} was deleted", doc_path(id))));
                         }
                         // Writers bypass the page cache so that readers never see bytes
-                        // that are not committed; readers keep it (we invalidate on change).
+                        // that are not committed. Readers keep it unless the document
+                        // changed since it was cached; then this open drops it.
+                        let keep_cache = !writing && !node.stale;
+                        if !writing {
+                            node.stale = false;
+                        }
                         (
                             HandleKind::Doc {
                                 buf: trunc.then(Vec::new),
                                 dirty: trunc,
                             },
                             Opened {
-                                keep_cache: !writing,
+                                keep_cache,
                                 direct_io: writing,
                                 noflush: !writing,
                                 fh: 0,
@@ -578,7 +588,7 @@ impl Filesystem {
         st.nodes.looked_up(ino);
         let entry = Entry {
             attr: self.attr(&st, ino)?,
-            entry_ttl: self.config.ttl,
+            entry_ttl: self.entry_ttl(),
             attr_ttl: self.config.ttl,
         };
         drop(st);
@@ -726,7 +736,7 @@ impl Filesystem {
             .and_then(|doc| Ok(st.store.set_by_id(&id, doc)?));
         // Either way the kernel may hold pages or a size that are not the document's.
         for i in st.nodes.inodes_of(&id) {
-            st.inval(Invalidation::Inode(i));
+            st.inval(i);
         }
         result?;
         st.mtimes.insert(id, SystemTime::now());
@@ -807,7 +817,7 @@ impl Filesystem {
                 st.handles.temp_became_doc(ino);
                 st.mtimes.insert(name, SystemTime::now());
                 if id_added {
-                    st.inval(Invalidation::Inode(ino));
+                    st.inval(ino);
                 }
                 Ok(())
             }
@@ -858,7 +868,7 @@ impl Filesystem {
                     doc_path(id)
                 );
             }
-            st.inval(Invalidation::Inode(ino));
+            st.inval(ino);
         }
         let orphan = match st.nodes.get(ino) {
             Some(Node {
@@ -868,13 +878,12 @@ impl Filesystem {
             }) if t.candidate && t.rejected => t.place.clone(),
             _ => None,
         };
-        if let Some((parent, name)) = orphan {
+        if let Some((_, name)) = orphan {
             log::warn!(
                 "{}: never became a valid document; removed",
                 doc_path(&name)
             );
             st.nodes.unlink_temp(ino);
-            st.inval(Invalidation::Entry { parent, name });
         }
         st.nodes.closed(ino);
     }
@@ -903,7 +912,7 @@ impl Filesystem {
         match self.resolve(st, parent, name)? {
             Target::Fixed(BY_ID_INO) => Err(err(libc::EISDIR, "/by-id is a directory")),
             Target::Fixed(_) => Err(err(libc::EPERM, format!("/{name} cannot be removed"))),
-            Target::Doc { id, positional } => {
+            Target::Doc { id, .. } => {
                 let last = if st.nodes.is_open(&id) {
                     Some(st.store.with_json(&id, |b| Arc::<[u8]>::from(b))?)
                 } else {
@@ -915,15 +924,9 @@ impl Filesystem {
                     st.nodes.keep_text(&inos, text);
                 }
                 for ino in inos {
-                    st.inval(Invalidation::Inode(ino));
+                    st.inval(ino);
                 }
                 st.mtimes.remove(&id);
-                if positional {
-                    st.inval(Invalidation::Entry {
-                        parent: BY_ID_INO,
-                        name: id,
-                    });
-                }
                 Ok(())
             }
             Target::Temp(ino) => {
@@ -964,10 +967,6 @@ impl Filesystem {
             )),
             (Target::Temp(t), Target::Doc { id, .. }) => {
                 self.temp_onto_doc(st, t, &id)?;
-                st.inval(Invalidation::Entry {
-                    parent: newparent,
-                    name: newname.to_owned(),
-                });
                 Ok(())
             }
             (Target::Temp(t), Target::Temp(t2)) => {
@@ -1015,29 +1014,9 @@ impl Filesystem {
                 st.nodes.forget_id(&sid, src_ino);
                 st.mtimes.remove(&sid);
                 st.mtimes.insert(did.clone(), SystemTime::now());
-                st.inval(Invalidation::Inode(src_ino));
+                st.inval(src_ino);
                 if let Some(o) = old {
-                    st.inval(Invalidation::Inode(o));
-                }
-                if !(parent == BY_ID_INO && name == sid) {
-                    st.inval(Invalidation::Entry {
-                        parent: BY_ID_INO,
-                        name: sid,
-                    });
-                }
-                if !(newparent == BY_ID_INO && newname == did) {
-                    st.inval(Invalidation::Entry {
-                        parent: BY_ID_INO,
-                        name: did,
-                    });
-                }
-                if newparent == ROOT_INO {
-                    // The kernel moved the source's dentry, with its cache lifetime, onto the
-                    // positional name; positions shift, so that binding must not be kept.
-                    st.inval(Invalidation::Entry {
-                        parent: ROOT_INO,
-                        name: newname.to_owned(),
-                    });
+                    st.inval(o);
                 }
                 Ok(())
             }
@@ -1057,16 +1036,10 @@ impl Filesystem {
                 }
                 st.store.rename(&sid, newname)?;
                 for ino in st.nodes.doc_renamed(&sid, newname) {
-                    st.inval(Invalidation::Inode(ino));
+                    st.inval(ino);
                 }
                 st.mtimes.remove(&sid);
                 st.mtimes.insert(newname.to_owned(), SystemTime::now());
-                if !(parent == BY_ID_INO && name == sid) {
-                    st.inval(Invalidation::Entry {
-                        parent: BY_ID_INO,
-                        name: sid,
-                    });
-                }
                 Ok(())
             }
         }
@@ -1101,7 +1074,7 @@ impl Filesystem {
         st.handles.temp_became_doc(t);
         st.mtimes.insert(id.to_owned(), SystemTime::now());
         for i in st.nodes.inodes_of(id) {
-            st.inval(Invalidation::Inode(i));
+            st.inval(i);
         }
         Ok(())
     }
@@ -1178,7 +1151,7 @@ impl Filesystem {
                 let entry = if plus {
                     Some(Entry {
                         attr: self.attr(st, fino)?,
-                        entry_ttl: self.config.ttl,
+                        entry_ttl: self.entry_ttl(),
                         attr_ttl: self.config.ttl,
                     })
                 } else {
@@ -1196,10 +1169,7 @@ impl Filesystem {
                 };
                 let doc_ino;
                 let entry = if plus {
-                    let target = Target::Doc {
-                        id,
-                        positional: ino == ROOT_INO,
-                    };
+                    let target = Target::Doc { id };
                     let e = self.entry_for(st, &target)?;
                     doc_ino = e.attr.ino;
                     Some(e)
@@ -1301,12 +1271,8 @@ impl Filesystem {
         for (id, ino) in st.nodes.all_docs() {
             if !st.store.contains(&id) {
                 st.nodes.doc_deleted(&id);
-                st.inval(Invalidation::Entry {
-                    parent: BY_ID_INO,
-                    name: id.clone(),
-                });
             }
-            st.inval(Invalidation::Inode(ino));
+            st.inval(ino);
         }
     }
 
@@ -1336,9 +1302,10 @@ impl Filesystem {
 
     // ---- lifecycle ---------------------------------------------------------------------
 
-    /// Cache invalidations to send. `Inode` ones may be sent before replying; `Entry` ones
-    /// after replying to a request that holds directory locks (unlink, rename, create).
-    pub fn take_invalidations(&self) -> Vec<Invalidation> {
+    /// Inodes whose cached attributes the kernel must drop (FUSE_NOTIFY_INVAL_INODE with a
+    /// negative offset: attributes only, a notification that takes no lock and so never
+    /// waits for a request). Their cached pages are dropped at their next open.
+    pub fn take_invalidations(&self) -> Vec<Ino> {
         if !self.invals_pending.load(Ordering::Acquire) {
             return Vec::new();
         }

@@ -100,15 +100,6 @@ pub struct StatFs {
     pub frsize: u32,
 }
 
-/// A cache invalidation the adapter must send to the kernel.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Invalidation {
-    /// Drop cached attributes and pages of an inode.
-    Inode(Ino),
-    /// Drop the cached binding of `name` in directory `parent`.
-    Entry { parent: Ino, name: String },
-}
-
 /// Settings of a mount.
 #[derive(Clone, Debug)]
 pub struct FsConfig {
