@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! fuse_floor STORE_DIR MOUNTPOINT [--zero-open] [--readdirplus auto|always|off]
-//!            [--threads N] [--ttl SECS]
+//!            [--threads N] [--ttl SECS] [--entry-ttl SECS]
 //! ```
 //!
 //! Settings: FOPEN_KEEP_CACHE | FOPEN_NOFLUSH on open, entry/attr TTLs (60 s as damfs),
@@ -43,6 +43,8 @@ struct Floor {
     texts: Vec<Vec<u8>>,
     by_id: HashMap<String, usize>,
     ttl: Duration,
+    /// Name cache lifetime (defaults to `ttl`; damfs uses 0 on read-write mounts).
+    entry_ttl: Duration,
     zero_open: bool,
     plus: Plus,
     no_open: AtomicBool,
@@ -177,7 +179,7 @@ impl Filesystem for Floor {
             .and_then(|n| self.lookup_name(parent.0, n))
             .and_then(|ino| self.attr(ino));
         match found {
-            Some(attr) => reply.entry(&self.ttl, &attr, Generation(0)),
+            Some(attr) => reply.entry_with_ttls(&self.ttl, &self.entry_ttl, &attr, Generation(0)),
             None => reply.error(Errno::ENOENT),
         }
     }
@@ -281,7 +283,8 @@ impl Filesystem for Floor {
         };
         for (ino, next, name, _kind) in entries {
             let Some(attr) = self.attr(ino) else { continue };
-            if reply.add(INodeNo(ino), next, name, &self.ttl, &attr, Generation(0)) {
+            let ttl = self.ttl.min(self.entry_ttl); // one TTL for both in readdirplus
+            if reply.add(INodeNo(ino), next, name, &ttl, &attr, Generation(0)) {
                 break;
             }
         }
@@ -300,6 +303,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut pos = Vec::new();
     let (mut zero_open, mut plus, mut threads, mut ttl) = (false, Plus::Auto, 4usize, 60u64);
+    let mut entry_ttl: Option<u64> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--zero-open" => zero_open = true,
@@ -313,12 +317,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--threads" => threads = args.next().ok_or("--threads N")?.parse()?,
             "--ttl" => ttl = args.next().ok_or("--ttl SECS")?.parse()?,
+            "--entry-ttl" => entry_ttl = Some(args.next().ok_or("--entry-ttl SECS")?.parse()?),
             _ => pos.push(a),
         }
     }
     let [store, mountpoint] = <[String; 2]>::try_from(pos).map_err(|_| {
         "usage: fuse_floor STORE_DIR MOUNTPOINT [--zero-open] [--readdirplus auto|always|off] \
-         [--threads N] [--ttl SECS]"
+         [--threads N] [--ttl SECS] [--entry-ttl SECS]"
     })?;
     let dam = DocumentArrayMemmap::open_with(
         &store,
@@ -345,6 +350,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         texts,
         by_id,
         ttl: Duration::from_secs(ttl),
+        entry_ttl: Duration::from_secs(entry_ttl.unwrap_or(ttl)),
         zero_open,
         plus,
         no_open: AtomicBool::new(false),
