@@ -176,6 +176,11 @@ impl BatchWriter {
         self.out.is_empty()
     }
 
+    /// Bytes built so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
     /// The finished bytes; `durable` flags the last batch (an empty one is made if needed).
     pub fn finish(mut self, durable: bool) -> Vec<u8> {
         if durable && self.start.is_none() {

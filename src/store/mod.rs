@@ -101,10 +101,13 @@ struct Files {
 }
 
 impl Files {
-    /// Maps the body file again if it grew past the current mapping.
+    /// Maps the body file again once the unmapped tail is worth it (1 MiB, or an eighth of
+    /// the mapping): texts in the tail are read with `pread` meanwhile, so a run of small
+    /// appends (`cp` of many new documents through the mount) does not remap every time.
     fn remap(&mut self) {
         let mapped = self.map.as_ref().map_or(0, |m| m.len() as u64);
-        if self.body_len > mapped {
+        let tail = self.body_len.saturating_sub(mapped);
+        if tail > 0 && (mapped == 0 || tail >= (1 << 20).max(mapped / 8)) {
             // SAFETY: the body file is only ever appended to (never truncated or rewritten
             // while a generation is live), so mapped bytes never change under us.
             self.map = unsafe { Mmap::map(&self.body) }.ok();
@@ -407,6 +410,12 @@ impl DocumentArrayMemmap {
             return Ok(e.doc.clone());
         }
         let doc = self.read_disk(slot)?;
+        if self.pool.is_full() && self.pool.lru_is_clean() {
+            // The common miss: the new document takes the clean least-recently-used one's
+            // place (and its list node: no allocation, no write).
+            self.pool.put(slot, doc.clone(), false);
+            return Ok(doc);
+        }
         if self.pool.capacity() > 0 {
             let loc = self.table.loc(slot);
             self.make_room(1)?;
@@ -816,16 +825,29 @@ impl DocumentArrayMemmap {
                     }
                 }
                 self.write_body(&body, body_at)?;
+                drop(body);
+                // The index entries go out about 1 MiB at a time, so memory stays flat
+                // however many documents come. Nobody sees them before the last one is
+                // written: other handles load or catch up only under the lock we hold.
+                let index_path = self.dir.join(INDEX_FILE);
+                let mut at = index_len;
                 let mut batch = BatchWriter::new();
-                for (id, loc) in self.table.since(&mark) {
-                    batch.push(Op::Put { id, loc });
+                let mut entries = self.table.since(&mark).peekable();
+                while entries.peek().is_some() {
+                    for (id, loc) in entries.by_ref() {
+                        batch.push(Op::Put { id, loc });
+                        if batch.len() >= EXTEND_CHUNK {
+                            break;
+                        }
+                    }
+                    let bytes = std::mem::take(&mut batch).finish(false);
+                    self.files
+                        .index
+                        .write_all_at(&bytes, at)
+                        .map_err(io_at(&index_path, "writing"))?;
+                    at += bytes.len() as u64;
                 }
-                let bytes = batch.finish(false);
-                self.files
-                    .index
-                    .write_all_at(&bytes, index_len)
-                    .map_err(io_at(&self.dir.join(INDEX_FILE), "writing"))?;
-                self.files.index_len = index_len + bytes.len() as u64;
+                self.files.index_len = at;
                 Ok(())
             })();
             if let Err(e) = result {

@@ -101,6 +101,19 @@ impl Pool {
         }
     }
 
+    /// At capacity (a pool of 0 never is).
+    pub fn is_full(&self) -> bool {
+        self.capacity > 0 && self.len() == self.capacity
+    }
+
+    /// Is the least recently used document clean (so it may simply be replaced)?
+    pub fn lru_is_clean(&self) -> bool {
+        self.cache
+            .as_ref()
+            .and_then(|c| c.peek_lru())
+            .is_some_and(|(_, e)| !e.dirty)
+    }
+
     /// Drops the least recently used document if it is clean; `false` if it is dirty (or
     /// the pool is empty).
     pub fn drop_lru_if_clean(&mut self) -> bool {

@@ -181,21 +181,15 @@ impl Table {
         }
     }
 
-    /// Adds a new document at the end. The caller has checked that `id` is absent.
+    /// Adds a new document at the end. The caller has checked that `id` is absent (if it is
+    /// not, the existing document keeps its place and its slot is returned).
     pub fn push(&mut self, id: &str, loc: Loc) -> SlotNo {
-        let slot = self.slots.len() as SlotNo;
-        let id_at = self.push_id(id);
-        self.slots.push(Slot {
-            id_at,
-            offset: loc.offset,
-            len: loc.len,
-            crc: loc.crc,
-        });
-        self.map_insert(id, slot);
-        self.order.push(slot);
-        self.live_body += u64::from(loc.len);
-        self.live_ids += id.len() as u64;
-        slot
+        let next = self.slots.len() as SlotNo;
+        if self.push_new(id, loc) {
+            next
+        } else {
+            self.find(id).unwrap_or(next)
+        }
     }
 
     /// Where the table ends now, for [`Table::since`] and [`Table::rollback`].
