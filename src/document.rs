@@ -133,16 +133,17 @@ impl Document {
         self.json.to_string()
     }
 
-    /// The document parsed into its fields (key order kept).
-    pub fn to_map(&self) -> Map<String, Value> {
+    /// The document parsed into its fields (key order kept). Fails for the rare valid
+    /// document serde_json cannot build as a value (numbers beyond f64, nesting deeper than
+    /// 128): such a document is kept and served verbatim, but not edited field by field.
+    pub fn to_map(&self) -> Result<Map<String, Value>> {
         match serde_json::from_str::<Value>(&self.json) {
-            Ok(Value::Object(map)) => map,
-            // Unreachable for a document that passed validation; keep the id at least.
-            _ => {
-                let mut map = Map::new();
-                map.insert("id".into(), Value::String(self.id.to_string()));
-                map
-            }
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Error::InvalidDocument("not a JSON object".into())),
+            Err(e) => Err(Error::InvalidDocument(format!(
+                "document {:?} cannot be edited field by field: {e}",
+                self.id
+            ))),
         }
     }
 
@@ -175,18 +176,19 @@ impl Document {
                 "the id cannot be set as a field; use Document::with_id".into(),
             ));
         }
-        let mut map = self.to_map();
+        let mut map = self.to_map()?;
         map.insert(field.to_owned(), value.into());
         self.json = Value::Object(map).to_string().into();
         Ok(())
     }
 
-    /// Removes one field (not the id). Returns its old value.
+    /// Removes one field (not the id). Returns its old value (`None` if there was none, or
+    /// if the document cannot be edited field by field: see [`Document::to_map`]).
     pub fn remove(&mut self, field: &str) -> Option<Value> {
         if field == "id" {
             return None;
         }
-        let mut map = self.to_map();
+        let mut map = self.to_map().ok()?;
         let old = map.shift_remove(field);
         if old.is_some() {
             self.json = Value::Object(map).to_string().into();
@@ -430,6 +432,15 @@ mod tests {
         let e = d.with_id("bb").unwrap();
         assert_eq!(e.json(), "{\"text\":1, \"id\" : \"bb\" }");
         assert_eq!(e.id(), "bb");
+    }
+
+    #[test]
+    fn a_document_serde_cannot_build_is_kept_but_not_edited() {
+        let text = "{\"id\":\"a\",\"x\":1e400}";
+        let mut d = Document::from_json(text).unwrap();
+        assert!(d.set("text", "t").is_err());
+        assert_eq!(d.remove("x"), None);
+        assert_eq!(d.json(), text, "nothing dropped");
     }
 
     #[test]

@@ -180,8 +180,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a size (like 4096, 512K, 64M, 1G)"))?;
     n.checked_mul(1 << shift)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{s:?} is out of range"))
+        .filter(|&n| n > 0 && n <= damfs::store::MAX_DOC_LEN as u64)
+        .ok_or_else(|| format!("{s:?} is out of range (1 byte to 4 GiB - 1)"))
 }
 
 fn main() -> ExitCode {

@@ -634,11 +634,16 @@ fn garbage_appended_to_the_index_is_dropped() {
 /// Damage followed by valid batches is not a torn tail: a clear error naming index.dam
 /// and the offset, never a silently shortened store.
 #[test]
-fn damage_before_valid_batches_is_an_error() {
+fn damage_before_saved_batches_is_an_error() {
     let (index, body, saved_len, _) = torn_fixture();
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = index.clone();
     bytes[saved_len + 20] ^= 0xff; // inside the first unsaved batch's payload
+                                   // ... followed by a save: an empty DURABLE batch (flags 1, length 0, CRC of nothing 0).
+    bytes.extend_from_slice(b"BTCH");
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
     write_store(dir.path(), &bytes, &body);
     let err = DocumentArrayMemmap::open(dir.path()).expect_err("opened");
     let msg = err.to_string();
@@ -646,6 +651,19 @@ fn damage_before_valid_batches_is_an_error() {
         msg.contains("index.dam") && msg.contains(&format!("offset {saved_len}")),
         "{msg}"
     );
+}
+
+/// Damage followed only by unsaved batches is what a power cut leaves (a later page written,
+/// an earlier one lost): the store opens, the unsaved tail is dropped, saved documents stay.
+#[test]
+fn damage_among_unsaved_batches_is_a_torn_tail() {
+    let (index, body, saved_len, saved) = torn_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = index.clone();
+    bytes[saved_len + 20] ^= 0xff;
+    write_store(dir.path(), &bytes, &body);
+    let dam = DocumentArrayMemmap::open(dir.path()).unwrap();
+    assert_eq!(snapshot(&dam), saved);
 }
 
 /// A bad file header or an unknown version is a clear error.

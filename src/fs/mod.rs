@@ -60,6 +60,8 @@ struct State {
     invals_pending: Arc<AtomicBool>,
     /// When documents changed through this mount (the others show the mount time).
     mtimes: HashMap<String, SystemTime>,
+    /// The store's `external_changes()` when the kernel's caches were last brought in line.
+    seen_external: u64,
 }
 
 impl State {
@@ -114,6 +116,7 @@ impl Filesystem {
                 invals: Vec::new(),
                 invals_pending: invals_pending.clone(),
                 mtimes: HashMap::new(),
+                seen_external: 0,
             }),
             invals_pending,
         }
@@ -125,7 +128,9 @@ impl Filesystem {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic in another request must not take the whole mount down with it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.sync_external(&mut st);
+        st
     }
 
     /// Read-only mounts need no per-open state: the adapter may answer OPEN/OPENDIR with
@@ -895,8 +900,22 @@ impl Filesystem {
         }
         let mut st = self.lock();
         let st = &mut *st;
-        if let Some(HandleKind::Doc { dirty: true, .. }) = st.handles.get(fh).map(|h| &h.kind) {
-            self.commit_doc(st, ino, fh)?;
+        match st.handles.get(fh).map(|h| &h.kind) {
+            Some(HandleKind::Doc { dirty: true, .. }) => self.commit_doc(st, ino, fh)?,
+            // A new document being written in /by-id/: it becomes one now, so that this
+            // fsync makes it durable (not only the close after it).
+            Some(HandleKind::Temp { wrote: true }) => {
+                let settled = self.settle_candidate(st, ino);
+                if let Some(Handle {
+                    kind: HandleKind::Temp { wrote },
+                    ..
+                }) = st.handles.get_mut(fh)
+                {
+                    *wrote = settled.is_err();
+                }
+                settled?;
+            }
+            _ => {}
         }
         st.store.save()?;
         Ok(())
@@ -969,13 +988,10 @@ impl Filesystem {
                 self.temp_onto_doc(st, t, &id)?;
                 Ok(())
             }
-            (Target::Temp(t), Target::Temp(t2)) => {
-                if t != t2 {
-                    st.nodes.move_temp(t, (newparent, newname.to_owned()));
+            (Target::Temp(t), dst @ (Target::Temp(_) | Target::Missing)) => {
+                if dst == Target::Temp(t) {
+                    return Ok(());
                 }
-                Ok(())
-            }
-            (Target::Temp(t), Target::Missing) => {
                 if newparent == ROOT_INO && matches!(classify_root(newname), RootName::Position(_))
                 {
                     return Err(err(
@@ -983,6 +999,7 @@ impl Filesystem {
                         format!("/{newname}: new documents are created in /by-id/"),
                     ));
                 }
+                // Replaces a temporary of that name, if any.
                 st.nodes.move_temp(t, (newparent, newname.to_owned()));
                 if let Some(Node {
                     kind: NodeKind::Temp(temp),
@@ -1031,10 +1048,11 @@ impl Filesystem {
                     ));
                 }
                 validate_id(newname).map_err(|e| err(libc::EINVAL, e.to_string()))?;
+                st.store.rename(&sid, newname)?;
+                // Only once the rename took: a failed one must not lose the temporary.
                 if let Target::Temp(t2) = dst {
                     st.nodes.unlink_temp(t2);
                 }
-                st.store.rename(&sid, newname)?;
                 for ino in st.nodes.doc_renamed(&sid, newname) {
                     st.inval(ino);
                 }
@@ -1174,7 +1192,12 @@ impl Filesystem {
                     doc_ino = e.attr.ino;
                     Some(e)
                 } else {
-                    doc_ino = st.nodes.doc_ino(&id).unwrap_or_else(|| st.nodes.doc(&id));
+                    // Plain readdir is not a lookup: report the inode number without
+                    // adding a node the kernel will never forget.
+                    doc_ino = st
+                        .nodes
+                        .doc_ino(&id)
+                        .unwrap_or_else(|| nodes::doc_ino_of(&id));
                     None
                 };
                 (name, doc_ino, Kind::File, entry)
@@ -1273,6 +1296,16 @@ impl Filesystem {
                 st.nodes.doc_deleted(&id);
             }
             st.inval(ino);
+        }
+    }
+
+    /// A write through the store may have taken in other processes' changes (it catches up
+    /// under the lock first): then every cached document may be stale.
+    fn sync_external(&self, st: &mut State) {
+        let now = st.store.external_changes();
+        if now != st.seen_external {
+            st.seen_external = now;
+            self.refresh_all(st);
         }
     }
 

@@ -75,6 +75,12 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
+/// The inode number a document gets when nothing else has it (the table probes past
+/// collisions, so a node's real number may differ; plain readdir uses this one).
+pub fn doc_ino_of(id: &str) -> Ino {
+    DOC_INO_BASE | (fnv1a(id) & (DOC_INO_BASE - 1))
+}
+
 impl Nodes {
     pub fn new() -> Self {
         Nodes {
@@ -100,7 +106,7 @@ impl Nodes {
         if let Some(&ino) = self.doc_ino.get(id) {
             return ino;
         }
-        let mut ino = DOC_INO_BASE | (fnv1a(id) & (DOC_INO_BASE - 1));
+        let mut ino = doc_ino_of(id);
         while self.nodes.contains_key(&ino) {
             ino = DOC_INO_BASE | (ino.wrapping_add(1) & (DOC_INO_BASE - 1));
         }

@@ -217,7 +217,7 @@ enum BadBatch {
     /// It does not fit in the file or does not start with the batch magic.
     Incomplete,
     /// Its checksum does not match its payload; the payload would end at this offset.
-    Checksum { end: usize },
+    Checksum { end: usize, flags: u32 },
 }
 
 fn batch_at(bytes: &[u8], pos: usize) -> std::result::Result<Batch<'_>, BadBatch> {
@@ -237,7 +237,10 @@ fn batch_at(bytes: &[u8], pos: usize) -> std::result::Result<Batch<'_>, BadBatch
     }
     let payload = &bytes[start..start + len];
     if crc32fast::hash(payload) != crc {
-        return Err(BadBatch::Checksum { end: start + len });
+        return Err(BadBatch::Checksum {
+            end: start + len,
+            flags,
+        });
     }
     Ok(Batch {
         offset: pos as u64,
@@ -246,13 +249,20 @@ fn batch_at(bytes: &[u8], pos: usize) -> std::result::Result<Batch<'_>, BadBatch
     })
 }
 
-/// Is there a valid batch anywhere at or after `from`? (Tells corruption from a torn tail.)
-fn valid_batch_after(bytes: &[u8], from: usize) -> bool {
+/// Is there a valid DURABLE batch anywhere at or after `from`? Only a durable batch proves
+/// that the bytes before it were on disk (it is written after an fsync): damage followed by
+/// one is corruption. Damage followed only by unsynced batches is what a power cut leaves
+/// (later pages written, an earlier one lost) — a torn tail.
+fn durable_batch_after(bytes: &[u8], from: usize) -> bool {
     let magic = BATCH_MAGIC.to_le_bytes();
     let mut pos = from;
     while pos + BATCH_HEADER_LEN <= bytes.len() {
-        if bytes[pos..pos + 4] == magic && batch_at(bytes, pos).is_ok() {
-            return true;
+        if bytes[pos..pos + 4] == magic {
+            if let Ok(b) = batch_at(bytes, pos) {
+                if b.flags & FLAG_DURABLE != 0 {
+                    return true;
+                }
+            }
         }
         pos += 1;
     }
@@ -283,15 +293,17 @@ pub fn scan_index(
                 }
             }
             Err(bad) => {
-                let resume = match bad {
-                    BadBatch::Checksum { end } => end.min(bytes.len()),
-                    BadBatch::Incomplete => pos + 1,
+                let (resume, saved) = match bad {
+                    BadBatch::Checksum { end, flags } => {
+                        (end.min(bytes.len()), flags & FLAG_DURABLE != 0)
+                    }
+                    BadBatch::Incomplete => (pos + 1, false),
                 };
-                if valid_batch_after(bytes, resume) {
+                if saved || durable_batch_after(bytes, resume) {
                     return Err(Error::Corrupt {
                         file: path.to_owned(),
                         offset: base + pos as u64,
-                        reason: "damaged batch (bad magic or checksum) followed by valid data"
+                        reason: "damaged batch (bad magic or checksum) followed by saved data"
                             .into(),
                     });
                 }

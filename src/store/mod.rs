@@ -197,6 +197,10 @@ pub struct DocumentArrayMemmap {
     pool: Pool,
     /// Something was written since the last fsync.
     unsynced: bool,
+    /// Counts the times this handle took in other processes' changes on its own (catching
+    /// up before a write, following a new generation), so that a cache above it (the mount)
+    /// knows to drop what it holds.
+    external_changes: u64,
 }
 
 /// Body bytes `extend` buffers before writing them.
@@ -261,6 +265,7 @@ impl DocumentArrayMemmap {
             table,
             pool: Pool::new(opts.buffer_pool_size),
             unsynced: false,
+            external_changes: 0,
         })
     }
 
@@ -322,6 +327,13 @@ impl DocumentArrayMemmap {
             Some(e) => Ok(f(e.doc.json().as_bytes())),
             None => self.files.with_bytes(id, self.table.loc(slot), f),
         }
+    }
+
+    /// How many times this handle has taken in other processes' changes without a
+    /// [`reload`](Self::reload) (it does so before each write, under the lock). A cache of
+    /// documents above the store drops what it holds when this changes.
+    pub fn external_changes(&self) -> u64 {
+        self.external_changes
     }
 
     /// Physical size: bytes of the store's files.
@@ -545,6 +557,9 @@ impl DocumentArrayMemmap {
     /// Another process replaced the store (prune or clear): load the new files, keeping this
     /// handle's unsaved changes. Returns dirty documents whose ids no longer exist.
     fn follow_new_generation(&mut self) -> Result<Vec<Document>> {
+        // Load first: if that fails, the pool (and its unsaved changes) is left as it was.
+        let (files, table) = load(&self.dir, true)?;
+        self.external_changes += 1;
         let dirty: Vec<Document> = self
             .pool
             .drain()
@@ -552,7 +567,6 @@ impl DocumentArrayMemmap {
             .filter(|(_, e)| e.dirty)
             .map(|(_, e)| e.doc)
             .collect();
-        let (files, table) = load(&self.dir, true)?;
         self.files = files;
         self.table = table;
         let mut orphans = Vec::new();
@@ -579,6 +593,7 @@ impl DocumentArrayMemmap {
             .index
             .read_exact_at(&mut bytes, from)
             .map_err(|e| Error::io(format!("reading {}", index_path.display()), e))?;
+        self.external_changes += 1;
         let (table, pool) = (&mut self.table, &mut self.pool);
         let scan = format::scan_index(&index_path, &bytes, from, |op, _| {
             match op {
@@ -712,21 +727,27 @@ impl DocumentArrayMemmap {
             // Write the oldest dirty documents together, not one per eviction: they stay in
             // the pool, clean, and the next evictions cost nothing. The next round removes
             // the (now clean) leaving ones.
-            let dirty = self.pool.oldest_dirty(
+            let (n, scan) = (
                 leaving.len().max(WRITE_BEHIND),
                 4 * WRITE_BEHIND + leaving.len(),
             );
-            self.write_dirty(&dirty, false)?;
+            self.write_dirty(|pool| pool.oldest_dirty(n, scan), false)?;
         }
     }
 
     /// Writes the given dirty pool documents (by slot) and marks them clean.
-    fn write_dirty(&mut self, slots: &[SlotNo], durable: bool) -> Result<()> {
-        let docs: Vec<Document> = slots
-            .iter()
-            .filter_map(|&s| self.pool.peek(s).map(|e| e.doc.clone()))
-            .collect();
+    /// `pick` chooses the slots once the lock is held and this handle has caught up with
+    /// other writers (whose renames, deletes or prune may have changed ids and slots).
+    fn write_dirty(
+        &mut self,
+        pick: impl FnOnce(&Pool) -> Vec<SlotNo>,
+        durable: bool,
+    ) -> Result<()> {
         let (_guard, mut pending) = self.begin_write()?;
+        let docs: Vec<Document> = pick(&self.pool)
+            .iter()
+            .filter_map(|&s| self.pool.peek(s).filter(|e| e.dirty).map(|e| e.doc.clone()))
+            .collect();
         let mut placed = Vec::with_capacity(docs.len());
         for doc in &docs {
             let loc = pending.put(doc);
@@ -750,6 +771,7 @@ impl DocumentArrayMemmap {
     /// Stores new content for the existing document with `doc`'s id: into the pool as
     /// dirty, or through to disk when the pool has size 0.
     fn replace_doc(&mut self, doc: Document) -> Result<()> {
+        Self::check_len(&doc)?;
         if self.pool.capacity() == 0 {
             let (_guard, mut pending) = self.begin_write()?;
             let slot = self.slot_of(doc.id())?;
@@ -765,6 +787,17 @@ impl DocumentArrayMemmap {
             slot = self.slot_of(doc.id())?;
         }
         self.pool.put(slot, doc, true);
+        Ok(())
+    }
+
+    /// Lengths are 32-bit in the index: refuse a text that does not fit before writing it.
+    fn check_len(doc: &Document) -> Result<()> {
+        if doc.json().len() > MAX_DOC_LEN {
+            return Err(Error::InvalidDocument(format!(
+                "document {:?} is larger than 4 GiB",
+                doc.id()
+            )));
+        }
         Ok(())
     }
 
@@ -951,6 +984,7 @@ impl DocumentArrayMemmap {
 
     /// The document at id `from` becomes `doc` (a new id), keeping its position.
     fn rename_with(&mut self, from: &str, doc: Document) -> Result<()> {
+        Self::check_len(&doc)?;
         if self.table.find(doc.id()).is_some() {
             return Err(Error::DuplicateId(doc.id().to_owned()));
         }
@@ -982,6 +1016,7 @@ impl DocumentArrayMemmap {
         let src = self.slot_of(from)?;
         self.slot_of(onto)?;
         let doc = self.peek_slot(src)?.with_id(onto)?;
+        Self::check_len(&doc)?;
         let (_guard, mut pending) = self.begin_write()?;
         let src = self.slot_of(from)?;
         let dst = self.slot_of(onto)?;
@@ -1039,7 +1074,10 @@ impl DocumentArrayMemmap {
     /// Deletes the document with this id.
     pub fn delete_by_id(&mut self, id: &str) -> Result<()> {
         let slot = self.slot_of(id)?;
-        let pos = self.table.position(slot).unwrap_or(0);
+        let pos = self
+            .table
+            .position(slot)
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         self.delete_positions(vec![pos])
     }
 
@@ -1070,7 +1108,7 @@ impl DocumentArrayMemmap {
             let (_guard, pending) = self.begin_write()?;
             return self.finish_write(pending, true);
         }
-        self.write_dirty(&dirty, true)
+        self.write_dirty(Pool::dirty_slots, true)
     }
 
     /// Re-reads the store from disk (other processes' saved changes, prunes, clears).
@@ -1311,9 +1349,12 @@ fn refuse_foreign_dir(dir: &Path) -> Result<()> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name == LOCK_FILE
-            || name == INDEX_TMP
-            || (name.starts_with("body-") && name.ends_with(".dam"));
+        // An empty body (header only) is what an interrupted creation leaves; one with
+        // texts in it belongs to a store whose index is missing: never overwrite that.
+        let empty_body = name.starts_with("body-")
+            && name.ends_with(".dam")
+            && entry.metadata().is_ok_and(|m| m.len() <= FILE_HEADER_LEN);
+        let ours = name == LOCK_FILE || name == INDEX_TMP || empty_body;
         if !ours {
             return Err(Error::NotAStore {
                 path: dir.to_owned(),
