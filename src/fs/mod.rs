@@ -352,9 +352,12 @@ impl Filesystem {
                             kind: HandleKind::Doc { buf, dirty },
                             ..
                         }) => {
+                            let before = buf.as_ref().map_or(0, Vec::len);
+                            Self::check_memory(&self.config, &st.nodes, before, size)?;
                             let b = Self::doc_buffer(&st.store, &id, buf)?;
                             b.resize(size as usize, 0);
                             *dirty = true;
+                            st.nodes.temp_data_changed(before, size as usize);
                         }
                         _ => {
                             if st.store.json_len(&id) != Some(size) {
@@ -427,6 +430,22 @@ impl Filesystem {
                 format!(
                     "{what}: larger than the {} byte limit (--max-doc-size)",
                     self.config.max_doc_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Write buffers of open documents count towards the same in-memory bound as the
+    /// temporaries (ENOSPC past it): memory stays bounded however many files are open.
+    fn check_memory(config: &FsConfig, nodes: &Nodes, before: usize, after: u64) -> FsResult<()> {
+        let growth = after.saturating_sub(before as u64);
+        if nodes.temp_bytes + growth > config.max_temp_bytes {
+            return Err(err(
+                libc::ENOSPC,
+                format!(
+                    "temporary files and pending writes would exceed their {} byte bound",
+                    config.max_temp_bytes
                 ),
             ));
         }
@@ -663,9 +682,17 @@ impl Filesystem {
             else {
                 return Err(err(libc::EBADF, "write without an open document handle"));
             };
+            let before = buf.as_ref().map_or(0, Vec::len);
+            let base = match buf {
+                Some(b) => b.len() as u64,
+                None => st.store.json_len(&id).unwrap_or(0),
+            };
+            Self::check_memory(&self.config, &st.nodes, before, base.max(end))?;
             let b = Self::doc_buffer(&st.store, &id, buf)?;
             write_at(b, offset, data);
             *dirty = true;
+            let after = b.len();
+            st.nodes.temp_data_changed(before, after);
             return Ok(data.len() as u32);
         }
         self.check_size(end, "temporary file")?;
@@ -865,6 +892,9 @@ impl Filesystem {
         let Some(h) = st.handles.remove(fh) else {
             return;
         };
+        if let HandleKind::Doc { buf: Some(b), .. } = &h.kind {
+            st.nodes.temp_data_changed(b.len(), 0);
+        }
         if let HandleKind::Doc { dirty: true, .. } = h.kind {
             if let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) {
                 log::warn!(

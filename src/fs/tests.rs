@@ -673,3 +673,28 @@ fn readers_keep_cache_and_writers_bypass_it() {
     f.fs.release(ino, r.fh);
     f.fs.release(ino, w.fh);
 }
+
+#[test]
+fn pending_writes_of_open_documents_share_the_memory_bound() {
+    let f = fixture_with(
+        3,
+        FsConfig {
+            max_temp_bytes: 100,
+            ..FsConfig::default()
+        },
+    );
+    let a = f.ino(ROOT_INO, "0");
+    let b = f.ino(ROOT_INO, "1");
+    let ha = f.fs.open(a, WR_TRUNC).unwrap();
+    let hb = f.fs.open(b, WR_TRUNC).unwrap();
+    f.fs.write(a, ha.fh, 0, &[b' '; 80]).unwrap();
+    assert_eq!(
+        f.fs.write(b, hb.fh, 0, &[b' '; 40]).unwrap_err().errno,
+        libc::ENOSPC
+    );
+    f.fs.release(a, ha.fh); // its buffer is freed
+    f.fs.write(b, hb.fh, 0, &[b' '; 40]).unwrap();
+    f.fs.release(b, hb.fh);
+    let stats: serde_json::Value = serde_json::from_str(&f.fs.stats_json()).unwrap();
+    assert_eq!(stats["temporary_bytes"], 0);
+}
