@@ -549,14 +549,18 @@ fn an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay() {
 fn documents_cannot_be_renamed_to_bad_ids_or_out_of_the_document_names() {
     require_fuse!();
     let m = Mount::with_docs(3);
-    // Not a valid id: EINVAL.
-    assert_eq!(
-        errno_of(std::fs::rename(
-            m.path("by-id/doc1"),
-            m.path("by-id/.hidden")
-        )),
-        libc::EINVAL
-    );
+    // Not a valid id, or a tool's temporary name (what editors rename to for a backup):
+    // EPERM, so that they back up by copying and the document stays put.
+    for bad in [".hidden", "doc1~", "#doc1#", "sedAbCdEf", "tmp.1"] {
+        assert_eq!(
+            errno_of(std::fs::rename(
+                m.path("by-id/doc1"),
+                m.path(&format!("by-id/{bad}"))
+            )),
+            libc::EPERM,
+            "{bad}"
+        );
+    }
     // A document cannot become a temporary in the root, nor a new positional name.
     assert_eq!(
         errno_of(std::fs::rename(m.path("1"), m.path("doc1.bak"))),

@@ -3,6 +3,7 @@
 //! nobody sees.
 
 use hashbrown::HashMap;
+use std::sync::Arc;
 
 use super::types::Ino;
 
@@ -12,6 +13,13 @@ pub enum HandleKind {
     Doc {
         buf: Option<Vec<u8>>,
         dirty: bool,
+    },
+    /// A document opened for reading on a read-write mount: the text as it was at open.
+    /// Every read of the handle is served from it (with direct I/O), so a reader sees one
+    /// whole version even while writers replace the document — never a mix, never the
+    /// zero or overgrown size the kernel briefly believes while a writer has it open.
+    Reader {
+        text: Arc<[u8]>,
     },
     /// A temporary file: the data lives in the node, shared by all handles.
     Temp {

@@ -25,7 +25,7 @@ pub use error::{FsError, FsResult};
 pub use namespace::looks_like_tool_temporary;
 pub use types::*;
 
-use crate::document::{validate_id, Document};
+use crate::document::Document;
 use crate::error::Error as StoreError;
 use crate::store::DocumentArrayMemmap;
 use handles::{Handle, HandleKind, Handles};
@@ -62,6 +62,9 @@ struct State {
     mtimes: HashMap<String, SystemTime>,
     /// The store's `external_changes()` when the kernel's caches were last brought in line.
     seen_external: u64,
+    /// Bytes buffered by open document handles (bounded like the temporaries, separately,
+    /// so that full temporaries never stop documents from being written).
+    pending_bytes: u64,
 }
 
 impl State {
@@ -117,6 +120,7 @@ impl Filesystem {
                 invals_pending: invals_pending.clone(),
                 mtimes: HashMap::new(),
                 seen_external: 0,
+                pending_bytes: 0,
             }),
             invals_pending,
         }
@@ -353,11 +357,11 @@ impl Filesystem {
                             ..
                         }) => {
                             let before = buf.as_ref().map_or(0, Vec::len);
-                            Self::check_memory(&self.config, &st.nodes, before, size)?;
+                            Self::check_memory(&self.config, st.pending_bytes, before, size)?;
                             let b = Self::doc_buffer(&st.store, &id, buf)?;
                             b.resize(size as usize, 0);
                             *dirty = true;
-                            st.nodes.temp_data_changed(before, size as usize);
+                            st.pending_bytes = st.pending_bytes + size - before as u64;
                         }
                         _ => {
                             if st.store.json_len(&id) != Some(size) {
@@ -436,15 +440,15 @@ impl Filesystem {
         Ok(())
     }
 
-    /// Write buffers of open documents count towards the same in-memory bound as the
-    /// temporaries (ENOSPC past it): memory stays bounded however many files are open.
-    fn check_memory(config: &FsConfig, nodes: &Nodes, before: usize, after: u64) -> FsResult<()> {
+    /// Write buffers of open documents are bounded too (ENOSPC past `max_temp_bytes`, counted
+    /// apart from the temporaries): memory stays bounded however many files are open.
+    fn check_memory(config: &FsConfig, pending: u64, before: usize, after: u64) -> FsResult<()> {
         let growth = after.saturating_sub(before as u64);
-        if nodes.temp_bytes + growth > config.max_temp_bytes {
+        if pending + growth > config.max_temp_bytes {
             return Err(err(
                 libc::ENOSPC,
                 format!(
-                    "temporary files and pending writes would exceed their {} byte bound",
+                    "pending writes of open documents would exceed their {} byte bound",
                     config.max_temp_bytes
                 ),
             ));
@@ -507,25 +511,48 @@ impl Filesystem {
                         if !st.store.contains(id) {
                             return Err(err(libc::ENOENT, format!("{} was deleted", doc_path(id))));
                         }
-                        // Writers bypass the page cache so that readers never see bytes
-                        // that are not committed. Readers keep it unless the document
-                        // changed since it was cached; then this open drops it.
-                        let keep_cache = !writing && !node.stale;
-                        if !writing {
+                        if !writing && self.config.read_only {
+                            // Nothing changes on a read-only mount: the page cache is safe.
+                            (
+                                HandleKind::Doc {
+                                    buf: None,
+                                    dirty: false,
+                                },
+                                Opened {
+                                    keep_cache: true,
+                                    noflush: true,
+                                    ..Opened::default()
+                                },
+                            )
+                        } else if !writing {
+                            // Readers get the text as of now, bypassing the page cache: the
+                            // kernel's view of the size changes under them while writers
+                            // work (O_TRUNC zeroes it, direct writes grow it), so cached
+                            // reads could be empty, cut short or padded.
+                            let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
                             node.stale = false;
+                            (
+                                HandleKind::Reader { text },
+                                Opened {
+                                    direct_io: true,
+                                    noflush: true,
+                                    ..Opened::default()
+                                },
+                            )
+                        } else {
+                            // Writers bypass the page cache too: nobody may see bytes that
+                            // are not committed.
+                            (
+                                HandleKind::Doc {
+                                    buf: trunc.then(Vec::new),
+                                    dirty: trunc,
+                                },
+                                Opened {
+                                    direct_io: true,
+                                    ..Opened::default()
+                                },
+                            )
                         }
-                        (
-                            HandleKind::Doc {
-                                buf: trunc.then(Vec::new),
-                                dirty: trunc,
-                            },
-                            Opened {
-                                keep_cache,
-                                direct_io: writing,
-                                noflush: !writing,
-                                fh: 0,
-                            },
-                        )
                     }
                     NodeKind::Temp(t) => {
                         // Truncating an empty file changes nothing: no reason to settle it.
@@ -632,6 +659,7 @@ impl Filesystem {
         if let Some(h) = st.handles.get(fh) {
             match &h.kind {
                 HandleKind::Doc { buf: Some(b), .. } => return Ok(slice_of(b, offset, size)),
+                HandleKind::Reader { text } => return Ok(slice_of(text, offset, size)),
                 HandleKind::Stats { text } => return Ok(slice_of(text, offset, size)),
                 _ => {}
             }
@@ -687,12 +715,12 @@ impl Filesystem {
                 Some(b) => b.len() as u64,
                 None => st.store.json_len(&id).unwrap_or(0),
             };
-            Self::check_memory(&self.config, &st.nodes, before, base.max(end))?;
+            Self::check_memory(&self.config, st.pending_bytes, before, base.max(end))?;
             let b = Self::doc_buffer(&st.store, &id, buf)?;
             write_at(b, offset, data);
             *dirty = true;
             let after = b.len();
-            st.nodes.temp_data_changed(before, after);
+            st.pending_bytes = st.pending_bytes + after as u64 - before as u64;
             return Ok(data.len() as u32);
         }
         self.check_size(end, "temporary file")?;
@@ -893,7 +921,7 @@ impl Filesystem {
             return;
         };
         if let HandleKind::Doc { buf: Some(b), .. } = &h.kind {
-            st.nodes.temp_data_changed(b.len(), 0);
+            st.pending_bytes -= b.len() as u64;
         }
         if let HandleKind::Doc { dirty: true, .. } = h.kind {
             if let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) {
@@ -996,8 +1024,11 @@ impl Filesystem {
         flags: u32,
     ) -> FsResult<()> {
         self.writable()?;
-        if flags & libc::RENAME_EXCHANGE != 0 {
-            return Err(err(libc::EINVAL, "exchanging two names is not supported"));
+        if flags & !libc::RENAME_NOREPLACE != 0 {
+            return Err(err(
+                libc::EINVAL,
+                "only RENAME_NOREPLACE is supported (not exchange or whiteout)",
+            ));
         }
         let name = name_of(name)?;
         let newname = name_of(newname)?;
@@ -1077,7 +1108,18 @@ impl Filesystem {
                         ),
                     ));
                 }
-                validate_id(newname).map_err(|e| err(libc::EINVAL, e.to_string()))?;
+                // Editors back up by renaming `x` to `x~` and writing a new `x`; a document
+                // must not become a stray document named like a backup or swap file (and
+                // its replacement land at the end). Refused, they back up by copying.
+                if looks_like_tool_temporary(newname) {
+                    return Err(err(
+                        libc::EPERM,
+                        format!(
+                            "{}: a document cannot take a temporary file's name ({newname:?})",
+                            doc_path(&sid)
+                        ),
+                    ));
+                }
                 st.store.rename(&sid, newname)?;
                 // Only once the rename took: a failed one must not lose the temporary.
                 if let Target::Temp(t2) = dst {
@@ -1275,7 +1317,8 @@ impl Filesystem {
             blocks,
             bfree,
             bavail,
-            files,
+            // Total = used + free, as df -i expects.
+            files: files + u64::from(u32::MAX),
             ffree: u64::from(u32::MAX),
             bsize,
             namelen: NAME_MAX as u32,
@@ -1356,6 +1399,7 @@ impl Filesystem {
             "table_bytes": s.table_bytes,
             "temporary_files": st.nodes.temp_count(),
             "temporary_bytes": st.nodes.temp_bytes,
+            "pending_write_bytes": st.pending_bytes,
             "open_handles": st.handles.len(),
         });
         let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
