@@ -332,9 +332,20 @@ impl Filesystem {
         }
     }
 
-    pub fn getattr(&self, ino: Ino) -> FsResult<(Attr, Duration)> {
+    /// `fh` is given for fstat(2) on an open file: a writer then sees the size of what it
+    /// has written so far.
+    pub fn getattr(&self, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
         let st = self.lock();
-        Ok((self.attr(&st, ino)?, self.config.ttl))
+        let mut attr = self.attr(&st, ino)?;
+        if let Some(Handle {
+            kind: HandleKind::Doc { buf: Some(b), .. },
+            ..
+        }) = fh.and_then(|fh| st.handles.get(fh))
+        {
+            attr.size = b.len() as u64;
+            return Ok((attr, Duration::ZERO));
+        }
+        Ok((attr, self.config.ttl))
     }
 
     pub fn setattr(&self, ino: Ino, fh: Option<u64>, set: SetAttr) -> FsResult<(Attr, Duration)> {
