@@ -28,7 +28,7 @@ const MAX_DIR_BATCH: usize = 4096;
 /// applies under a spinlock. It never waits for a page or directory lock that a request
 /// still waiting for this daemon may hold, so a handler can send it inline, before its
 /// reply, and a daemon killed at any moment can always exit. (Names are never cached on a
-/// read-write mount, and pages are dropped at the next open; see `fs::Filesystem`.)
+/// read-write mount, and its documents are read with direct I/O; see `fs::Filesystem`.)
 fn send_invalidations(notifier: &OnceLock<Notifier>, inodes: &[u64]) {
     let Some(n) = notifier.get() else {
         return;

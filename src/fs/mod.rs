@@ -69,11 +69,11 @@ struct State {
 
 impl State {
     /// A document's content or size changed behind the kernel's back: its cached
-    /// attributes are dropped now (a notification that takes no lock, so it can never wait
-    /// for a request) and its cached pages at the next open (no FOPEN_KEEP_CACHE).
+    /// attributes are dropped (a notification that takes no lock, so it can never wait for
+    /// a request). Its pages need nothing: on a read-write mount documents are read with
+    /// direct I/O, from a snapshot taken at open.
     fn inval(&mut self, ino: Ino) {
         self.invals.push(ino);
-        self.nodes.mark_stale(ino);
         self.invals_pending.store(true, Ordering::Release);
     }
 }
@@ -541,7 +541,6 @@ impl Filesystem {
                             // work (O_TRUNC zeroes it, direct writes grow it), so cached
                             // reads could be empty, cut short or padded.
                             let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
-                            node.stale = false;
                             (
                                 HandleKind::Reader { text },
                                 Opened {
@@ -1422,7 +1421,7 @@ impl Filesystem {
 
     /// Inodes whose cached attributes the kernel must drop (FUSE_NOTIFY_INVAL_INODE with a
     /// negative offset: attributes only, a notification that takes no lock and so never
-    /// waits for a request). Their cached pages are dropped at their next open.
+    /// waits for a request). Pages need nothing: readers of a read-write mount use direct I/O.
     pub fn take_invalidations(&self) -> Vec<Ino> {
         if !self.invals_pending.load(Ordering::Acquire) {
             return Vec::new();

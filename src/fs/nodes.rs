@@ -48,9 +48,6 @@ pub struct Node {
     pub kind: NodeKind,
     pub nlookup: u64,
     pub open: u32,
-    /// The content changed since the kernel last cached it: the next open must not keep
-    /// the cached pages.
-    pub stale: bool,
 }
 
 #[derive(Default)]
@@ -116,7 +113,6 @@ impl Nodes {
                 kind: NodeKind::Doc(id.to_owned()),
                 nlookup: 0,
                 open: 0,
-                stale: false,
             },
         );
         self.doc_ino.insert(id.to_owned(), ino);
@@ -260,7 +256,6 @@ impl Nodes {
                 kind: NodeKind::Temp(temp),
                 nlookup: 0,
                 open: 0,
-                stale: false,
             },
         );
         ino
@@ -303,12 +298,6 @@ impl Nodes {
     /// Resizes a temporary's data, keeping the total count right.
     pub fn temp_data_changed(&mut self, before: usize, after: usize) {
         self.temp_bytes = self.temp_bytes + after as u64 - before as u64;
-    }
-
-    pub fn mark_stale(&mut self, ino: Ino) {
-        if let Some(n) = self.nodes.get_mut(&ino) {
-            n.stale = true;
-        }
     }
 
     pub fn looked_up(&mut self, ino: Ino) {
