@@ -660,13 +660,7 @@ impl DocumentArrayMemmap {
             batch,
         } = pending;
         let wrote = !body.is_empty() || !batch.is_empty();
-        if !body.is_empty() {
-            self.files
-                .body
-                .write_all_at(&body, body_start)
-                .map_err(|e| Error::io(format!("writing {}", self.files.body_path.display()), e))?;
-            self.files.body_len = body_start + body.len() as u64;
-        }
+        self.write_body(&body, body_start)?;
         if durable {
             self.files
                 .body
@@ -676,10 +670,16 @@ impl DocumentArrayMemmap {
         let index_bytes = batch.finish(durable);
         if !index_bytes.is_empty() {
             let index_path = self.dir.join(INDEX_FILE);
-            self.files
+            if let Err(e) = self
+                .files
                 .index
                 .write_all_at(&index_bytes, self.files.index_len)
-                .map_err(|e| Error::io(format!("writing {}", index_path.display()), e))?;
+            {
+                // Cut off what part of the batches did reach the file: a write that reports
+                // failure must not take effect later, when some handle catches up.
+                let _ = self.files.index.set_len(self.files.index_len);
+                return Err(Error::io(format!("writing {}", index_path.display()), e));
+            }
             self.files.index_len += index_bytes.len() as u64;
             if durable {
                 self.files
