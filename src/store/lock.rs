@@ -39,6 +39,17 @@ impl LockFile {
         })
     }
 
+    /// The exclusive lock if no other process holds the lock now; `None` if one does.
+    pub fn try_exclusive(&self) -> io::Result<Option<Guard>> {
+        match flock(&self.file, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => Ok(Some(Guard {
+                file: self.file.clone(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn shared(&self) -> io::Result<Guard> {
         flock(&self.file, libc::LOCK_SH)?;
         Ok(Guard {

@@ -336,6 +336,55 @@ impl DocumentArrayMemmap {
         self.external_changes
     }
 
+    /// Whether other processes changed the store's files since this handle last read them
+    /// (appended to the index, or switched to a new generation by prune or clear). One
+    /// `stat`, no lock: cheap enough to ask many times a second.
+    pub fn changed_on_disk(&self) -> Result<bool> {
+        let index_path = self.dir.join(INDEX_FILE);
+        let meta = fs::metadata(&index_path)
+            .map_err(|e| Error::io(format!("reading {}", index_path.display()), e))?;
+        Ok((meta.dev(), meta.ino()) != self.files.index_id || meta.len() != self.files.index_len)
+    }
+
+    /// Takes in what other processes wrote since this handle last looked, the way a write
+    /// does before it writes (their appends, replacements, deletes, renames, prunes and
+    /// clears), keeping this handle's unsaved changes in the pool: unlike
+    /// [`reload`](Self::reload) it saves nothing. Returns whether anything was taken in;
+    /// [`external_changes`](Self::external_changes) counts it too.
+    ///
+    /// With `wait == false` it gives up (returns `Ok(false)`) when another process holds
+    /// the store's lock, so a poller never stalls behind a long prune.
+    pub fn refresh(&mut self, wait: bool) -> Result<bool> {
+        if !self.changed_on_disk()? {
+            return Ok(false);
+        }
+        let before = self.external_changes;
+        if self.read_only {
+            let _g = self
+                .lock
+                .shared()
+                .map_err(|e| Error::io("locking the store", e))?;
+            let (files, table) = load(&self.dir, false)?;
+            self.files = files;
+            self.table = table;
+            self.pool.clear();
+            self.external_changes += 1;
+            return Ok(true);
+        }
+        let guard = if wait {
+            self.lock.exclusive()
+        } else {
+            match self.lock.try_exclusive() {
+                Ok(Some(g)) => Ok(g),
+                Ok(None) => return Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        .map_err(|e| Error::io("locking the store", e))?;
+        let (_guard, _pending) = self.begin_write_locked(guard)?;
+        Ok(self.external_changes != before)
+    }
+
     /// Physical size: bytes of the store's files.
     pub fn physical_size(&self) -> u64 {
         self.files.index_len + self.files.body_len
@@ -509,6 +558,11 @@ impl DocumentArrayMemmap {
             .lock
             .exclusive()
             .map_err(|e| Error::io("locking the store", e))?;
+        self.begin_write_locked(guard)
+    }
+
+    /// [`begin_write`](Self::begin_write) with the exclusive lock already taken.
+    fn begin_write_locked(&mut self, guard: Guard) -> Result<(Guard, Pending)> {
         let index_path = self.dir.join(INDEX_FILE);
         let meta = fs::metadata(&index_path)
             .map_err(|e| Error::io(format!("reading {}", index_path.display()), e))?;
