@@ -9,7 +9,6 @@
 //! input (or a pipe) is spooled to an anonymous temporary file first so it can be read twice.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
@@ -20,6 +19,7 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::id_set::{IdList, IdSet};
 use crate::{Document, DocumentArrayMemmap, Options, Slice};
 
 /// Documents written per `extend` call during an import.
@@ -321,9 +321,9 @@ fn detect_format(file: &File, name: &str) -> CliResult<Format> {
 }
 
 /// One record of the input: a document's text and the line it starts on (1-based).
-struct Record {
+struct Record<'a> {
     line: u64,
-    text: String,
+    text: &'a str,
 }
 
 /// Why reading records stopped.
@@ -361,7 +361,7 @@ impl<R: Read> Read for Counting<R> {
 fn read_records<E>(
     src: &Source,
     progress: &dyn Fn(u64),
-    mut f: impl FnMut(Record) -> Result<(), E>,
+    mut f: impl FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let file = src.rewind().map_err(|e| match e {
         CliError::Io { source, .. } => Stop::Io(source),
@@ -376,7 +376,7 @@ fn read_records<E>(
 fn read_lines<E>(
     file: File,
     progress: &dyn Fn(u64),
-    f: &mut dyn FnMut(Record) -> Result<(), E>,
+    f: &mut dyn FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let mut r = BufReader::with_capacity(1 << 16, file);
     let mut buf = Vec::new();
@@ -404,7 +404,7 @@ fn read_lines<E>(
             continue;
         }
         let text = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
+            Ok(s) => s,
             Err(e) => {
                 return Err(Stop::Syntax {
                     line,
@@ -422,7 +422,7 @@ const HALT: &str = "\u{0}damfs: halt";
 fn read_array<E>(
     file: File,
     progress: &dyn Fn(u64),
-    f: &mut dyn FnMut(Record) -> Result<(), E>,
+    f: &mut dyn FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let mut buffered = BufReader::with_capacity(1 << 16, file);
     let bom = buffered.fill_buf().map_err(Stop::Io)?.starts_with(BOM);
@@ -439,7 +439,7 @@ fn read_array<E>(
     let mut stopped: Option<E> = None;
     let mut count = 0u64;
     let mut on_element = |raw: Box<RawValue>| -> bool {
-        let text: String = Box::<str>::from(raw).into();
+        let text = raw.get();
         // The element ends at the last byte read; it starts as many lines earlier as it
         // has newlines inside.
         let inside = text.bytes().filter(|&b| b == b'\n').count() as u64;
@@ -525,13 +525,21 @@ fn split_position(msg: &str) -> (String, Option<u64>, Option<u64>) {
 
 /// Parses one record; on error, the line the problem is on and why.
 fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
-    Document::from_json(rec.text.as_str()).map_err(|e| {
-        // serde_json positions are relative to the record; make the line absolute.
-        match split_position(&e.to_string()) {
-            (reason, Some(l), Some(c)) => (rec.line + l - 1, format!("{reason} (column {c})")),
-            (reason, _, _) => (rec.line, reason),
-        }
-    })
+    Document::from_json(rec.text).map_err(|e| position_of(rec, &e))
+}
+
+/// Checks one record without building its document: its id, if it has one.
+fn check_record(rec: &Record) -> Result<Option<String>, (u64, String)> {
+    crate::document::check_json(rec.text).map_err(|e| position_of(rec, &e))
+}
+
+/// The input line a record's problem is on, and why.
+fn position_of(rec: &Record, e: &crate::Error) -> (u64, String) {
+    // serde_json positions are relative to the record; make the line absolute.
+    match split_position(&e.to_string()) {
+        (reason, Some(l), Some(c)) => (rec.line + l - 1, format!("{reason} (column {c})")),
+        (reason, _, _) => (rec.line, reason),
+    }
 }
 
 /// A progress bar on stderr for large inputs when stderr is a terminal; hidden otherwise.
@@ -557,25 +565,25 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     let name = src.name.clone();
 
     // Pass 1: validate everything; keep only the ids (and their lines) for duplicates.
-    let mut ids: HashMap<String, u64> = HashMap::new();
+    // Sized for ids in about one record per 64 bytes (a guess, to spare most regrowth).
+    let mut ids = IdSet::with_capacity((src.len / 64).min(1 << 18) as usize, 32);
     let mut problems: Vec<(u64, String)> = Vec::new();
     let bar = progress_bar(src.len, "checking");
+    let mut records = 0usize;
     let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
-        match parse_record(&rec) {
-            Ok(doc) => {
-                // from_json keeps a text with an id as it is; one without gets a fresh id,
-                // which pass 2 draws again (random 128-bit ids do not collide).
-                if doc.json().len() == rec.text.len() {
-                    if let Some(first) = ids.get(doc.id()) {
-                        problems.push((
-                            rec.line,
-                            format!("duplicate id {:?} (first at line {first})", doc.id()),
-                        ));
-                    } else {
-                        ids.insert(doc.id().to_owned(), rec.line);
-                    }
+        records += 1;
+        // A record without an id gets a fresh one in pass 2 (random 128-bit ids do not
+        // collide), so only given ids can repeat.
+        match check_record(&rec) {
+            Ok(Some(id)) => {
+                if let Some(first) = ids.insert(&id, rec.line) {
+                    problems.push((
+                        rec.line,
+                        format!("duplicate id {id:?} (first at line {first})"),
+                    ));
                 }
             }
+            Ok(None) => {}
             Err(p) => problems.push(p),
         }
         if problems.len() >= MAX_PROBLEMS {
@@ -625,18 +633,23 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     drop(ids);
 
     // Pass 2: write in chunks. Ids written are kept to undo a failure part-way.
-    let mut written: Vec<String> = Vec::new();
+    let mut written = IdList::with_capacity(records, 32);
     let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
     let bar = progress_bar(src.len, "importing");
     let what = format!("import into {}", show(store));
     let flush = |dam: &mut DocumentArrayMemmap,
                  chunk: &mut Vec<Document>,
-                 written: &mut Vec<String>|
+                 written: &mut IdList|
      -> Result<(), String> {
-        let ids: Vec<String> = chunk.iter().map(|d| d.id().to_owned()).collect();
-        dam.extend(chunk.drain(..)).map_err(|e| e.to_string())?;
-        written.extend(ids);
-        Ok(())
+        let before = written.len();
+        for d in chunk.iter() {
+            written.push(d.id());
+        }
+        dam.extend(chunk.drain(..)).map_err(|e| {
+            // extend adds nothing when it fails: this chunk needs no undoing.
+            written.truncate(before);
+            e.to_string()
+        })
     };
     let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
         let doc = parse_record(&rec).map_err(|(line, why)| {
@@ -671,10 +684,10 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
 }
 
 /// Input ids that the store already has, with their lines.
-fn clashes(dam: &DocumentArrayMemmap, ids: &HashMap<String, u64>) -> Vec<(u64, String)> {
+fn clashes(dam: &DocumentArrayMemmap, ids: &IdSet) -> Vec<(u64, String)> {
     ids.iter()
         .filter(|(id, _)| dam.contains(id))
-        .map(|(id, &line)| {
+        .map(|(id, line)| {
             let why = format!("a document with id {id:?} already exists in the store");
             (line, why)
         })
@@ -682,15 +695,15 @@ fn clashes(dam: &DocumentArrayMemmap, ids: &HashMap<String, u64>) -> Vec<(u64, S
 }
 
 /// Deletes the documents with these ids (what a failed import wrote) and saves.
-fn roll_back(dam: &mut DocumentArrayMemmap, ids: &[String]) -> Result<usize, String> {
-    if ids.is_empty() {
+fn roll_back(dam: &mut DocumentArrayMemmap, written: &IdList) -> Result<usize, String> {
+    if written.is_empty() {
         return Ok(0);
     }
-    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let ids = written.to_set();
     let positions: Vec<usize> = dam
         .ids()
         .enumerate()
-        .filter(|(_, id)| wanted.contains(id))
+        .filter(|(_, id)| ids.contains(id))
         .map(|(p, _)| p)
         .collect();
     let n = positions.len();
@@ -700,7 +713,7 @@ fn roll_back(dam: &mut DocumentArrayMemmap, ids: &[String]) -> Result<usize, Str
         (Some(&first), Some(&last)) if contiguous => {
             dam.delete_slice(Slice::from(first as isize..last as isize + 1))
         }
-        _ => ids.iter().try_for_each(|id| {
+        _ => ids.iter().try_for_each(|(id, _)| {
             if dam.contains(id) {
                 dam.delete_by_id(id)
             } else {
@@ -839,15 +852,22 @@ mod tests {
         let mut dam = DocumentArrayMemmap::open(dir.path()).unwrap();
         let doc = |id: &str| Document::from_json(format!("{{\"id\":\"{id}\"}}")).unwrap();
         dam.extend(["a", "b", "c", "d", "e"].map(doc)).unwrap();
+        let set = |ids: &[&str]| {
+            let mut s = IdList::default();
+            for id in ids {
+                s.push(id);
+            }
+            s
+        };
         // The usual case, a contiguous tail.
-        let n = roll_back(&mut dam, &["d".to_owned(), "e".to_owned()]).unwrap();
+        let n = roll_back(&mut dam, &set(&["d", "e"])).unwrap();
         assert_eq!(n, 2);
         assert_eq!(dam.ids().collect::<Vec<_>>(), ["a", "b", "c"]);
         // Scattered, and an id that is already gone.
-        let n = roll_back(&mut dam, &["a".into(), "c".into(), "zz".into()]).unwrap();
+        let n = roll_back(&mut dam, &set(&["a", "c", "zz"])).unwrap();
         assert_eq!(n, 2);
         assert_eq!(dam.ids().collect::<Vec<_>>(), ["b"]);
-        assert_eq!(roll_back(&mut dam, &[]).unwrap(), 0);
+        assert_eq!(roll_back(&mut dam, &set(&[])).unwrap(), 0);
     }
 
     #[test]

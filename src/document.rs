@@ -221,11 +221,10 @@ impl Document {
         let brace = text.len() - text.trim_start().len();
         let rest = &text[brace + 1..];
         let empty = rest.trim_start().starts_with('}');
-        let quoted = Value::String(id.to_owned()).to_string();
-        let mut json = String::with_capacity(text.len() + quoted.len() + 8);
+        let mut json = String::with_capacity(text.len() + id.len() + 8);
         json.push_str(&text[..=brace]);
         json.push_str("\"id\":");
-        json.push_str(&quoted);
+        push_json_string(&mut json, id);
         if !empty {
             json.push(',');
         }
@@ -278,6 +277,19 @@ pub fn fresh_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+fn push_json_string(out: &mut String, s: &str) {
+    // serde_json escapes only `"`, `\` and control characters; ids (fresh ones are hex)
+    // rarely have any, and then need no serializer.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    }
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -287,6 +299,12 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Checks that `text` is one JSON object whose `"id"`, if any, is valid, without building a
+/// document (no fresh id is drawn, nothing is copied): gives the id it has.
+pub fn check_json(text: &str) -> Result<Option<String>> {
+    Ok(scan(text)?.map(|(id, _)| id))
 }
 
 /// Validates `text` as one JSON object and finds its top-level `"id"`: the id and the byte
@@ -344,7 +362,15 @@ impl<'de> Visitor<'de> for ObjectScan<'de, '_> {
             }
             let raw: &'de RawValue = map.next_value()?;
             let start = raw.get().as_ptr() as usize - self.base.as_ptr() as usize;
-            let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+            // Most ids are plain strings: take them without a second parser.
+            let value = match raw
+                .get()
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+            {
+                Some(plain) if !plain.contains('\\') => Value::String(plain.to_owned()),
+                _ => serde_json::from_str(raw.get()).map_err(de::Error::custom)?,
+            };
             found = Some((value, start..start + raw.get().len()));
         }
         Ok(found)
@@ -394,6 +420,23 @@ mod tests {
         let e = Document::from_json_for_id("  { }", "k").unwrap();
         assert_eq!(e.json(), "  {\"id\":\"k\" }");
         assert_eq!(Document::from_json(e.json()).unwrap(), e);
+    }
+
+    #[test]
+    fn added_ids_are_escaped_as_serde_json_escapes_them() {
+        for id in [
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}x",
+            "é\u{7f}",
+        ] {
+            let d = Document::from_json_for_id("{}", id).unwrap();
+            let expected = format!("{{\"id\":{}}}", Value::String(id.to_owned()));
+            assert_eq!(d.json(), expected);
+            assert_eq!(Document::from_json(d.json()).unwrap().id(), id);
+        }
     }
 
     #[test]
