@@ -42,6 +42,12 @@ pub enum CliError {
         /// Validation stopped early: there may be more.
         truncated: bool,
     },
+    /// A command refused its arguments or input (one problem per line, then a summary);
+    /// nothing was changed.
+    Rejected {
+        problems: Vec<String>,
+        summary: String,
+    },
     /// Writing an import failed part-way; what it wrote was removed again (if `rolled_back`).
     ImportFailed {
         what: String,
@@ -51,14 +57,14 @@ pub enum CliError {
 }
 
 impl CliError {
-    fn store(what: impl Into<String>, source: crate::Error) -> Self {
+    pub(crate) fn store(what: impl Into<String>, source: crate::Error) -> Self {
         CliError::Store {
             what: what.into(),
             source,
         }
     }
 
-    fn io(what: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
         CliError::Io {
             what: what.into(),
             source,
@@ -84,6 +90,11 @@ impl CliError {
                 });
                 out
             }
+            CliError::Rejected { problems, summary } => {
+                let mut out = problems.clone();
+                out.push(summary.clone());
+                out
+            }
             other => vec![other.to_string()],
         }
     }
@@ -99,7 +110,9 @@ impl fmt::Display for CliError {
         match self {
             CliError::Store { what, source } => write!(f, "{what}: {source}"),
             CliError::Io { what, source } => write!(f, "{what}: {source}"),
-            CliError::Invalid { .. } => f.write_str(&self.lines().join("\n")),
+            CliError::Invalid { .. } | CliError::Rejected { .. } => {
+                f.write_str(&self.lines().join("\n"))
+            }
             CliError::ImportFailed {
                 what,
                 reason,
@@ -135,12 +148,12 @@ pub fn init_logging() {
         .init();
 }
 
-fn show(path: &Path) -> String {
+pub(crate) fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
 /// Opens an existing store read-only (never creates anything).
-fn open_read_only(store: &Path) -> CliResult<DocumentArrayMemmap> {
+pub(crate) fn open_read_only(store: &Path) -> CliResult<DocumentArrayMemmap> {
     let opts = Options {
         buffer_pool_size: 0,
         read_only: true,
@@ -151,7 +164,7 @@ fn open_read_only(store: &Path) -> CliResult<DocumentArrayMemmap> {
 
 /// Opens a store for writing. With `must_exist`, a missing store is an error rather than
 /// being created (a typo must not make `prune`/`clear` create an empty store).
-fn open_writable(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemmap> {
+pub(crate) fn open_writable(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemmap> {
     if must_exist {
         drop(open_read_only(store)?);
     }
@@ -200,7 +213,7 @@ pub struct ImportReport {
 
 /// The two input formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     /// One JSON object per line; blank lines are skipped.
     Lines,
     /// One JSON array of objects.
@@ -208,15 +221,15 @@ enum Format {
 }
 
 /// An input that can be read from the start more than once.
-struct Source {
-    name: String,
+pub(crate) struct Source {
+    pub(crate) name: String,
     file: File,
-    len: u64,
-    format: Format,
+    pub(crate) len: u64,
+    pub(crate) format: Format,
 }
 
 impl Source {
-    fn open(input: &Input) -> CliResult<Source> {
+    pub(crate) fn open(input: &Input) -> CliResult<Source> {
         let name = input.name();
         let file = match input {
             Input::Stdin => {
@@ -258,7 +271,7 @@ impl Source {
     }
 
     /// A reader positioned at the start of the input.
-    fn rewind(&self) -> CliResult<File> {
+    pub(crate) fn rewind(&self) -> CliResult<File> {
         let mut f = self
             .file
             .try_clone()
@@ -281,7 +294,7 @@ fn is_json_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// An array if the first byte that is not whitespace (after a UTF-8 BOM) is `[`.
 fn detect_format(file: &File, name: &str) -> CliResult<Format> {
@@ -321,13 +334,13 @@ fn detect_format(file: &File, name: &str) -> CliResult<Format> {
 }
 
 /// One record of the input: a document's text and the line it starts on (1-based).
-struct Record<'a> {
-    line: u64,
-    text: &'a str,
+pub(crate) struct Record<'a> {
+    pub(crate) line: u64,
+    pub(crate) text: &'a str,
 }
 
 /// Why reading records stopped.
-enum Stop<E> {
+pub(crate) enum Stop<E> {
     /// The callback asked to stop.
     Callback(E),
     /// The input's framing is broken (array syntax, not UTF-8) at this line.
@@ -358,7 +371,7 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads every record of `src` in order, calling `f` for each; `progress` gets the number of
 /// bytes read so far.
-fn read_records<E>(
+pub(crate) fn read_records<E>(
     src: &Source,
     progress: &dyn Fn(u64),
     mut f: impl FnMut(Record<'_>) -> Result<(), E>,
@@ -524,12 +537,12 @@ fn split_position(msg: &str) -> (String, Option<u64>, Option<u64>) {
 }
 
 /// Parses one record; on error, the line the problem is on and why.
-fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
+pub(crate) fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
     Document::from_json(rec.text).map_err(|e| position_of(rec, &e))
 }
 
 /// Checks one record without building its document: its id, if it has one.
-fn check_record(rec: &Record) -> Result<Option<String>, (u64, String)> {
+pub(crate) fn check_record(rec: &Record) -> Result<Option<String>, (u64, String)> {
     crate::document::check_json(rec.text).map_err(|e| position_of(rec, &e))
 }
 
@@ -543,7 +556,7 @@ fn position_of(rec: &Record, e: &crate::Error) -> (u64, String) {
 }
 
 /// A progress bar on stderr for large inputs when stderr is a terminal; hidden otherwise.
-fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
     if len < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
@@ -695,7 +708,7 @@ fn clashes(dam: &DocumentArrayMemmap, ids: &IdSet) -> Vec<(u64, String)> {
 }
 
 /// Deletes the documents with these ids (what a failed import wrote) and saves.
-fn roll_back(dam: &mut DocumentArrayMemmap, written: &IdList) -> Result<usize, String> {
+pub(crate) fn roll_back(dam: &mut DocumentArrayMemmap, written: &IdList) -> Result<usize, String> {
     if written.is_empty() {
         return Ok(0);
     }
