@@ -15,7 +15,7 @@ use damfs::cli::{self, CliError, CliResult, Input};
 use damfs::daemon::{self, MountOptions};
 use damfs::doc_commands::{self, Key};
 use damfs::docs_gen;
-use damfs::mount_helper::{self, KERNEL_FLAGS};
+use damfs::mount_helper;
 
 /// A store of JSON documents on disk (a port of Jina's DocumentArrayMemmap), and a FUSE
 /// mount that shows each document as a JSON file.
@@ -106,10 +106,6 @@ enum Command {
         /// (pool_size=100,ro,allow_other,…).
         #[arg(short = 'o', long = "options", value_name = "OPTIONS")]
         options: Vec<String>,
-        /// A kernel mount flag from -o (nosuid, noexec, …).
-        #[arg(long = "mount-flag", hide = true, value_name = "FLAG",
-              value_parser = clap::builder::PossibleValuesParser::new(KERNEL_FLAGS))]
-        mount_flag: Vec<String>,
     },
     /// Unmount a damfs mount and wait until its daemon has saved and exited.
     Unmount { mountpoint: PathBuf },
@@ -283,7 +279,7 @@ fn run(command: Command) -> CliResult<()> {
 }
 
 /// `mount` and `unmount`: the daemon's commands.
-fn run_daemon(command: Command) -> Result<(), daemon::DaemonError> {
+fn run_daemon(command: Command, kernel_flags: &[String]) -> Result<(), daemon::DaemonError> {
     match command {
         Command::Mount {
             store_dir,
@@ -296,7 +292,6 @@ fn run_daemon(command: Command) -> Result<(), daemon::DaemonError> {
             max_doc_size,
             ttl,
             options: _,
-            mount_flag,
         } => daemon::mount(MountOptions {
             store: store_dir,
             mountpoint,
@@ -307,7 +302,7 @@ fn run_daemon(command: Command) -> Result<(), daemon::DaemonError> {
             log_file,
             max_doc_size,
             ttl,
-            kernel_flags: mount_flag
+            kernel_flags: kernel_flags
                 .iter()
                 .filter_map(|f| mount_helper::kernel_flag(f))
                 .collect(),
@@ -396,10 +391,16 @@ fn mount_flags() -> Vec<mount_helper::Flag> {
         .collect()
 }
 
+/// The command line to parse, and the kernel flags `-o` gave (they have no flag of their own).
+struct CommandLine {
+    argv: Vec<OsString>,
+    kernel_flags: Vec<String>,
+}
+
 /// The command line to parse: a mount helper call becomes `damfs mount …`, and `-o`
 /// lists of `damfs mount` become its flags. Gives `None` when there is nothing to do (the
 /// helper's `-f`, fake mount, after checking everything).
-fn command_line(caller: Caller) -> Result<Option<Vec<OsString>>, String> {
+fn command_line(caller: Caller) -> Result<Option<CommandLine>, String> {
     let mut argv: Vec<OsString> = std::env::args_os().collect();
     let mut sloppy = false;
     let mut fake = false;
@@ -409,19 +410,21 @@ fn command_line(caller: Caller) -> Result<Option<Vec<OsString>>, String> {
         fake = call.fake;
         argv = call.argv;
     }
+    let mut kernel_flags = Vec::new();
     if argv.get(1).is_some_and(|a| a == "mount") {
         let (lists, rest) = mount_helper::take_option_lists(&argv[2..])?;
-        let flags = mount_helper::translate(&lists, &mount_flags(), sloppy)?;
+        let translated = mount_helper::translate(&lists, &mount_flags(), sloppy)?;
         let mut out = vec![argv[0].clone(), argv[1].clone()];
-        out.extend(flags.into_iter().map(OsString::from));
+        out.extend(translated.args.into_iter().map(OsString::from));
         out.extend(rest);
         argv = out;
+        kernel_flags = translated.kernel_flags;
     }
     if fake {
         Args::try_parse_from(&argv).map_err(|e| e.to_string())?;
         return Ok(None);
     }
-    Ok(Some(argv))
+    Ok(Some(CommandLine { argv, kernel_flags }))
 }
 
 fn main() -> ExitCode {
@@ -430,15 +433,15 @@ fn main() -> ExitCode {
         Some(argv0) if mount_helper::is_helper(&argv0) => Caller::Mount,
         _ => Caller::User,
     };
-    let argv = match command_line(caller) {
-        Ok(Some(argv)) => argv,
+    let line = match command_line(caller) {
+        Ok(Some(line)) => line,
         Ok(None) => return ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("damfs: {e}");
             return caller.usage_error();
         }
     };
-    let args = match Args::try_parse_from(argv) {
+    let args = match Args::try_parse_from(&line.argv) {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
@@ -453,7 +456,7 @@ fn main() -> ExitCode {
         args.command,
         Command::Mount { .. } | Command::Unmount { .. }
     ) {
-        return match run_daemon(args.command) {
+        return match run_daemon(args.command, &line.kernel_flags) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("damfs: {e}");

@@ -22,9 +22,6 @@ use std::path::Path;
 /// Names the binary answers to as a mount helper.
 pub const HELPER_NAMES: [&str; 2] = ["mount.fuse.damfs", "mount.damfs"];
 
-/// The hidden `damfs mount` flag that carries one kernel mount flag from `-o`.
-pub const MOUNT_FLAG_ARG: &str = "mount-flag";
-
 /// Kernel mount flags passed through to the FUSE mount (each pair: the last one wins).
 pub const KERNEL_FLAGS: [&str; 9] = [
     "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
@@ -112,9 +109,18 @@ fn split(options: &str) -> impl Iterator<Item = &str> {
     options.split(',').map(str::trim).filter(|o| !o.is_empty())
 }
 
+/// What `-o` lists say.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Translated {
+    /// `damfs mount` flags (`--pool-size=100`, `--read-only`).
+    pub args: Vec<String>,
+    /// Kernel mount flags (see [`KERNEL_FLAGS`]), for `MountOptions::kernel_flags`.
+    pub kernel_flags: Vec<String>,
+}
+
 /// Turns `-o` option lists into `damfs mount` arguments. `flags` are the flags of
 /// `damfs mount`; `sloppy` (mount's `-s`) drops unknown options instead of failing.
-pub fn translate(lists: &[String], flags: &[Flag], sloppy: bool) -> Result<Vec<String>, String> {
+pub fn translate(lists: &[String], flags: &[Flag], sloppy: bool) -> Result<Translated, String> {
     let mut args = Vec::new();
     let mut read_only: Option<bool> = None;
     // The last of each kernel flag pair wins, as with mount(8).
@@ -138,10 +144,9 @@ pub fn translate(lists: &[String], flags: &[Flag], sloppy: bool) -> Result<Vec<S
             }
             _ => {
                 let long = name.replace('_', "-");
-                let flag = flags.iter().find(|f| {
-                    f.long == long
-                        && !["options", "help", MOUNT_FLAG_ARG].contains(&f.long.as_str())
-                });
+                let flag = flags
+                    .iter()
+                    .find(|f| f.long == long && !["options", "help"].contains(&f.long.as_str()));
                 match (flag, value) {
                     (Some(f), Some(v)) if f.takes_value => args.push(format!("--{long}={v}")),
                     (Some(f), None) if !f.takes_value => args.push(format!("--{long}")),
@@ -170,8 +175,10 @@ pub fn translate(lists: &[String], flags: &[Flag], sloppy: bool) -> Result<Vec<S
     if read_only == Some(true) {
         args.push("--read-only".into());
     }
-    args.extend(kernel.iter().map(|k| format!("--{MOUNT_FLAG_ARG}={k}")));
-    Ok(args)
+    Ok(Translated {
+        args,
+        kernel_flags: kernel.iter().map(|k| k.to_string()).collect(),
+    })
 }
 
 /// Is the program called as the mount helper?
@@ -329,13 +336,14 @@ mod tests {
             f("read-only", false),
             f("allow-other", false),
             f("ttl", true),
-            f(MOUNT_FLAG_ARG, true),
             f("options", true),
         ]
     }
 
     fn tr(list: &str) -> Result<Vec<String>, String> {
-        translate(&[list.to_owned()], &flags(), false)
+        let t = translate(&[list.to_owned()], &flags(), false)?;
+        let kernel = t.kernel_flags.iter().map(|k| format!("kernel:{k}"));
+        Ok(t.args.into_iter().chain(kernel).collect())
     }
 
     #[test]
@@ -356,14 +364,7 @@ mod tests {
     #[test]
     fn generic_options_are_ignored_and_kernel_flags_kept() {
         let got = tr("defaults,_netdev,noauto,nofail,user,x-systemd.automount,noatime,comment=x,nosuid,suid,noexec,sync,async").unwrap();
-        assert_eq!(
-            got,
-            [
-                "--mount-flag=suid",
-                "--mount-flag=noexec",
-                "--mount-flag=async"
-            ]
-        );
+        assert_eq!(got, ["kernel:suid", "kernel:noexec", "kernel:async"]);
     }
 
     #[test]
@@ -376,11 +377,10 @@ mod tests {
         assert!(tr("pool_size")
             .unwrap_err()
             .contains("pool_size needs a value"));
-        // The hidden carrier is not an option of its own.
-        assert!(tr("mount_flag=noexec").is_err());
+        assert!(tr("options=ro").is_err());
         // mount -s: unknown options are dropped.
         let sloppy = translate(&["bogus,ro".into()], &flags(), true).unwrap();
-        assert_eq!(sloppy, ["--read-only"]);
+        assert_eq!(sloppy.args, ["--read-only"]);
     }
 
     fn os(args: &[&str]) -> Vec<OsString> {
