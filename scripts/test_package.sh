@@ -60,10 +60,11 @@ step "building the .deb (scripts/package.sh --no-build)"
   || { cat "$work/package.log" >&2; fail "scripts/package.sh"; }
 deb="$(ls "$CARGO_TARGET_DIR"/debian/damfs_*.deb | tail -1)"
 [ -f "$deb" ] || fail "no .deb under $CARGO_TARGET_DIR/debian"
+dpkg-deb -c "$deb" > "$work/contents"
 for path in ./usr/bin/damfs ./sbin/mount.fuse.damfs ./usr/share/man/man1/damfs-mount.1.gz \
   ./usr/share/bash-completion/completions/damfs ./usr/share/zsh/vendor-completions/_damfs \
   ./usr/share/fish/vendor_completions.d/damfs.fish ./usr/lib/systemd/system/damfs@.service; do
-  dpkg-deb -c "$deb" | grep -q " $path\( \|$\)" || fail "$deb lacks $path"
+  grep -q " $path\( \|$\)" "$work/contents" || fail "$deb lacks $path"
 done
 step "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 
