@@ -11,7 +11,9 @@ draw fresh ids) to a fresh store and save it:
 Each is run --runs times, interleaved, and the medians and the ratio import/extend are
 reported. Usage (builds in release mode first):
 
-  python3 scripts/bench_import.py [--n 50000] [--runs 15]
+  python3 scripts/bench_import.py [--n 50000] [--runs 15] [--baseline OTHER_DAMFS]
+
+--baseline adds the import of another damfs binary (an older build) to the same rounds.
 """
 
 import argparse
@@ -43,6 +45,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--baseline", help="another damfs binary whose import to time too")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "damfs",
@@ -64,6 +67,9 @@ def main():
             "import": lambda: [str(damfs), "import", str(store), str(plain)],
             "import (ids)": lambda: [str(damfs), "import", str(store), str(with_ids)],
         }
+        if args.baseline:
+            sides["baseline"] = lambda: [args.baseline, "import", str(store), str(plain)]
+            sides["baseline (ids)"] = lambda: [args.baseline, "import", str(store), str(with_ids)]
         times = {k: [] for k in sides}
         for _ in range(args.runs + 1):  # the first round warms the page cache
             for name, cmd in sides.items():
@@ -74,7 +80,7 @@ def main():
         print(f"{args.n} documents, whole process, median of {args.runs} runs "
               "(wall includes save's fsyncs; CPU is user + system):")
         for name in sides:
-            print(f"  {name:<13} wall {wall[name] * 1000:6.1f} ms  {wall[name] / wall['extend']:.2f}x"
+            print(f"  {name:<15} wall {wall[name] * 1000:6.1f} ms  {wall[name] / wall['extend']:.2f}x"
                   f"   CPU {cpu[name] * 1000:6.1f} ms  {cpu[name] / cpu['extend']:.2f}x extend")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -26,6 +26,9 @@ use crate::{Document, DocumentArrayMemmap, Options, Slice};
 pub const IMPORT_CHUNK: usize = 10_000;
 /// At most this many bad records are reported before validation stops.
 pub const MAX_PROBLEMS: usize = 20;
+/// Inputs up to this size are read once: the documents built while validating are kept
+/// in memory and written from there (no second read and parse). Larger ones are read twice.
+pub const IMPORT_IN_MEMORY_MAX: u64 = 8 << 20;
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 
@@ -577,27 +580,42 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     let src = Source::open(input)?;
     let name = src.name.clone();
 
-    // Pass 1: validate everything; keep only the ids (and their lines) for duplicates.
+    // Pass 1: validate everything; keep the ids (and their lines) for duplicates, and for a
+    // small input the documents themselves.
     // Sized for ids in about one record per 64 bytes (a guess, to spare most regrowth).
     let mut ids = IdSet::with_capacity((src.len / 64).min(1 << 18) as usize, 32);
     let mut problems: Vec<(u64, String)> = Vec::new();
+    let in_memory = src.len <= IMPORT_IN_MEMORY_MAX;
+    let mut kept: Vec<Document> = Vec::new();
     let bar = progress_bar(src.len, "checking");
     let mut records = 0usize;
     let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
         records += 1;
-        // A record without an id gets a fresh one in pass 2 (random 128-bit ids do not
-        // collide), so only given ids can repeat.
-        match check_record(&rec) {
-            Ok(Some(id)) => {
-                if let Some(first) = ids.insert(&id, rec.line) {
-                    problems.push((
-                        rec.line,
-                        format!("duplicate id {id:?} (first at line {first})"),
-                    ));
-                }
+        // A record without an id gets a fresh one (random 128-bit ids do not collide), so
+        // only given ids can repeat.
+        let mut note = |id: &str| {
+            if let Some(first) = ids.insert(id, rec.line) {
+                let why = format!("duplicate id {id:?} (first at line {first})");
+                problems.push((rec.line, why));
             }
-            Ok(None) => {}
-            Err(p) => problems.push(p),
+        };
+        if in_memory {
+            match parse_record(&rec) {
+                Ok(doc) => {
+                    // from_json keeps a text with an id as it is, and adds one otherwise.
+                    if doc.json().len() == rec.text.len() {
+                        note(doc.id());
+                    }
+                    kept.push(doc);
+                }
+                Err(p) => problems.push(p),
+            }
+        } else {
+            match check_record(&rec) {
+                Ok(Some(id)) => note(&id),
+                Ok(None) => {}
+                Err(p) => problems.push(p),
+            }
         }
         if problems.len() >= MAX_PROBLEMS {
             Err(())
@@ -664,6 +682,28 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
             e.to_string()
         })
     };
+    if in_memory {
+        let mut docs = kept.into_iter();
+        let result = loop {
+            chunk.extend(docs.by_ref().take(IMPORT_CHUNK));
+            if chunk.is_empty() {
+                break dam.save().map_err(|e| format!("saving: {e}"));
+            }
+            if let Err(e) = flush(&mut dam, &mut chunk, &mut written) {
+                break Err(e);
+            }
+        };
+        return match result {
+            Ok(()) => Ok(ImportReport {
+                imported: written.len(),
+            }),
+            Err(reason) => Err(CliError::ImportFailed {
+                what,
+                reason,
+                rolled_back: roll_back(&mut dam, &written),
+            }),
+        };
+    }
     let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
         let doc = parse_record(&rec).map_err(|(line, why)| {
             format!("{name} changed while it was imported ({name}:{line}: {why})")
