@@ -143,7 +143,7 @@ enum Shape {
     /// JSON Lines or a JSON array: one record per document, as `import` reads them.
     Records,
     /// One document spanning several lines (a pretty-printed file), kept exactly as given.
-    One(String),
+    One(Document),
 }
 
 /// `damfs put STORE [FILE|-]`: each document replaces the one with its id, or is added at
@@ -164,10 +164,7 @@ pub fn put(store: &Path, input: &Input) -> CliResult<PutReport> {
         )
     };
     let result = match shape {
-        Shape::One(text) => {
-            let doc = Document::from_json(text).map_err(|e| {
-                CliError::store(format!("{} changed while it was read", src.name), e)
-            })?;
+        Shape::One(doc) => {
             put_one(&mut dam, doc, &mut report).map_err(|e| CliError::store(what(&report), e))
         }
         Shape::Records => put_records(&src, &mut dam, &mut report, &what),
@@ -307,8 +304,8 @@ fn check(src: &Source) -> CliResult<Shape> {
             Some(rest) => rest.to_owned(),
             None => text,
         };
-        return match crate::document::check_json(&text) {
-            Ok(_) => Ok(Shape::One(text)),
+        return match Document::from_json(text) {
+            Ok(doc) => Ok(Shape::One(doc)),
             Err(e) => Err(CliError::Rejected {
                 problems: vec![format!("{name}: {e}")],
                 summary: "put failed: the input is neither JSON Lines nor one document; \
