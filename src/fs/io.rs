@@ -1,0 +1,516 @@
+//! Open, read, write, close: document handles buffer their writes and are validated at
+//! close (`flush`) or `fsync`; new files in `/by-id/` become documents there.
+
+use super::*;
+
+impl Filesystem {
+    // ---- open, read, write, close ------------------------------------------------------
+
+    /// `flags` are the open(2) flags (O_ACCMODE, O_TRUNC, O_APPEND, ...).
+    pub fn open(&self, ino: Ino, flags: i32) -> FsResult<Opened> {
+        let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        let trunc = flags & libc::O_TRUNC != 0;
+        if writing || trunc {
+            self.writable()?;
+        }
+        let mut st = self.lock();
+        let st = &mut *st;
+        let (kind, opened) = match ino {
+            ROOT_INO | BY_ID_INO => (HandleKind::Dir, Opened::default()),
+            STATS_INO => {
+                if writing {
+                    return Err(err(libc::EACCES, "/.stats is read-only"));
+                }
+                let text = self.render_stats(st).into_bytes();
+                (
+                    HandleKind::Stats { text },
+                    Opened {
+                        direct_io: true,
+                        ..Opened::default()
+                    },
+                )
+            }
+            _ if ino <= CLEAR_INO => (
+                HandleKind::Control,
+                Opened {
+                    direct_io: true,
+                    ..Opened::default()
+                },
+            ),
+            _ => {
+                let node = st
+                    .nodes
+                    .get_mut(ino)
+                    .ok_or_else(|| err(libc::ENOENT, format!("inode {ino} is not known")))?;
+                match &mut node.kind {
+                    NodeKind::Doc(id) => {
+                        if !st.store.contains(id) {
+                            return Err(err(libc::ENOENT, format!("{} was deleted", doc_path(id))));
+                        }
+                        if !writing && self.config.read_only {
+                            // Nothing changes on a read-only mount: the page cache is safe.
+                            (
+                                HandleKind::Doc {
+                                    buf: None,
+                                    dirty: false,
+                                },
+                                Opened {
+                                    keep_cache: true,
+                                    noflush: true,
+                                    ..Opened::default()
+                                },
+                            )
+                        } else if !writing {
+                            // Readers get the text as of now, bypassing the page cache: the
+                            // kernel's view of the size changes under them while writers
+                            // work (O_TRUNC zeroes it, direct writes grow it), so cached
+                            // reads could be empty, cut short or padded.
+                            let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
+                            (
+                                HandleKind::Reader { text },
+                                Opened {
+                                    direct_io: true,
+                                    noflush: true,
+                                    ..Opened::default()
+                                },
+                            )
+                        } else {
+                            // Writers bypass the page cache too: nobody may see bytes that
+                            // are not committed.
+                            (
+                                HandleKind::Doc {
+                                    buf: trunc.then(Vec::new),
+                                    dirty: trunc,
+                                },
+                                Opened {
+                                    direct_io: true,
+                                    ..Opened::default()
+                                },
+                            )
+                        }
+                    }
+                    NodeKind::Temp(t) => {
+                        // Truncating an empty file changes nothing: no reason to settle it.
+                        let cut = trunc && !t.data.is_empty();
+                        if cut {
+                            let before = t.data.len();
+                            t.data.clear();
+                            t.mtime = SystemTime::now();
+                            st.nodes.temp_data_changed(before, 0);
+                        }
+                        (
+                            HandleKind::Temp { wrote: cut },
+                            Opened {
+                                keep_cache: true,
+                                ..Opened::default()
+                            },
+                        )
+                    }
+                    NodeKind::Gone(_) => {
+                        return Err(err(libc::ENOENT, "the document was deleted"));
+                    }
+                }
+            }
+        };
+        let fh = st.handles.insert(Handle { ino, kind });
+        st.nodes.opened(ino);
+        Ok(Opened { fh, ..opened })
+    }
+
+    pub fn create(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+    ) -> FsResult<(Entry, Opened)> {
+        self.writable()?;
+        let name = name_of(name)?;
+        let mut st = self.lock();
+        let candidate = match parent {
+            ROOT_INO => match classify_root(name) {
+                RootName::Other => false,
+                RootName::Position(p) if p >= st.store.len() => {
+                    return Err(err(
+                        libc::EPERM,
+                        format!(
+                            "/{name}: new documents are created in /by-id/ (a new file named \
+                             like a position would collide with a future document)"
+                        ),
+                    ))
+                }
+                _ => return Err(err(libc::EEXIST, format!("/{name} exists"))),
+            },
+            BY_ID_INO => {
+                if st.store.contains(name) {
+                    return Err(err(libc::EEXIST, format!("{} exists", doc_path(name))));
+                }
+                !looks_like_tool_temporary(name)
+            }
+            _ => return Err(err(libc::ENOTDIR, "not a directory")),
+        };
+        let ino = match st.nodes.temp(parent, name) {
+            Some(ino) if flags & libc::O_EXCL != 0 => {
+                let _ = ino;
+                return Err(err(libc::EEXIST, format!("{name} exists")));
+            }
+            Some(ino) => ino,
+            None => {
+                let now = SystemTime::now();
+                st.nodes.add_temp(Temp {
+                    place: Some((parent, name.to_owned())),
+                    data: Vec::new(),
+                    mode: mode & 0o7777,
+                    uid: self.config.uid,
+                    gid: self.config.gid,
+                    atime: now,
+                    mtime: now,
+                    ctime: now,
+                    candidate,
+                    rejected: false,
+                })
+            }
+        };
+        st.nodes.looked_up(ino);
+        let entry = Entry {
+            attr: self.attr(&st, ino)?,
+            entry_ttl: self.entry_ttl(),
+            attr_ttl: self.config.ttl,
+        };
+        drop(st);
+        let opened = match self.open(ino, flags & !libc::O_EXCL) {
+            Ok(o) => o,
+            Err(e) => {
+                self.forget(ino, 1);
+                return Err(e);
+            }
+        };
+        Ok((entry, opened))
+    }
+
+    /// `fh` 0 means "no handle" (zero-message open).
+    pub fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let st = self.lock();
+        if let Some(h) = st.handles.get(fh) {
+            match &h.kind {
+                HandleKind::Doc { buf: Some(b), .. } => return Ok(slice_of(b, offset, size)),
+                HandleKind::Reader { text } => return Ok(slice_of(text, offset, size)),
+                HandleKind::Stats { text } => return Ok(slice_of(text, offset, size)),
+                _ => {}
+            }
+        }
+        match ino {
+            ROOT_INO | BY_ID_INO => return Err(err(libc::EISDIR, "is a directory")),
+            STATS_INO => return Ok(slice_of(self.render_stats(&st).as_bytes(), offset, size)),
+            _ => {}
+        }
+        if let Some(&(_, _, text)) = CONTROL_FILES.iter().find(|(_, i, _)| *i == ino) {
+            return Ok(slice_of(text.as_bytes(), offset, size));
+        }
+        match st.nodes.get(ino).map(|n| &n.kind) {
+            Some(NodeKind::Doc(id)) => Ok(st.store.with_json(id, |b| slice_of(b, offset, size))?),
+            Some(NodeKind::Temp(t)) => Ok(slice_of(&t.data, offset, size)),
+            Some(NodeKind::Gone(Some(text))) => Ok(slice_of(text, offset, size)),
+            Some(NodeKind::Gone(None)) => Err(err(libc::ENOENT, "the document was deleted")),
+            None => Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
+        }
+    }
+
+    pub fn write(&self, ino: Ino, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        self.writable()?;
+        let end = offset.saturating_add(data.len() as u64);
+        let mut st = self.lock();
+        let st = &mut *st;
+        match ino {
+            ROOT_INO | BY_ID_INO => return Err(err(libc::EISDIR, "is a directory")),
+            STATS_INO => return Err(err(libc::EACCES, "/.stats is read-only")),
+            _ if ino <= CLEAR_INO => {
+                self.run_control(st, ino, data)?;
+                return Ok(data.len() as u32);
+            }
+            _ => {}
+        }
+        let id = match st.nodes.get(ino).map(|n| &n.kind) {
+            Some(NodeKind::Doc(id)) => Some(id.clone()),
+            Some(NodeKind::Temp(_)) => None,
+            Some(NodeKind::Gone(_)) => return Err(err(libc::ENOENT, "the document was deleted")),
+            None => return Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
+        };
+        if let Some(id) = id {
+            self.check_size(end, &doc_path(&id))?;
+            let Some(Handle {
+                kind: HandleKind::Doc { buf, dirty },
+                ..
+            }) = st.handles.get_mut(fh)
+            else {
+                return Err(err(libc::EBADF, "write without an open document handle"));
+            };
+            let before = buf.as_ref().map_or(0, Vec::len);
+            let base = match buf {
+                Some(b) => b.len() as u64,
+                None => st.store.json_len(&id).unwrap_or(0),
+            };
+            Self::check_memory(&self.config, st.pending_bytes, before, base.max(end))?;
+            let b = Self::doc_buffer(&st.store, &id, buf)?;
+            write_at(b, offset, data);
+            *dirty = true;
+            let after = b.len();
+            st.pending_bytes = st.pending_bytes + after as u64 - before as u64;
+            return Ok(data.len() as u32);
+        }
+        self.check_size(end, "temporary file")?;
+        let used = st.nodes.temp_bytes;
+        let limit = self.config.max_temp_bytes;
+        let Some(Node {
+            kind: NodeKind::Temp(t),
+            ..
+        }) = st.nodes.get_mut(ino)
+        else {
+            return Err(err(libc::ENOENT, "no such file"));
+        };
+        let before = t.data.len();
+        let growth = (end as usize).saturating_sub(before) as u64;
+        if used + growth > limit {
+            return Err(err(
+                libc::ENOSPC,
+                format!("temporary files would exceed their {limit} byte bound"),
+            ));
+        }
+        write_at(&mut t.data, offset, data);
+        t.mtime = SystemTime::now();
+        let after = t.data.len();
+        st.nodes.temp_data_changed(before, after);
+        if let Some(Handle {
+            kind: HandleKind::Temp { wrote },
+            ..
+        }) = st.handles.get_mut(fh)
+        {
+            *wrote = true;
+        }
+        Ok(data.len() as u32)
+    }
+
+    /// Validates a document handle's buffer and puts it in the store.
+    pub(super) fn commit_doc(&self, st: &mut State, ino: Ino, fh: u64) -> FsResult<()> {
+        let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) else {
+            return Err(err(libc::ENOENT, "the document was deleted"));
+        };
+        let id = id.clone();
+        let Some(Handle {
+            kind:
+                HandleKind::Doc {
+                    buf: Some(buf),
+                    dirty: true,
+                },
+            ..
+        }) = st.handles.get(fh)
+        else {
+            return Ok(());
+        };
+        if buf.is_empty() {
+            // bash flushes `> file` before it writes; the release logs if it stays empty.
+            return Err(err(
+                libc::EINVAL,
+                format!("{}: empty, not a document (yet)", doc_path(&id)),
+            )
+            .quietly());
+        }
+        let result = std::str::from_utf8(buf)
+            .map_err(|_| err(libc::EINVAL, format!("{}: not UTF-8 text", doc_path(&id))))
+            .and_then(|text| {
+                Document::from_json_for_id(text, &id).map_err(|e| {
+                    err(
+                        libc::EINVAL,
+                        format!(
+                            "{}: not a valid document, left unchanged: {e}",
+                            doc_path(&id)
+                        ),
+                    )
+                })
+            })
+            .and_then(|doc| Ok(st.store.set_by_id(&id, doc)?));
+        // Either way the kernel may hold pages or a size that are not the document's.
+        for i in st.nodes.inodes_of(&id) {
+            st.inval(i);
+        }
+        result?;
+        st.mtimes.insert(id, SystemTime::now());
+        if let Some(Handle {
+            kind: HandleKind::Doc { dirty, .. },
+            ..
+        }) = st.handles.get_mut(fh)
+        {
+            *dirty = false;
+        }
+        Ok(())
+    }
+
+    /// A file created in `/by-id/` was closed after writing: valid JSON whose id is absent
+    /// or its name makes it a new document; JSON naming another existing document keeps it
+    /// a temporary (a pending replacement: what `sed -i` and `jq … > tmp` make).
+    pub(super) fn settle_candidate(&self, st: &mut State, ino: Ino) -> FsResult<()> {
+        let Some(Node {
+            kind: NodeKind::Temp(t),
+            ..
+        }) = st.nodes.get(ino)
+        else {
+            return Ok(());
+        };
+        let Some((BY_ID_INO, name)) = t.place.clone() else {
+            return Ok(());
+        };
+        if !t.candidate {
+            // A name like a tool's temporary stays one, unless its JSON says, in so many
+            // words, that it is this document (`"id"` equal to the name): then the user is
+            // making a document called `tmp1` or `draft~`, and it must not vanish at unmount.
+            let named_so = std::str::from_utf8(&t.data)
+                .ok()
+                .and_then(|text| Document::from_json(text).ok())
+                .is_some_and(|d| d.id() == name);
+            if !named_so {
+                return Ok(());
+            }
+        }
+        let written_len = t.data.len();
+        let verdict = match std::str::from_utf8(&t.data) {
+            Err(_) => Err(err(
+                libc::EINVAL,
+                format!("{}: a new document must be UTF-8 JSON", doc_path(&name)),
+            )),
+            Ok(text) => match Document::from_json_for_id(text, &name) {
+                Ok(doc) => Ok(Some(doc)),
+                Err(StoreError::IdMismatch { found, .. }) if st.store.contains(&found) => Ok(None),
+                Err(StoreError::IdMismatch { found, .. }) => Err(err(
+                    libc::EINVAL,
+                    format!(
+                        "{}: its \"id\" names document {found:?}, which does not exist",
+                        doc_path(&name)
+                    ),
+                )),
+                Err(e) => Err(err(
+                    libc::EINVAL,
+                    format!("{}: not a valid document: {e}", doc_path(&name)),
+                )),
+            },
+        };
+        let set_temp = |st: &mut State, candidate: bool, rejected: bool| {
+            if let Some(Node {
+                kind: NodeKind::Temp(t),
+                ..
+            }) = st.nodes.get_mut(ino)
+            {
+                t.candidate = candidate;
+                t.rejected = rejected;
+            }
+        };
+        match verdict {
+            Ok(Some(doc)) => {
+                // The kernel cached what was written; only an added id makes that stale.
+                let id_added = doc.json().len() != written_len;
+                st.store.append(doc)?;
+                st.nodes.make_doc(ino, &name);
+                st.handles.temp_became_doc(ino);
+                st.mtimes.insert(name, SystemTime::now());
+                if id_added {
+                    st.inval(ino);
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                set_temp(st, false, false);
+                Ok(())
+            }
+            Err(e) => {
+                set_temp(st, true, true);
+                Err(e)
+            }
+        }
+    }
+
+    /// close(2) of one descriptor: a handle that wrote is validated and committed here.
+    pub fn flush(&self, ino: Ino, fh: u64) -> FsResult<()> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        match st.handles.get(fh).map(|h| &h.kind) {
+            Some(HandleKind::Doc { dirty: true, .. }) => self.commit_doc(st, ino, fh),
+            Some(HandleKind::Temp { wrote: true }) => {
+                let r = self.settle_candidate(st, ino);
+                if let Some(Handle {
+                    kind: HandleKind::Temp { wrote },
+                    ..
+                }) = st.handles.get_mut(fh)
+                {
+                    *wrote = r.is_err();
+                }
+                r
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The last descriptor of a handle is gone; errors cannot be reported any more.
+    pub fn release(&self, ino: Ino, fh: u64) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(h) = st.handles.remove(fh) else {
+            return;
+        };
+        if let HandleKind::Doc { buf: Some(b), .. } = &h.kind {
+            st.pending_bytes -= b.len() as u64;
+        }
+        if let HandleKind::Doc { dirty: true, .. } = h.kind {
+            if let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) {
+                log::warn!(
+                    "{}: closed with changes that never formed a valid document; they are \
+                     discarded and the document is unchanged",
+                    doc_path(id)
+                );
+            }
+            st.inval(ino);
+        }
+        let orphan = match st.nodes.get(ino) {
+            Some(Node {
+                kind: NodeKind::Temp(t),
+                open: 1,
+                ..
+            }) if t.candidate && t.rejected => t.place.clone(),
+            _ => None,
+        };
+        if let Some((_, name)) = orphan {
+            log::warn!(
+                "{}: never became a valid document; removed",
+                doc_path(&name)
+            );
+            st.nodes.unlink_temp(ino);
+        }
+        st.nodes.closed(ino);
+    }
+
+    /// fsync(2): commits the handle's writes (validated), then saves the whole store.
+    pub fn fsync(&self, ino: Ino, fh: u64) -> FsResult<()> {
+        if self.config.read_only {
+            return Ok(());
+        }
+        let mut st = self.lock();
+        let st = &mut *st;
+        match st.handles.get(fh).map(|h| &h.kind) {
+            Some(HandleKind::Doc { dirty: true, .. }) => self.commit_doc(st, ino, fh)?,
+            // A new document being written in /by-id/: it becomes one now, so that this
+            // fsync makes it durable (not only the close after it).
+            Some(HandleKind::Temp { wrote: true }) => {
+                let settled = self.settle_candidate(st, ino);
+                if let Some(Handle {
+                    kind: HandleKind::Temp { wrote },
+                    ..
+                }) = st.handles.get_mut(fh)
+                {
+                    *wrote = settled.is_err();
+                }
+                settled?;
+            }
+            _ => {}
+        }
+        st.store.save()?;
+        Ok(())
+    }
+}
