@@ -12,16 +12,15 @@ impl Filesystem {
                 RootName::ById => Target::Fixed(BY_ID_INO),
                 RootName::Stats => Target::Fixed(STATS_INO),
                 RootName::Control(ino) => Target::Fixed(ino),
-                RootName::Position(p) => match st.store.id_at(p) {
+                // A position shows its document; past the end, the name can only be a
+                // tool's temporary (vim's `4913` probe), which never shadows a document.
+                RootName::Position(p) => match View::of(st).id_at(p) {
                     Some(id) => Target::Doc { id: id.to_owned() },
-                    None => Target::Missing,
+                    None => Self::temp_or_missing(st, ROOT_INO, name),
                 },
-                RootName::Other => match st.nodes.temp(ROOT_INO, name) {
-                    Some(ino) => Target::Temp(ino),
-                    None => Target::Missing,
-                },
+                RootName::Other => Self::temp_or_missing(st, ROOT_INO, name),
             }),
-            BY_ID_INO => Ok(if st.store.contains(name) {
+            BY_ID_INO => Ok(if st.shows(name) {
                 Target::Doc {
                     id: name.to_owned(),
                 }
@@ -35,6 +34,13 @@ impl Filesystem {
                 Err(err(libc::ENOTDIR, "not a directory"))
             }
             _ => Err(err(libc::ENOENT, "no such directory")),
+        }
+    }
+
+    fn temp_or_missing(st: &State, parent: Ino, name: &str) -> Target {
+        match st.nodes.temp(parent, name) {
+            Some(ino) => Target::Temp(ino),
+            None => Target::Missing,
         }
     }
 
@@ -155,6 +161,14 @@ impl Filesystem {
     }
 
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> FsResult<Entry> {
+        self.lookup_by(parent, name, 0)
+    }
+
+    /// `lookup` on behalf of process `pid` (0: unknown). A process that has just deleted a
+    /// positional name and may create it again (see `recreate`) finds it missing, though
+    /// the next document now shows there for everyone else: its `open(O_CREAT|O_EXCL)`
+    /// then creates the name instead of failing with EEXIST.
+    pub fn lookup_by(&self, parent: Ino, name: &OsStr, pid: u32) -> FsResult<Entry> {
         let name = name_of(name).map_err(|e| {
             if e.errno == libc::ENAMETOOLONG {
                 e
@@ -163,9 +177,24 @@ impl Filesystem {
             }
         })?;
         let mut st = self.lock();
+        if parent == ROOT_INO && pid != 0 && !st.recent_deletes.is_empty() {
+            let tgid = recreate::thread_group(pid);
+            let now = std::time::Instant::now();
+            if st
+                .recent_deletes
+                .claimable(parent, name, tgid, now)
+                .is_some()
+            {
+                return Err(err(
+                    libc::ENOENT,
+                    format!("/{name}: just deleted by this process"),
+                )
+                .quietly());
+            }
+        }
         let target = self.resolve(&st, parent, name)?;
         if target == Target::Missing {
-            return Err(err(libc::ENOENT, format!("{name}: no such file")));
+            return Err(err(libc::ENOENT, format!("{name}: no such file")).quietly());
         }
         self.entry_for(&mut st, &target)
     }
@@ -177,20 +206,31 @@ impl Filesystem {
         }
     }
 
-    /// `fh` is given for fstat(2) on an open file: a writer then sees the size of what it
-    /// has written so far.
+    /// `fh` is given for fstat(2) on an open file, and when the kernel refreshes a reader's
+    /// attributes before a read: a writer then sees the size of what it has written so
+    /// far, a reader the size and time of the snapshot it reads (so the kernel never reads
+    /// its cached pages past the reader's text). Answers that differ from the document's
+    /// own are not cached (TTL 0): the next plain `stat` asks again.
     pub fn getattr(&self, ino: Ino, fh: Option<u64>) -> FsResult<(Attr, Duration)> {
         let st = self.lock();
         let mut attr = self.attr(&st, ino)?;
-        if let Some(Handle {
-            kind: HandleKind::Doc { buf: Some(b), .. },
-            ..
-        }) = fh.and_then(|fh| st.handles.get(fh))
-        {
-            attr.size = b.len() as u64;
-            return Ok((attr, Duration::ZERO));
+        let own = (attr.size, attr.mtime);
+        match fh.and_then(|fh| st.handles.get(fh)).map(|h| &h.kind) {
+            Some(HandleKind::Doc { buf: Some(b), .. }) => attr.size = b.len() as u64,
+            Some(HandleKind::Reader { text, mtime, .. }) => {
+                attr.size = text.len() as u64;
+                attr.mtime = *mtime;
+                attr.ctime = *mtime;
+                attr.atime = *mtime;
+            }
+            _ => {}
         }
-        Ok((attr, self.config.ttl))
+        let ttl = if (attr.size, attr.mtime) == own {
+            self.config.ttl
+        } else {
+            Duration::ZERO
+        };
+        Ok((attr, ttl))
     }
 
     pub fn setattr(&self, ino: Ino, fh: Option<u64>, set: SetAttr) -> FsResult<(Attr, Duration)> {

@@ -27,11 +27,15 @@ impl Filesystem {
                 st.store.reload()?;
                 self.refresh_all(st);
             }
-            SAVE_INO => st.store.save()?,
+            SAVE_INO => {
+                st.apply_recent_deletes(true);
+                st.store.save()?
+            }
             PRUNE_INO => st.store.prune()?,
             CLEAR_INO => {
                 st.store.clear()?;
                 st.mtimes.clear();
+                st.versions.clear();
                 self.refresh_all(st);
             }
             _ => return Err(err(libc::EINVAL, "not a control file")),
@@ -39,15 +43,19 @@ impl Filesystem {
         Ok(())
     }
 
-    /// After the store changed under every name (reload, clear): drop what the kernel may
-    /// have cached about documents.
+    /// After the store changed under every name (reload, clear, other writers' changes
+    /// taken in): every cached name, attribute and page of a document may be stale. Names
+    /// go with one epoch bump; attributes with a notification per known inode; pages at
+    /// each document's next open (its content tag changed with `external_epoch`).
     pub(super) fn refresh_all(&self, st: &mut State) {
+        st.external_epoch += 1;
         for (id, ino) in st.nodes.all_docs() {
             if !st.store.contains(&id) {
                 st.nodes.doc_deleted(&id);
             }
             st.inval(ino);
         }
+        st.names_changed();
     }
 
     /// A write through the store may have taken in other processes' changes (it catches up
@@ -62,11 +70,12 @@ impl Filesystem {
 
     pub(super) fn render_stats(&self, st: &State) -> String {
         let s = st.store.stats();
+        let length = View::of(st).len();
         let v = serde_json::json!({
             "pid": std::process::id(),
             "store": st.store.path(),
             "read_only": self.config.read_only,
-            "length": s.length,
+            "length": length,
             "pool_size": s.pool_size,
             "pool_used": s.pool_used,
             "pool_dirty": s.pool_dirty,
@@ -79,6 +88,9 @@ impl Filesystem {
             "temporary_bytes": st.nodes.temp_bytes,
             "pending_write_bytes": st.pending_bytes,
             "open_handles": st.handles.len(),
+            "names_cached": self.entry_ttl() > Duration::ZERO,
+            "held_back_deletes": st.recent_deletes.ids().count(),
+            "requests": self.requests.to_json(),
         });
         let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
         text.push('\n');
@@ -87,21 +99,52 @@ impl Filesystem {
 
     // ---- lifecycle ---------------------------------------------------------------------
 
-    /// Inodes whose cached attributes the kernel must drop (FUSE_NOTIFY_INVAL_INODE with a
-    /// negative offset: attributes only, a notification that takes no lock and so never
-    /// waits for a request). Pages need nothing: readers of a read-write mount use direct I/O.
-    pub fn take_invalidations(&self) -> Vec<Ino> {
-        if !self.invals_pending.load(Ordering::Acquire) {
-            return Vec::new();
+    /// What the kernel must drop before the current request is answered: every cached name
+    /// (an epoch bump), and the attributes of some inodes (FUSE_NOTIFY_INVAL_INODE with a
+    /// negative offset: attributes only). Neither takes a lock in the kernel, so neither
+    /// can wait for a request this daemon has not answered yet. Pages need no notification:
+    /// the next open drops them (see `io::open_reader`).
+    pub fn take_invalidations(&self) -> KernelNotes {
+        if !self.notes_pending.load(Ordering::Acquire) {
+            return KernelNotes::default();
         }
         let mut st = self.lock();
-        st.invals_pending.store(false, Ordering::Release);
-        std::mem::take(&mut st.invals)
+        st.notes_pending.store(false, Ordering::Release);
+        std::mem::take(&mut st.notes)
     }
 
-    /// Saves every dirty document (unmount, SIGTERM).
+    /// Saves every dirty document (unmount, SIGTERM, fsyncdir). Deletes held back for a
+    /// process that may create the name again are applied first (unless that process is
+    /// already writing the new file): a delete before a save is durable after it.
     pub fn save(&self) -> FsResult<()> {
-        Ok(self.lock().store.save()?)
+        let mut st = self.lock();
+        st.apply_recent_deletes(true);
+        Ok(st.store.save()?)
+    }
+
+    /// The live view's heartbeat (a read-write mount, every few milliseconds): takes in what
+    /// other writers saved since the last look — one `stat` when nothing changed; never
+    /// waiting for another writer's lock — and ends held-back deletes whose window passed.
+    /// What the kernel must drop is then in `take_invalidations`.
+    pub fn tick(&self) {
+        if self.config.read_only {
+            return;
+        }
+        let mut st = self.lock();
+        match st.store.refresh(false) {
+            Ok(true) => self.sync_external(&mut st),
+            Ok(false) => {}
+            Err(e) => {
+                let now = std::time::Instant::now();
+                if !st
+                    .last_refresh_error
+                    .is_some_and(|t| now - t < Duration::from_secs(60))
+                {
+                    st.last_refresh_error = Some(now);
+                    log::warn!("taking in other writers' changes failed (retrying): {e}");
+                }
+            }
+        }
     }
 
     /// The `.stats` text (what `cat MNT/.stats` shows).

@@ -44,50 +44,8 @@ impl Filesystem {
                     .ok_or_else(|| err(libc::ENOENT, format!("inode {ino} is not known")))?;
                 match &mut node.kind {
                     NodeKind::Doc(id) => {
-                        if !st.store.contains(id) {
-                            return Err(err(libc::ENOENT, format!("{} was deleted", doc_path(id))));
-                        }
-                        if !writing && self.config.read_only {
-                            // Nothing changes on a read-only mount: the page cache is safe.
-                            (
-                                HandleKind::Doc {
-                                    buf: None,
-                                    dirty: false,
-                                },
-                                Opened {
-                                    keep_cache: true,
-                                    noflush: true,
-                                    ..Opened::default()
-                                },
-                            )
-                        } else if !writing {
-                            // Readers get the text as of now, bypassing the page cache: the
-                            // kernel's view of the size changes under them while writers
-                            // work (O_TRUNC zeroes it, direct writes grow it), so cached
-                            // reads could be empty, cut short or padded.
-                            let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
-                            (
-                                HandleKind::Reader { text },
-                                Opened {
-                                    direct_io: true,
-                                    noflush: true,
-                                    ..Opened::default()
-                                },
-                            )
-                        } else {
-                            // Writers bypass the page cache too: nobody may see bytes that
-                            // are not committed.
-                            (
-                                HandleKind::Doc {
-                                    buf: trunc.then(Vec::new),
-                                    dirty: trunc,
-                                },
-                                Opened {
-                                    direct_io: true,
-                                    ..Opened::default()
-                                },
-                            )
-                        }
+                        let id = id.clone();
+                        self.open_doc(st, ino, &id, writing, trunc)?
                     }
                     NodeKind::Temp(t) => {
                         // Truncating an empty file changes nothing: no reason to settle it.
@@ -117,6 +75,91 @@ impl Filesystem {
         Ok(Opened { fh, ..opened })
     }
 
+    /// Opens document `id` through inode `ino`.
+    fn open_doc(
+        &self,
+        st: &mut State,
+        ino: Ino,
+        id: &str,
+        writing: bool,
+        trunc: bool,
+    ) -> FsResult<(HandleKind, Opened)> {
+        if !st.store.contains(id) {
+            return Err(err(libc::ENOENT, format!("{} was deleted", doc_path(id))));
+        }
+        if self.config.read_only {
+            // Nothing changes on a read-only mount: the page cache is always right.
+            let kind = HandleKind::Doc {
+                buf: None,
+                dirty: false,
+            };
+            let opened = Opened {
+                keep_cache: true,
+                noflush: true,
+                ..Opened::default()
+            };
+            return Ok((kind, opened));
+        }
+        if !writing {
+            return self.open_reader(st, ino, id);
+        }
+        // Writers bypass the page cache: nobody may see bytes that are not committed.
+        if let Some(n) = st.nodes.get_mut(ino) {
+            n.pages.writers += 1;
+        }
+        let kind = HandleKind::Doc {
+            buf: trunc.then(Vec::new),
+            dirty: trunc,
+        };
+        let opened = Opened {
+            direct_io: true,
+            ..Opened::default()
+        };
+        Ok((kind, opened))
+    }
+
+    /// A reader on a read-write mount reads a snapshot: the text as of its open, whole,
+    /// whatever writers do meanwhile. It reads through the kernel's page cache — so a
+    /// warm `cat` costs one OPEN, its reads none, and `mmap` works — when the cache can
+    /// only ever hold that one version: no writer has the inode open, and every other
+    /// page-cache reader open on it reads the same version. The cache is kept (it holds
+    /// this version already) or dropped by the kernel at this open (it may hold an older
+    /// one). Otherwise — a writer is at work, or older readers still read an older version
+    /// — the reader reads its snapshot with direct I/O, bypassing the cache.
+    ///
+    /// Readers that opened before a writer stay correct too: the kernel re-reads their
+    /// attributes before each read once a writer changed the size it knows
+    /// (FUSE_AUTO_INVAL_DATA), and `getattr` answers them with their snapshot's size and
+    /// time, so their cached pages are never read past their own text.
+    fn open_reader(&self, st: &mut State, ino: Ino, id: &str) -> FsResult<(HandleKind, Opened)> {
+        let tag = st.content_tag(id);
+        let mtime = st.mtimes.get(id).copied().unwrap_or(self.mounted_at);
+        let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
+        let pages = &mut st
+            .nodes
+            .get_mut(ino)
+            .ok_or_else(|| err(libc::ENOENT, format!("inode {ino} is not known")))?
+            .pages;
+        let paged = pages.writers == 0 && (pages.readers == 0 || pages.tag == Some(tag));
+        let opened = if paged {
+            let keep_cache = pages.tag == Some(tag);
+            pages.tag = Some(tag);
+            pages.readers += 1;
+            Opened {
+                keep_cache,
+                noflush: true,
+                ..Opened::default()
+            }
+        } else {
+            Opened {
+                direct_io: true,
+                noflush: true,
+                ..Opened::default()
+            }
+        };
+        Ok((HandleKind::Reader { text, mtime, paged }, opened))
+    }
+
     pub fn create(
         &self,
         parent: Ino,
@@ -124,25 +167,45 @@ impl Filesystem {
         mode: u32,
         flags: i32,
     ) -> FsResult<(Entry, Opened)> {
+        self.create_by(parent, name, mode, flags, 0)
+    }
+
+    /// `create` on behalf of process `pid` (0: unknown): if that process deleted this very
+    /// name a moment ago, the new file reinstates the document (see `recreate`).
+    pub fn create_by(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        pid: u32,
+    ) -> FsResult<(Entry, Opened)> {
         self.writable()?;
         let name = name_of(name)?;
         let mut st = self.lock();
-        let candidate = match parent {
-            ROOT_INO => match classify_root(name) {
+        let reinstates = if pid != 0 && !st.recent_deletes.is_empty() {
+            let tgid = recreate::thread_group(pid);
+            let now = std::time::Instant::now();
+            st.recent_deletes
+                .claimable(parent, name, tgid, now)
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        if reinstates.is_none() {
+            st.apply_recent_deletes(true);
+        }
+        let candidate = match (parent, &reinstates) {
+            (ROOT_INO | BY_ID_INO, Some(_)) => false,
+            (ROOT_INO, None) => match classify_root(name) {
                 RootName::Other => false,
-                RootName::Position(p) if p >= st.store.len() => {
-                    return Err(err(
-                        libc::EPERM,
-                        format!(
-                            "/{name}: new documents are created in /by-id/ (a new file named \
-                             like a position would collide with a future document)"
-                        ),
-                    ))
-                }
+                // Past the end a positional name is a temporary (vim probes with `4913`);
+                // it gives way when a document reaches that position.
+                RootName::Position(p) if p >= View::of(&st).len() => false,
                 _ => return Err(err(libc::EEXIST, format!("/{name} exists"))),
             },
-            BY_ID_INO => {
-                if st.store.contains(name) {
+            (BY_ID_INO, None) => {
+                if st.shows(name) {
                     return Err(err(libc::EEXIST, format!("{} exists", doc_path(name))));
                 }
                 !looks_like_tool_temporary(name)
@@ -171,6 +234,10 @@ impl Filesystem {
                 })
             }
         };
+        if let Some(id) = &reinstates {
+            log::debug!("{name}: created again by the process that deleted it: reinstates {id}");
+            st.recent_deletes.claim(id, ino);
+        }
         st.nodes.looked_up(ino);
         let entry = Entry {
             attr: self.attr(&st, ino)?,
@@ -194,7 +261,7 @@ impl Filesystem {
         if let Some(h) = st.handles.get(fh) {
             match &h.kind {
                 HandleKind::Doc { buf: Some(b), .. } => return Ok(slice_of(b, offset, size)),
-                HandleKind::Reader { text } => return Ok(slice_of(text, offset, size)),
+                HandleKind::Reader { text, .. } => return Ok(slice_of(text, offset, size)),
                 HandleKind::Stats { text } => return Ok(slice_of(text, offset, size)),
                 _ => {}
             }
@@ -334,7 +401,7 @@ impl Filesystem {
             st.inval(i);
         }
         result?;
-        st.mtimes.insert(id, SystemTime::now());
+        st.touch(&id);
         if let Some(Handle {
             kind: HandleKind::Doc { dirty, .. },
             ..
@@ -349,6 +416,9 @@ impl Filesystem {
     /// or its name makes it a new document; JSON naming another existing document keeps it
     /// a temporary (a pending replacement: what `sed -i` and `jq … > tmp` make).
     pub(super) fn settle_candidate(&self, st: &mut State, ino: Ino) -> FsResult<()> {
+        if let Some(id) = st.recent_deletes.claimed_by(ino).map(str::to_owned) {
+            return self.reinstate(st, ino, &id);
+        }
         let Some(Node {
             kind: NodeKind::Temp(t),
             ..
@@ -409,8 +479,12 @@ impl Filesystem {
                 let id_added = doc.json().len() != written_len;
                 st.store.append(doc)?;
                 st.nodes.make_doc(ino, &name);
-                st.handles.temp_became_doc(ino);
-                st.mtimes.insert(name, SystemTime::now());
+                let writers = st.handles.temp_became_doc(ino);
+                if let Some(n) = st.nodes.get_mut(ino) {
+                    n.pages.writers += writers;
+                }
+                st.shadow_temp_at_end();
+                st.touch(&name);
                 if id_added {
                     st.inval(ino);
                 }
@@ -425,6 +499,43 @@ impl Filesystem {
                 Err(e)
             }
         }
+    }
+
+    /// A file created again by the process that deleted document `id` a moment ago was
+    /// closed after writing: valid content for `id` replaces the document at its old
+    /// position, and the file becomes it.
+    fn reinstate(&self, st: &mut State, ino: Ino, id: &str) -> FsResult<()> {
+        let Some(Node {
+            kind: NodeKind::Temp(t),
+            ..
+        }) = st.nodes.get(ino)
+        else {
+            return Ok(());
+        };
+        let written_len = t.data.len();
+        let text = std::str::from_utf8(&t.data)
+            .map_err(|_| err(libc::EINVAL, format!("{}: not UTF-8 text", doc_path(id))))?;
+        let doc = Document::from_json_for_id(text, id).map_err(|e| {
+            err(
+                libc::EINVAL,
+                format!("{}: not a valid document for it: {e}", doc_path(id)),
+            )
+        })?;
+        let id_added = doc.json().len() != written_len;
+        st.store.set_by_id(id, doc)?;
+        st.recent_deletes.take(id);
+        st.nodes.make_doc(ino, id);
+        let writers = st.handles.temp_became_doc(ino);
+        if let Some(n) = st.nodes.get_mut(ino) {
+            n.pages.writers += writers;
+        }
+        st.touch(id);
+        if id_added {
+            st.inval(ino);
+        }
+        // The document shows again at its position: names after it moved back.
+        st.names_changed();
+        Ok(())
     }
 
     /// close(2) of one descriptor: a handle that wrote is validated and committed here.
@@ -457,6 +568,31 @@ impl Filesystem {
         };
         if let HandleKind::Doc { buf: Some(b), .. } = &h.kind {
             st.pending_bytes -= b.len() as u64;
+        }
+        if let Some(n) = st.nodes.get_mut(ino) {
+            match h.kind {
+                HandleKind::Doc { .. } if !self.config.read_only => {
+                    n.pages.writers = n.pages.writers.saturating_sub(1);
+                }
+                HandleKind::Reader { paged: true, .. } => {
+                    n.pages.readers = n.pages.readers.saturating_sub(1);
+                }
+                _ => {}
+            }
+        }
+        let last_handle = st.nodes.get(ino).is_some_and(|n| n.open == 1);
+        if last_handle {
+            if let Some(id) = st.recent_deletes.claimed_by(ino).map(str::to_owned) {
+                // Created again but never made a valid document: the delete stands.
+                log::warn!(
+                    "{}: deleted, then created again by the same process, but never closed \
+                     with a valid document for it: it stays deleted",
+                    doc_path(&id)
+                );
+                st.recent_deletes.take(&id);
+                st.apply_delete(&id);
+                st.nodes.unlink_temp(ino);
+            }
         }
         if let HandleKind::Doc { dirty: true, .. } = h.kind {
             if let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) {
@@ -510,6 +646,7 @@ impl Filesystem {
             }
             _ => {}
         }
+        st.apply_recent_deletes(true);
         st.store.save()?;
         Ok(())
     }

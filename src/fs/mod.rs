@@ -11,6 +11,7 @@
 
 mod attrs;
 mod control;
+mod cookie;
 mod error;
 mod handles;
 mod io;
@@ -18,7 +19,10 @@ mod names;
 mod namespace;
 mod nodes;
 mod readdir;
+mod recreate;
+mod requests;
 mod types;
+mod view;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -28,6 +32,7 @@ use std::time::{Duration, SystemTime};
 
 pub use error::{FsError, FsResult};
 pub use namespace::looks_like_tool_temporary;
+pub use requests::{Request, RequestCounts};
 pub use types::*;
 
 use crate::document::Document;
@@ -35,7 +40,9 @@ use crate::error::Error as StoreError;
 use crate::store::DocumentArrayMemmap;
 use handles::{Handle, HandleKind, Handles};
 use namespace::{classify_root, RootName, CONTROL_FILES, NAME_MAX};
-use nodes::{Node, NodeKind, Nodes, Temp};
+use nodes::{ContentTag, Node, NodeKind, Nodes, Temp};
+use recreate::{RecentDelete, RecentDeletes, RECREATE_WINDOW};
+use view::View;
 
 fn err(errno: i32, message: impl Into<String>) -> FsError {
     FsError::new(errno, message)
@@ -58,28 +65,90 @@ struct State {
     store: DocumentArrayMemmap,
     nodes: Nodes,
     handles: Handles,
-    /// Inodes whose attributes the kernel must drop (see `take_invalidations`).
-    invals: Vec<Ino>,
-    /// Set when `invals` is not empty, so that most requests need not lock again to see
+    /// What the kernel must be told before the current request is answered.
+    notes: KernelNotes,
+    /// Set when `notes` is not empty, so that most requests need not lock again to see
     /// that there is nothing to send.
-    invals_pending: Arc<AtomicBool>,
+    notes_pending: Arc<AtomicBool>,
     /// When documents changed through this mount (the others show the mount time).
+    /// Strictly increasing (see `touch`), so that together with `external_epoch` it tells
+    /// apart every version of a document's text this mount has shown.
     mtimes: HashMap<String, SystemTime>,
+    last_touch: SystemTime,
+    /// Bumped for a document each time its text changes through this mount: with
+    /// `external_epoch`, a tag for what the kernel's page cache of it holds.
+    versions: HashMap<String, u64>,
+    version_clock: u64,
+    /// Counts the times the store took in other writers' changes (or was reloaded or
+    /// cleared): every document's text may have changed then.
+    external_epoch: u64,
     /// The store's `external_changes()` when the kernel's caches were last brought in line.
     seen_external: u64,
     /// Bytes buffered by open document handles (bounded like the temporaries, separately,
     /// so that full temporaries never stop documents from being written).
     pending_bytes: u64,
+    /// Documents deleted a moment ago, which the deleting process may create again (see
+    /// `recreate`).
+    recent_deletes: RecentDeletes,
+    /// When taking in other writers' changes last failed (logged once a minute).
+    last_refresh_error: Option<std::time::Instant>,
+}
+
+/// Cache notifications for the kernel, collected while a request runs and sent by the
+/// adapter before it replies (see [`Filesystem::take_invalidations`]).
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct KernelNotes {
+    /// Names may be bound to other inodes now (a delete shifted positions, a rename moved
+    /// an id): every cached name must be looked up again (FUSE_NOTIFY_INC_EPOCH).
+    pub epoch: bool,
+    /// Inodes whose cached attributes (size, mtime, link count) are stale.
+    pub inodes: Vec<Ino>,
+}
+
+impl KernelNotes {
+    pub fn is_empty(&self) -> bool {
+        !self.epoch && self.inodes.is_empty()
+    }
 }
 
 impl State {
     /// A document's content or size changed behind the kernel's back: its cached
     /// attributes are dropped (a notification that takes no lock, so it can never wait for
-    /// a request). Its pages need nothing: on a read-write mount documents are read with
-    /// direct I/O, from a snapshot taken at open.
+    /// a request). Its pages are dropped by the next open (see `io::open_reader`).
     fn inval(&mut self, ino: Ino) {
-        self.invals.push(ino);
-        self.invals_pending.store(true, Ordering::Release);
+        self.notes.inodes.push(ino);
+        self.notes_pending.store(true, Ordering::Release);
+    }
+
+    /// Names changed meaning: the kernel must look every cached name up again. One atomic
+    /// increment in the kernel, no lock: safe from any handler, and a daemon killed while
+    /// it is sent still exits.
+    fn names_changed(&mut self) {
+        self.notes.epoch = true;
+        self.notes_pending.store(true, Ordering::Release);
+    }
+
+    /// Document `id` changed through this mount: a new mtime, later than any before.
+    fn touch(&mut self, id: &str) {
+        let now = SystemTime::now().max(self.last_touch + Duration::from_nanos(1));
+        self.last_touch = now;
+        self.mtimes.insert(id.to_owned(), now);
+        self.version_clock += 1;
+        self.versions.insert(id.to_owned(), self.version_clock);
+    }
+
+    /// Which version of document `id`'s text this mount shows now (see `versions`).
+    fn content_tag(&self, id: &str) -> ContentTag {
+        ContentTag {
+            external_epoch: self.external_epoch,
+            version: self.versions.get(id).copied().unwrap_or(0),
+        }
+    }
+
+    /// A document is gone or took another id: forget its times and version.
+    fn forget_times(&mut self, id: &str) {
+        self.mtimes.remove(id);
+        self.versions.remove(id);
     }
 }
 
@@ -88,7 +157,11 @@ pub struct Filesystem {
     config: FsConfig,
     mounted_at: SystemTime,
     state: Mutex<State>,
-    invals_pending: Arc<AtomicBool>,
+    notes_pending: Arc<AtomicBool>,
+    /// The kernel may cache names on a read-write mount: it can be told to drop them all
+    /// at once (FUSE_NOTIFY_INC_EPOCH, protocol 7.44). Set by the adapter at init.
+    names_cached: AtomicBool,
+    requests: Arc<RequestCounts>,
 }
 
 /// `buf[offset..offset+size]`, clamped.
@@ -113,22 +186,42 @@ fn doc_path(id: &str) -> String {
 
 impl Filesystem {
     pub fn new(store: DocumentArrayMemmap, config: FsConfig) -> Self {
-        let invals_pending = Arc::new(AtomicBool::new(false));
+        let notes_pending = Arc::new(AtomicBool::new(false));
+        let mounted_at = SystemTime::now();
         Filesystem {
             config,
-            mounted_at: SystemTime::now(),
+            mounted_at,
             state: Mutex::new(State {
                 store,
                 nodes: Nodes::new(),
                 handles: Handles::default(),
-                invals: Vec::new(),
-                invals_pending: invals_pending.clone(),
+                notes: KernelNotes::default(),
+                notes_pending: notes_pending.clone(),
                 mtimes: HashMap::new(),
+                last_touch: mounted_at,
+                versions: HashMap::new(),
+                version_clock: 0,
+                external_epoch: 0,
                 seen_external: 0,
                 pending_bytes: 0,
+                recent_deletes: RecentDeletes::default(),
+                last_refresh_error: None,
             }),
-            invals_pending,
+            notes_pending,
+            names_cached: AtomicBool::new(false),
+            requests: Arc::new(RequestCounts::default()),
         }
+    }
+
+    /// The counters the adapter bumps for every request (shown in `/.stats`).
+    pub fn requests(&self) -> Arc<RequestCounts> {
+        self.requests.clone()
+    }
+
+    /// The kernel can drop every cached name at once (FUSE_NOTIFY_INC_EPOCH): names of a
+    /// read-write mount may then be cached for the full TTL.
+    pub fn enable_name_cache(&self) {
+        self.names_cached.store(true, Ordering::Relaxed);
     }
 
     pub fn config(&self) -> &FsConfig {
@@ -139,6 +232,7 @@ impl Filesystem {
         // A panic in another request must not take the whole mount down with it.
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.sync_external(&mut st);
+        st.apply_recent_deletes(false);
         st
     }
 
@@ -156,15 +250,16 @@ impl Filesystem {
         }
     }
 
-    /// How long the kernel may keep a name → inode binding. On a read-write mount: not at
-    /// all. Positions shift on every delete, and ids move on renames made through the other
-    /// name, so every path walk asks again (one LOOKUP, answered from memory). The
-    /// alternative, invalidating names with FUSE_NOTIFY_INVAL_ENTRY, needs the directory's
-    /// lock, which a request waiting for this daemon may hold: a daemon killed at that
-    /// moment could never exit and would hang every process using the mount. A read-only
-    /// mount never changes, so its names are cached.
+    /// How long the kernel may keep a name → inode binding. A read-only mount never
+    /// changes, so its names are cached. On a read-write mount positions shift on every
+    /// delete and ids move on renames made through the other name; names are cached there
+    /// only if every change that moves names can make the kernel drop them all at once, with
+    /// FUSE_NOTIFY_INC_EPOCH (`State::names_changed`). Without it (kernels before protocol
+    /// 7.44) every path walk asks again. Invalidating single names instead
+    /// (FUSE_NOTIFY_INVAL_ENTRY) needs the directory's lock, which a request waiting for
+    /// this daemon may hold: a daemon killed at that moment could never exit.
     fn entry_ttl(&self) -> Duration {
-        if self.config.read_only {
+        if self.config.read_only || self.names_cached.load(Ordering::Relaxed) {
             self.config.ttl
         } else {
             Duration::ZERO

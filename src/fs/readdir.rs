@@ -1,5 +1,6 @@
 //! Directories: `opendir`, `readdir` and `statfs`.
 
+use super::cookie::{Cookie, Cursor};
 use super::*;
 
 impl Filesystem {
@@ -15,9 +16,14 @@ impl Filesystem {
         }
     }
 
-    /// Entries from `offset` on (0 = the start), at most `max` of them. With `plus`, each
-    /// entry except `.`/`..` carries attributes and counts as a lookup: the adapter must call
-    /// `forget(ino, 1)` for every such entry it could not fit in its reply.
+    /// Entries from `offset` on (0 = the start, else the `next_offset` of an entry returned
+    /// before), at most `max` of them. With `plus`, each entry except `.`/`..` carries
+    /// attributes and counts as a lookup: the adapter must call `forget(ino, 1)` for every
+    /// such entry it could not fit in its reply.
+    ///
+    /// Offsets are cookies that name the next entry, not list indices (see `Cookie`): a
+    /// listing read in several batches returns every entry that was neither added nor
+    /// removed meanwhile exactly once, though deletes shift positions between batches.
     pub fn readdir(
         &self,
         ino: Ino,
@@ -49,61 +55,92 @@ impl Filesystem {
         };
         let mut st = self.lock();
         let st = &mut *st;
-        let ndocs = st.store.len();
-        let temps = st.nodes.temps_in(ino);
-        let total = fixed.len() + ndocs + temps.len();
-        let mut out = Vec::new();
-        let mut i = offset as usize;
-        while i < total && out.len() < max {
-            let (name, node_ino, kind, entry) = if i < fixed.len() {
-                let (name, fino, kind) = fixed[i];
-                let entry = if plus {
-                    Some(Entry {
-                        attr: self.attr(st, fino)?,
-                        entry_ttl: self.entry_ttl(),
-                        attr_ttl: self.config.ttl,
-                    })
-                } else {
-                    None
-                };
-                (name.to_owned(), fino, kind, entry)
-            } else if i < fixed.len() + ndocs {
-                let pos = i - fixed.len();
-                let Some(id) = st.store.id_at(pos) else { break };
-                let id = id.to_owned();
-                let name = if ino == ROOT_INO {
-                    pos.to_string()
-                } else {
-                    id.clone()
-                };
-                let doc_ino;
-                let entry = if plus {
-                    let target = Target::Doc { id };
-                    let e = self.entry_for(st, &target)?;
-                    doc_ino = e.attr.ino;
-                    Some(e)
-                } else {
-                    // Plain readdir is not a lookup: report the inode number without
-                    // adding a node the kernel will never forget.
-                    doc_ino = st
-                        .nodes
-                        .doc_ino(&id)
-                        .unwrap_or_else(|| nodes::doc_ino_of(&id));
-                    None
-                };
-                (name, doc_ino, Kind::File, entry)
-            } else {
-                let (tino, name) = temps[i - fixed.len() - ndocs].clone();
-                let entry = if plus {
-                    Some(self.entry_for(st, &Target::Temp(tino))?)
-                } else {
-                    None
-                };
-                (name, tino, Kind::File, entry)
+        let view = View::of(st);
+        let ndocs = view.len();
+        let ids: Vec<String>;
+        let temps: Vec<(Ino, String)> = st
+            .nodes
+            .temps_in(ino)
+            .into_iter()
+            // A temporary named like a position a document has reached gives way to it.
+            .filter(|(_, name)| {
+                ino != ROOT_INO
+                    || !matches!(classify_root(name), RootName::Position(p) if p < ndocs)
+            })
+            .collect();
+        let mut at = Cookie::resume(offset, fixed.len(), &view, &temps);
+        // The ids of this batch (and of the entry after it, for its cookie), read before
+        // `entry_for` needs the state mutably.
+        {
+            let first = match at {
+                Cursor::Doc(p) => p,
+                _ => 0,
             };
-            i += 1;
+            let last = first.saturating_add(max).saturating_add(1).min(ndocs);
+            ids = (first..last)
+                .filter_map(|p| view.id_at(p).map(str::to_owned))
+                .collect();
+        }
+        let first_doc = match at {
+            Cursor::Doc(p) => p,
+            _ => 0,
+        };
+        let id_at =
+            |pos: usize| -> Option<&String> { pos.checked_sub(first_doc).and_then(|i| ids.get(i)) };
+        let mut out = Vec::new();
+        while out.len() < max {
+            let (name, node_ino, kind, entry) = match at {
+                Cursor::End => break,
+                Cursor::Fixed(i) => {
+                    let (name, fino, kind) = fixed[i];
+                    let entry = if plus {
+                        Some(Entry {
+                            attr: self.attr(st, fino)?,
+                            entry_ttl: self.entry_ttl(),
+                            attr_ttl: self.config.ttl,
+                        })
+                    } else {
+                        None
+                    };
+                    (name.to_owned(), fino, kind, entry)
+                }
+                Cursor::Doc(pos) => {
+                    let Some(id) = id_at(pos).cloned() else { break };
+                    let name = if ino == ROOT_INO {
+                        pos.to_string()
+                    } else {
+                        id.clone()
+                    };
+                    let doc_ino;
+                    let entry = if plus {
+                        let e = self.entry_for(st, &Target::Doc { id })?;
+                        doc_ino = e.attr.ino;
+                        Some(e)
+                    } else {
+                        // Plain readdir is not a lookup: report the inode number without
+                        // adding a node the kernel will never forget.
+                        doc_ino = st
+                            .nodes
+                            .doc_ino(&id)
+                            .unwrap_or_else(|| nodes::doc_ino_of(&id));
+                        None
+                    };
+                    (name, doc_ino, Kind::File, entry)
+                }
+                Cursor::Temp(i) => {
+                    let (tino, name) = temps[i].clone();
+                    let entry = if plus {
+                        Some(self.entry_for(st, &Target::Temp(tino))?)
+                    } else {
+                        None
+                    };
+                    (name, tino, Kind::File, entry)
+                }
+            };
+            at = at.next(fixed.len(), ndocs, temps.len());
+            let next_offset = Cookie::of(at, |p| id_at(p).map(String::as_str), &temps);
             out.push(DirEntry {
-                next_offset: i as u64,
+                next_offset,
                 name,
                 kind,
                 ino: node_ino,

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 
 use super::*;
 use crate::store::Options;
+use std::time::Duration;
 
 const RD: i32 = libc::O_RDONLY;
 const WR_TRUNC: i32 = libc::O_WRONLY | libc::O_TRUNC;
@@ -122,10 +123,14 @@ fn bash_redirect_replaces_after_the_early_flush_fails() {
     );
     last.unwrap();
     let ino = f.ino(ROOT_INO, "1");
-    assert!(f.fs.take_invalidations().contains(&ino));
-    // Readers on a read-write mount never use the page cache (they read a snapshot).
+    assert!(f.fs.take_invalidations().inodes.contains(&ino));
+    // The first reader after a change reads through the page cache, which the kernel
+    // drops at this open (it may hold the old text); the next one keeps it.
     let o = f.fs.open(ino, RD).unwrap();
-    assert!(!o.keep_cache && o.direct_io);
+    assert!(!o.keep_cache && !o.direct_io && o.noflush);
+    f.fs.release(ino, o.fh);
+    let o = f.fs.open(ino, RD).unwrap();
+    assert!(o.keep_cache && !o.direct_io);
     f.fs.release(ino, o.fh);
     // The id was added as the first key; the rest is byte for byte.
     assert_eq!(
@@ -364,12 +369,21 @@ fn new_documents_are_made_in_by_id() {
         e.attr.ino,
         "the created inode is the document's"
     );
-    // Creating in the root is only for temporaries; positions cannot be created.
+    // Creating in the root is only for temporaries: a name like a position past the end
+    // (vim's `4913` probe) is one, and never a document; an existing position exists.
+    let (probe, ph) = f.fs.create(ROOT_INO, os("5"), 0o644, CREATE_EXCL).unwrap();
+    f.fs.write(probe.attr.ino, ph.fh, 0, b"{\"text\":\"probe\"}")
+        .unwrap();
+    f.fs.flush(probe.attr.ino, ph.fh).unwrap();
+    f.fs.release(probe.attr.ino, ph.fh);
+    assert_eq!(f.ids(), ["id_0", "fresh"]);
+    assert_eq!(f.cat(ROOT_INO, "5"), "{\"text\":\"probe\"}");
+    f.fs.unlink(ROOT_INO, os("5")).unwrap();
     assert_eq!(
-        f.fs.create(ROOT_INO, os("5"), 0o644, CREATE_EXCL)
+        f.fs.create(ROOT_INO, os("1"), 0o644, CREATE_EXCL)
             .unwrap_err()
             .errno,
-        libc::EPERM
+        libc::EEXIST
     );
     assert_eq!(
         f.fs.create(BY_ID_INO, os("fresh"), 0o644, CREATE_EXCL)
@@ -452,7 +466,7 @@ fn rm_shifts_positions_and_the_other_name_is_gone() {
     f.fs.unlink(ROOT_INO, os("5")).unwrap();
     assert_eq!(f.ids(), ["id_1", "id_2", "id_3", "id_4", "id_5"]);
     // Names are never cached on a read-write mount; the inode's attributes are dropped.
-    assert!(f.fs.take_invalidations().contains(&gone));
+    assert!(f.fs.take_invalidations().inodes.contains(&gone));
     assert_eq!(
         f.fs.lookup(BY_ID_INO, os("id_0")).unwrap_err().errno,
         libc::ENOENT
@@ -659,21 +673,48 @@ fn limits_give_efbig_and_enospc() {
 fn readers_read_the_version_they_opened_and_writers_bypass_the_cache() {
     let f = fixture(1);
     let ino = f.ino(ROOT_INO, "0");
+    let v1 = b"{\"id\":\"id_0\",\"text\":\"doc 0\"}";
+    // Nothing changes: readers share the page cache.
     let r = f.fs.open(ino, RD).unwrap();
-    assert!(r.direct_io && r.noflush && !r.keep_cache);
+    assert!(!r.direct_io && r.noflush);
     let w = f.fs.open(ino, libc::O_RDWR | libc::O_TRUNC).unwrap();
-    assert!(w.direct_io && !w.noflush);
-    // A writer reads its own buffer; the reader keeps the version it opened, whole, even
-    // after the writer commits.
+    assert!(
+        w.direct_io && !w.noflush,
+        "writers never touch the page cache"
+    );
+    // While a writer is at work, a new reader reads its snapshot with direct I/O.
+    let r2 = f.fs.open(ino, RD).unwrap();
+    assert!(r2.direct_io && !r2.keep_cache);
+    // A writer reads its own buffer; readers keep the version they opened, whole, even
+    // after the writer commits, and fstat on them shows that version's size.
     f.fs.write(ino, w.fh, 0, b"{}").unwrap();
     assert!(f.fs.read(ino, w.fh, 0, 2).unwrap() == b"{}");
     f.fs.flush(ino, w.fh).unwrap();
-    assert_eq!(
-        f.fs.read(ino, r.fh, 0, 4096).unwrap(),
-        b"{\"id\":\"id_0\",\"text\":\"doc 0\"}"
-    );
-    f.fs.release(ino, r.fh);
     f.fs.release(ino, w.fh);
+    for h in [r.fh, r2.fh] {
+        assert_eq!(f.fs.read(ino, h, 0, 4096).unwrap(), v1);
+        let (attr, ttl) = f.fs.getattr(ino, Some(h)).unwrap();
+        assert_eq!(attr.size, v1.len() as u64);
+        assert_eq!(ttl, Duration::ZERO, "differs from the document: not cached");
+    }
+    let (attr, ttl) = f.fs.getattr(ino, None).unwrap();
+    assert_eq!(attr.size, "{\"id\":\"id_0\"}".len() as u64);
+    assert!(ttl > Duration::ZERO);
+    // A reader of the old version is still open: the page cache holds that version, so a
+    // reader of the new one bypasses it.
+    let r3 = f.fs.open(ino, RD).unwrap();
+    assert!(r3.direct_io);
+    f.fs.release(ino, r3.fh);
+    f.fs.release(ino, r.fh);
+    f.fs.release(ino, r2.fh);
+    // All old readers gone: the next reader uses the cache again, dropped at its open.
+    let r4 = f.fs.open(ino, RD).unwrap();
+    assert!(!r4.direct_io && !r4.keep_cache);
+    assert_eq!(
+        f.fs.read(ino, r4.fh, 0, 4096).unwrap(),
+        b"{\"id\":\"id_0\"}"
+    );
+    f.fs.release(ino, r4.fh);
     assert_eq!(f.cat(ROOT_INO, "0"), "{\"id\":\"id_0\"}");
     // On a read-only mount the page cache is kept.
     let ro = fixture_with(
