@@ -14,7 +14,7 @@ use super::types::Ino;
 
 /// How long after a delete the deleting process may create the name again and keep the
 /// document's position.
-pub const RECREATE_WINDOW: Duration = Duration::from_secs(2);
+pub const RECREATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// A document deleted a moment ago, still in the store, hidden from the view.
 #[derive(Debug, Clone)]
