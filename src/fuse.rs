@@ -339,10 +339,10 @@ impl fuser::Filesystem for FuseAdapter {
             // stale. There each name is looked up once, then cached.
             wanted.push(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
         } else {
-            // Before each read of a cached file the kernel checks that the attributes it
-            // holds are fresh (and refreshes them after a writer changed the size), so a
-            // reader is never served cached pages past its own text (see `fs::open_reader`).
-            wanted.push(InitFlags::FUSE_AUTO_INVAL_DATA);
+            // Readers and writers of a read-write mount use direct I/O; this lets the
+            // kernel map such files anyway (through the page cache, filled by the mapping
+            // reader's reads), so mmap works (Python's mmap, ripgrep, parsers).
+            wanted.push(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
         }
         for flags in wanted {
             if let Err(missing) = config.add_capabilities(flags) {

@@ -30,7 +30,9 @@ fn names_are_cached_on_this_kernel() {
     let m = Mount::with_docs(3);
     warm(&m);
     assert_eq!(m.stats()["names_cached"], true, "{}", m.stats());
-    // A warm read costs one OPEN (and its RELEASE): no LOOKUP, GETATTR or READ.
+    // A warm read costs an OPEN, its READs (direct I/O: the text and the empty read that
+    // ends it), at most one GETATTR (the kernel drops the atime after a direct read, and
+    // cat's fstat asks again) and a RELEASE: never a LOOKUP.
     let before = m.stats()["requests"].clone();
     m.sh("cat \"$MNT/1\" \"$MNT/by-id/doc2\" > /dev/null")
         .assert_ok();
@@ -39,7 +41,8 @@ fn names_are_cached_on_this_kernel() {
     // (.stats itself costs a lookup-free OPEN, GETATTR, READs, FLUSH and RELEASE.)
     assert_eq!(delta("lookup"), 0, "{before} -> {after}");
     assert_eq!(delta("open"), 2 + 1);
-    assert_eq!(delta("read"), 2, "only .stats is read through the daemon");
+    assert!(delta("getattr") <= 1 + 2, "{before} -> {after}");
+    assert_eq!(delta("read"), 2 * 2 + 2);
 }
 
 #[test]

@@ -35,7 +35,6 @@ impl Filesystem {
             CLEAR_INO => {
                 st.store.clear()?;
                 st.mtimes.clear();
-                st.versions.clear();
                 self.refresh_all(st);
             }
             _ => return Err(err(libc::EINVAL, "not a control file")),
@@ -44,11 +43,9 @@ impl Filesystem {
     }
 
     /// After the store changed under every name (reload, clear, other writers' changes
-    /// taken in): every cached name, attribute and page of a document may be stale. Names
-    /// go with one epoch bump; attributes with a notification per known inode; pages at
-    /// each document's next open (its content tag changed with `external_epoch`).
+    /// taken in): every cached name and attribute of a document may be stale. Names go
+    /// with one epoch bump, attributes with a notification per known inode.
     pub(super) fn refresh_all(&self, st: &mut State) {
-        st.external_epoch += 1;
         for (id, ino) in st.nodes.all_docs() {
             if !st.store.contains(&id) {
                 st.nodes.doc_deleted(&id);
@@ -103,7 +100,7 @@ impl Filesystem {
     /// (an epoch bump), and the attributes of some inodes (FUSE_NOTIFY_INVAL_INODE with a
     /// negative offset: attributes only). Neither takes a lock in the kernel, so neither
     /// can wait for a request this daemon has not answered yet. Pages need no notification:
-    /// the next open drops them (see `io::open_reader`).
+    /// readers of a read-write mount use direct I/O.
     pub fn take_invalidations(&self) -> KernelNotes {
         if !self.notes_pending.load(Ordering::Acquire) {
             return KernelNotes::default();

@@ -16,14 +16,13 @@ pub enum HandleKind {
         dirty: bool,
     },
     /// A document opened for reading on a read-write mount: the text as it was at open,
-    /// and when that version was made. Every read of the handle is served from it, so a
-    /// reader sees one whole version even while writers replace the document. `paged`:
-    /// the handle reads through the kernel's page cache (see `io::open_reader`); else with
-    /// direct I/O.
+    /// and when that version was made. Every read of the handle is served from it (with
+    /// direct I/O), so a reader sees one whole version even while writers replace the
+    /// document — never a mix, never the zero or overgrown size the kernel briefly
+    /// believes while a writer has it open.
     Reader {
         text: Arc<[u8]>,
         mtime: SystemTime,
-        paged: bool,
     },
     /// A temporary file: the data lives in the node, shared by all handles.
     Temp {
@@ -72,19 +71,15 @@ impl Handles {
         self.map.len()
     }
 
-    /// Turns handles of a temporary that became document `ino` into (clean) document
-    /// handles. Returns how many: each may write the document from now on.
-    pub fn temp_became_doc(&mut self, ino: Ino) -> u32 {
-        let mut n = 0;
+    /// Turns handles of a temporary that became document `ino` into (clean) document handles.
+    pub fn temp_became_doc(&mut self, ino: Ino) {
         for h in self.map.values_mut() {
             if h.ino == ino && matches!(h.kind, HandleKind::Temp { .. }) {
                 h.kind = HandleKind::Doc {
                     buf: None,
                     dirty: false,
                 };
-                n += 1;
             }
         }
-        n
     }
 }

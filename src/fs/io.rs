@@ -45,7 +45,7 @@ impl Filesystem {
                 match &mut node.kind {
                     NodeKind::Doc(id) => {
                         let id = id.clone();
-                        self.open_doc(st, ino, &id, writing, trunc)?
+                        self.open_doc(st, &id, writing, trunc)?
                     }
                     NodeKind::Temp(t) => {
                         // Truncating an empty file changes nothing: no reason to settle it.
@@ -75,11 +75,10 @@ impl Filesystem {
         Ok(Opened { fh, ..opened })
     }
 
-    /// Opens document `id` through inode `ino`.
+    /// Opens document `id`.
     fn open_doc(
         &self,
         st: &mut State,
-        ino: Ino,
         id: &str,
         writing: bool,
         trunc: bool,
@@ -101,12 +100,9 @@ impl Filesystem {
             return Ok((kind, opened));
         }
         if !writing {
-            return self.open_reader(st, ino, id);
+            return self.open_reader(st, id);
         }
         // Writers bypass the page cache: nobody may see bytes that are not committed.
-        if let Some(n) = st.nodes.get_mut(ino) {
-            n.pages.writers += 1;
-        }
         let kind = HandleKind::Doc {
             buf: trunc.then(Vec::new),
             dirty: trunc,
@@ -119,45 +115,21 @@ impl Filesystem {
     }
 
     /// A reader on a read-write mount reads a snapshot: the text as of its open, whole,
-    /// whatever writers do meanwhile. It reads through the kernel's page cache — so a
-    /// warm `cat` costs one OPEN, its reads none, and `mmap` works — when the cache can
-    /// only ever hold that one version: no writer has the inode open, and every other
-    /// page-cache reader open on it reads the same version. The cache is kept (it holds
-    /// this version already) or dropped by the kernel at this open (it may hold an older
-    /// one). Otherwise — a writer is at work, or older readers still read an older version
-    /// — the reader reads its snapshot with direct I/O, bypassing the cache.
-    ///
-    /// Readers that opened before a writer stay correct too: the kernel re-reads their
-    /// attributes before each read once a writer changed the size it knows
-    /// (FUSE_AUTO_INVAL_DATA), and `getattr` answers them with their snapshot's size and
-    /// time, so their cached pages are never read past their own text.
-    fn open_reader(&self, st: &mut State, ino: Ino, id: &str) -> FsResult<(HandleKind, Opened)> {
-        let tag = st.content_tag(id);
+    /// whatever writers do meanwhile, served with direct I/O. (Through the page cache the
+    /// kernel bounds reads by the size it believes, which a writer changes under every
+    /// reader: its O_TRUNC makes it 0, its writes grow it; a reader could then read an empty,
+    /// cut or zero-padded text — `tests/mount_concurrency.rs` caught exactly that with
+    /// cached readers.) `mmap` still works: the kernel maps direct-I/O files through the
+    /// page cache (FUSE_DIRECT_IO_ALLOW_MMAP), filled from the mapping reader's snapshot.
+    fn open_reader(&self, st: &mut State, id: &str) -> FsResult<(HandleKind, Opened)> {
         let mtime = st.mtimes.get(id).copied().unwrap_or(self.mounted_at);
         let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
-        let pages = &mut st
-            .nodes
-            .get_mut(ino)
-            .ok_or_else(|| err(libc::ENOENT, format!("inode {ino} is not known")))?
-            .pages;
-        let paged = pages.writers == 0 && (pages.readers == 0 || pages.tag == Some(tag));
-        let opened = if paged {
-            let keep_cache = pages.tag == Some(tag);
-            pages.tag = Some(tag);
-            pages.readers += 1;
-            Opened {
-                keep_cache,
-                noflush: true,
-                ..Opened::default()
-            }
-        } else {
-            Opened {
-                direct_io: true,
-                noflush: true,
-                ..Opened::default()
-            }
+        let opened = Opened {
+            direct_io: true,
+            noflush: true,
+            ..Opened::default()
         };
-        Ok((HandleKind::Reader { text, mtime, paged }, opened))
+        Ok((HandleKind::Reader { text, mtime }, opened))
     }
 
     pub fn create(
@@ -479,10 +451,7 @@ impl Filesystem {
                 let id_added = doc.json().len() != written_len;
                 st.store.append(doc)?;
                 st.nodes.make_doc(ino, &name);
-                let writers = st.handles.temp_became_doc(ino);
-                if let Some(n) = st.nodes.get_mut(ino) {
-                    n.pages.writers += writers;
-                }
+                st.handles.temp_became_doc(ino);
                 st.shadow_temp_at_end();
                 st.touch(&name);
                 if id_added {
@@ -525,10 +494,7 @@ impl Filesystem {
         st.store.set_by_id(id, doc)?;
         st.recent_deletes.take(id);
         st.nodes.make_doc(ino, id);
-        let writers = st.handles.temp_became_doc(ino);
-        if let Some(n) = st.nodes.get_mut(ino) {
-            n.pages.writers += writers;
-        }
+        st.handles.temp_became_doc(ino);
         st.touch(id);
         if id_added {
             st.inval(ino);
@@ -568,17 +534,6 @@ impl Filesystem {
         };
         if let HandleKind::Doc { buf: Some(b), .. } = &h.kind {
             st.pending_bytes -= b.len() as u64;
-        }
-        if let Some(n) = st.nodes.get_mut(ino) {
-            match h.kind {
-                HandleKind::Doc { .. } if !self.config.read_only => {
-                    n.pages.writers = n.pages.writers.saturating_sub(1);
-                }
-                HandleKind::Reader { paged: true, .. } => {
-                    n.pages.readers = n.pages.readers.saturating_sub(1);
-                }
-                _ => {}
-            }
         }
         let last_handle = st.nodes.get(ino).is_some_and(|n| n.open == 1);
         if last_handle {

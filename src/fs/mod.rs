@@ -40,7 +40,7 @@ use crate::error::Error as StoreError;
 use crate::store::DocumentArrayMemmap;
 use handles::{Handle, HandleKind, Handles};
 use namespace::{classify_root, RootName, CONTROL_FILES, NAME_MAX};
-use nodes::{ContentTag, Node, NodeKind, Nodes, Temp};
+use nodes::{Node, NodeKind, Nodes, Temp};
 use recreate::{RecentDelete, RecentDeletes, RECREATE_WINDOW};
 use view::View;
 
@@ -71,17 +71,9 @@ struct State {
     /// that there is nothing to send.
     notes_pending: Arc<AtomicBool>,
     /// When documents changed through this mount (the others show the mount time).
-    /// Strictly increasing (see `touch`), so that together with `external_epoch` it tells
-    /// apart every version of a document's text this mount has shown.
+    /// Strictly increasing (see `touch`): two versions never show the same mtime.
     mtimes: HashMap<String, SystemTime>,
     last_touch: SystemTime,
-    /// Bumped for a document each time its text changes through this mount: with
-    /// `external_epoch`, a tag for what the kernel's page cache of it holds.
-    versions: HashMap<String, u64>,
-    version_clock: u64,
-    /// Counts the times the store took in other writers' changes (or was reloaded or
-    /// cleared): every document's text may have changed then.
-    external_epoch: u64,
     /// The store's `external_changes()` when the kernel's caches were last brought in line.
     seen_external: u64,
     /// Bytes buffered by open document handles (bounded like the temporaries, separately,
@@ -114,7 +106,8 @@ impl KernelNotes {
 impl State {
     /// A document's content or size changed behind the kernel's back: its cached
     /// attributes are dropped (a notification that takes no lock, so it can never wait for
-    /// a request). Its pages are dropped by the next open (see `io::open_reader`).
+    /// a request). Its pages need nothing: on a read-write mount documents are read with
+    /// direct I/O, from a snapshot taken at open.
     fn inval(&mut self, ino: Ino) {
         self.notes.inodes.push(ino);
         self.notes_pending.store(true, Ordering::Release);
@@ -133,22 +126,11 @@ impl State {
         let now = SystemTime::now().max(self.last_touch + Duration::from_nanos(1));
         self.last_touch = now;
         self.mtimes.insert(id.to_owned(), now);
-        self.version_clock += 1;
-        self.versions.insert(id.to_owned(), self.version_clock);
     }
 
-    /// Which version of document `id`'s text this mount shows now (see `versions`).
-    fn content_tag(&self, id: &str) -> ContentTag {
-        ContentTag {
-            external_epoch: self.external_epoch,
-            version: self.versions.get(id).copied().unwrap_or(0),
-        }
-    }
-
-    /// A document is gone or took another id: forget its times and version.
+    /// A document is gone or took another id: forget its times.
     fn forget_times(&mut self, id: &str) {
         self.mtimes.remove(id);
-        self.versions.remove(id);
     }
 }
 
@@ -199,9 +181,6 @@ impl Filesystem {
                 notes_pending: notes_pending.clone(),
                 mtimes: HashMap::new(),
                 last_touch: mounted_at,
-                versions: HashMap::new(),
-                version_clock: 0,
-                external_epoch: 0,
                 seen_external: 0,
                 pending_bytes: 0,
                 recent_deletes: RecentDeletes::default(),

@@ -266,10 +266,7 @@ impl Filesystem {
         })?;
         st.store.set_by_id(id, doc)?;
         st.nodes.make_doc(t, id);
-        let writers = st.handles.temp_became_doc(t);
-        if let Some(n) = st.nodes.get_mut(t) {
-            n.pages.writers += writers;
-        }
+        st.handles.temp_became_doc(t);
         st.touch(id);
         for i in st.nodes.inodes_of(id) {
             st.inval(i);

@@ -48,29 +48,6 @@ pub struct Node {
     pub kind: NodeKind,
     pub nlookup: u64,
     pub open: u32,
-    /// What the kernel may hold of this inode's pages (see `io::open_reader`).
-    pub pages: PageCache,
-}
-
-/// Which version of a document's text a mount shows (see `State::content_tag`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ContentTag {
-    pub external_epoch: u64,
-    pub version: u64,
-}
-
-/// The kernel's page cache of one document inode, as far as this daemon can know it.
-/// Only readers opened with the page cache fill it, and they are only handed out while
-/// they all read one version and no writer has the inode open, so the cache only ever
-/// holds the text of `tag`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PageCache {
-    /// The version whose bytes the cached pages hold, if any may be cached.
-    pub tag: Option<ContentTag>,
-    /// Open readers that read through the page cache.
-    pub readers: u32,
-    /// Open handles that may write the document (with direct I/O).
-    pub writers: u32,
 }
 
 #[derive(Default)]
@@ -136,7 +113,6 @@ impl Nodes {
                 kind: NodeKind::Doc(id.to_owned()),
                 nlookup: 0,
                 open: 0,
-                pages: PageCache::default(),
             },
         );
         self.doc_ino.insert(id.to_owned(), ino);
@@ -280,7 +256,6 @@ impl Nodes {
                 kind: NodeKind::Temp(temp),
                 nlookup: 0,
                 open: 0,
-                pages: PageCache::default(),
             },
         );
         ino
