@@ -1,10 +1,11 @@
 //! Directory offsets that survive changes between two batches of one listing.
 //!
-//! An offset names the next entry to return, not its index: a document by its position and
-//! a 32-bit hash of its id, a temporary by its inode number. Resuming looks for that
-//! document near its old position, so deletes before it (which shift positions) neither
-//! skip nor repeat entries. Offsets stay below 2^63: the kernel keeps them in a signed
-//! `loff_t`.
+//! An offset names the next entry to return, not its index. In `/by-id/` a document is
+//! named by its position and a 32-bit hash of its id: resuming looks for that id near its
+//! old position, so deletes before it (which shift positions) neither skip nor repeat an
+//! entry. In `/` the names *are* positions, and a delete removes only the last one: there
+//! the position alone is the right offset. A temporary is named by its inode number.
+//! Offsets stay below 2^63: the kernel keeps them in a signed `loff_t`.
 
 use super::nodes::fnv1a;
 use super::types::Ino;
@@ -59,13 +60,16 @@ pub struct Cookie;
 
 impl Cookie {
     /// The offset that resumes at `at`; `id_at` gives the id at a document position.
+    /// `by_id`: documents are named by id (else by position).
     pub fn of<'a>(
         at: Cursor,
+        by_id: bool,
         id_at: impl Fn(usize) -> Option<&'a str>,
         temps: &[(Ino, String)],
     ) -> u64 {
         match at {
             Cursor::Fixed(i) => i as u64,
+            Cursor::Doc(p) if !by_id => DOC | ((p as u64) << 32),
             Cursor::Doc(p) => match id_at(p) {
                 Some(id) if (p as u64) < (1 << POS_BITS) => DOC | ((p as u64) << 32) | id_hash(id),
                 // Beyond what the offset can name: plain index from here on.
@@ -77,7 +81,13 @@ impl Cookie {
     }
 
     /// Where a listing resumes from `offset` (0 is the start).
-    pub fn resume(offset: u64, nfixed: usize, view: &View, temps: &[(Ino, String)]) -> Cursor {
+    pub fn resume(
+        offset: u64,
+        nfixed: usize,
+        by_id: bool,
+        view: &View,
+        temps: &[(Ino, String)],
+    ) -> Cursor {
         let ndocs = view.len();
         let after_docs = || {
             if temps.is_empty() {
@@ -92,15 +102,17 @@ impl Cookie {
         if offset & DOC != 0 {
             let pos = ((offset >> 32) & ((1 << POS_BITS) - 1)) as usize;
             let hash = offset & 0xffff_ffff;
-            let found = (0..=SEARCH).find_map(|d| {
-                [pos.checked_sub(d), pos.checked_add(d).filter(|_| d > 0)]
-                    .into_iter()
-                    .flatten()
-                    .find(|&q| q < ndocs && view.id_at(q).is_some_and(|id| id_hash(id) == hash))
+            let found = by_id.then(|| {
+                (0..=SEARCH).find_map(|d| {
+                    [pos.checked_sub(d), pos.checked_add(d).filter(|_| d > 0)]
+                        .into_iter()
+                        .flatten()
+                        .find(|&q| q < ndocs && view.id_at(q).is_some_and(|id| id_hash(id) == hash))
+                })
             });
             // Not found: the next document itself was removed; what followed it is now
             // at (about) its old position.
-            let p = found.unwrap_or(pos);
+            let p = found.flatten().unwrap_or(pos);
             return if p < ndocs {
                 Cursor::Doc(p)
             } else {

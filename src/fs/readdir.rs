@@ -68,7 +68,8 @@ impl Filesystem {
                     || !matches!(classify_root(name), RootName::Position(p) if p < ndocs)
             })
             .collect();
-        let mut at = Cookie::resume(offset, fixed.len(), &view, &temps);
+        let by_id = ino == BY_ID_INO;
+        let mut at = Cookie::resume(offset, fixed.len(), by_id, &view, &temps);
         // The ids of this batch (and of the entry after it, for its cookie), read before
         // `entry_for` needs the state mutably.
         {
@@ -138,7 +139,7 @@ impl Filesystem {
                 }
             };
             at = at.next(fixed.len(), ndocs, temps.len());
-            let next_offset = Cookie::of(at, |p| id_at(p).map(String::as_str), &temps);
+            let next_offset = Cookie::of(at, by_id, |p| id_at(p).map(String::as_str), &temps);
             out.push(DirEntry {
                 next_offset,
                 name,

@@ -732,3 +732,63 @@ fn pending_writes_of_open_documents_share_the_memory_bound() {
     let stats: serde_json::Value = serde_json::from_str(&f.fs.stats_json()).unwrap();
     assert_eq!(stats["pending_write_bytes"], 0);
 }
+
+/// Lists `dir` in batches of `batch`, running `between` after each batch.
+fn list_in_batches(
+    f: &Fixture,
+    dir: Ino,
+    batch: usize,
+    mut between: impl FnMut(usize),
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut offset = 0;
+    for round in 0.. {
+        let got = f.fs.readdir(dir, offset, false, batch).unwrap();
+        let Some(last) = got.last() else { break };
+        offset = last.next_offset;
+        names.extend(got.iter().map(|e| e.name.clone()));
+        between(round);
+    }
+    names.retain(|n| n != "." && n != "..");
+    names
+}
+
+#[test]
+fn a_listing_in_batches_returns_every_surviving_entry_once_despite_deletes() {
+    let f = fixture(30);
+    // Between batches, delete documents before the resume point (they shift every later
+    // position down) and one just after it.
+    let mut deleted = Vec::new();
+    let names = list_in_batches(&f, BY_ID_INO, 7, |round| {
+        for victim in [format!("id_{}", round * 2), format!("id_{}", round * 7 + 8)] {
+            if f.fs.unlink(BY_ID_INO, os(&victim)).is_ok() {
+                deleted.push(victim);
+            }
+        }
+    });
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        assert!(seen.insert(n.clone()), "{n} listed twice: {names:?}");
+    }
+    for i in 0..30 {
+        let id = format!("id_{i}");
+        if !deleted.contains(&id) {
+            assert!(
+                seen.contains(&id),
+                "{id} survived but was skipped: {names:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_listing_of_the_root_in_batches_survives_deletes_too() {
+    let f = fixture(12);
+    let names = list_in_batches(&f, ROOT_INO, 5, |_| {
+        let _ = f.fs.unlink(ROOT_INO, os("0"));
+    });
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "no name twice: {names:?}");
+}
