@@ -44,9 +44,12 @@ fn install_and_cp_remove_destination_replace_in_place() {
     let b = outside(&m, "b.json", &json_of("doc0", "copied"));
     m.sh(&format!("cp --remove-destination {b} \"$MNT/by-id/doc0\""))
         .assert_ok();
+    let c = outside(&m, "c.json", &json_of("doc1", "cp -a"));
+    m.sh(&format!("cp -a {c} \"$MNT/1\"")).assert_ok();
     let mut want = expected_docs(4);
     want[3].1 = json_of("doc3", "installed");
     want[0].1 = json_of("doc0", "copied");
+    want[1].1 = json_of("doc1", "cp -a");
     m.assert_shows(&want);
 }
 
