@@ -11,6 +11,7 @@ impl Filesystem {
             ROOT_INO => Ok(match classify_root(name) {
                 RootName::ById => Target::Fixed(BY_ID_INO),
                 RootName::Stats => Target::Fixed(STATS_INO),
+                RootName::Bulk(ino) => Target::Fixed(ino),
                 RootName::Control(ino) => Target::Fixed(ino),
                 // A position shows its document; past the end, the name can only be a
                 // tool's temporary (vim's `4913` probe), which never shadows a document.
@@ -30,7 +31,7 @@ impl Filesystem {
                     None => Target::Missing,
                 }
             }),
-            _ if st.nodes.get(parent).is_some() || parent <= CLEAR_INO => {
+            _ if st.nodes.get(parent).is_some() || parent <= LAST_FIXED_INO => {
                 Err(err(libc::ENOTDIR, "not a directory"))
             }
             _ => Err(err(libc::ENOENT, "no such directory")),
@@ -95,6 +96,14 @@ impl Filesystem {
             STATS_INO => {
                 let size = self.render_stats(st).len() as u64;
                 return Ok(self.file_attr(ino, size, 0o444, 1, SystemTime::now()));
+            }
+            ALL_INO => {
+                let size = self.all_lines_len(st)?;
+                return Ok(self.file_attr(ino, size, 0o444, 1, st.last_touch));
+            }
+            APPEND_INO => {
+                let perm = if self.config.read_only { 0 } else { 0o200 };
+                return Ok(self.file_attr(ino, 0, perm, 1, self.mounted_at));
             }
             _ => {}
         }
@@ -201,7 +210,7 @@ impl Filesystem {
 
     /// The kernel dropped `nlookup` references to `ino`.
     pub fn forget(&self, ino: Ino, nlookup: u64) {
-        if ino > CLEAR_INO {
+        if ino > LAST_FIXED_INO {
             self.lock().nodes.forget(ino, nlookup);
         }
     }

@@ -46,6 +46,7 @@ impl Filesystem {
     /// taken in): every cached name and attribute of a document may be stale. Names go
     /// with one epoch bump, attributes with a notification per known inode.
     pub(super) fn refresh_all(&self, st: &mut State) {
+        st.view_version += 1;
         for (id, ino) in st.nodes.all_docs() {
             if !st.store.contains(&id) {
                 st.nodes.doc_deleted(&id);

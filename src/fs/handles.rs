@@ -6,6 +6,7 @@ use hashbrown::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::bulk::AllLinesCursor;
 use super::types::Ino;
 
 pub enum HandleKind {
@@ -34,6 +35,12 @@ pub enum HandleKind {
     },
     /// A control file (`/.reload` …).
     Control,
+    /// A reader of `/.all.jsonl`, with where it is in the stream.
+    AllLines(AllLinesCursor),
+    /// A writer of `/.append.jsonl`: what it wrote, appended at close.
+    Append {
+        buf: Vec<u8>,
+    },
     Dir,
 }
 

@@ -30,6 +30,30 @@ impl Filesystem {
                     },
                 )
             }
+            ALL_INO => {
+                if writing || trunc {
+                    return Err(err(libc::EACCES, "/.all.jsonl is read-only"));
+                }
+                let opened = Opened {
+                    direct_io: true,
+                    noflush: true,
+                    ..Opened::default()
+                };
+                (HandleKind::AllLines(Default::default()), opened)
+            }
+            APPEND_INO => {
+                if !writing {
+                    return Err(err(
+                        libc::EACCES,
+                        "/.append.jsonl is write-only: write JSON Lines to it to add documents",
+                    ));
+                }
+                let opened = Opened {
+                    direct_io: true,
+                    ..Opened::default()
+                };
+                (HandleKind::Append { buf: Vec::new() }, opened)
+            }
             _ if ino <= CLEAR_INO => (
                 HandleKind::Control,
                 Opened {
@@ -229,7 +253,36 @@ impl Filesystem {
 
     /// `fh` 0 means "no handle" (zero-message open).
     pub fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        let st = self.lock();
+        let mut st = self.lock();
+        let st = &mut *st;
+        if let Some(Handle {
+            kind: HandleKind::AllLines(cursor),
+            ..
+        }) = st.handles.get_mut(fh)
+        {
+            let mut c = std::mem::take(cursor);
+            let r = Self::read_all_lines(st, &mut c, offset, size);
+            if let Some(Handle {
+                kind: HandleKind::AllLines(cursor),
+                ..
+            }) = st.handles.get_mut(fh)
+            {
+                *cursor = c;
+            }
+            return r;
+        }
+        match ino {
+            ALL_INO => {
+                // No handle: a zero-message open on a read-only mount. The kernel reads the
+                // file ahead in order, so one cursor for all such reads serves it in one pass.
+                let mut c = std::mem::take(&mut st.shared_all_cursor);
+                let r = Self::read_all_lines(st, &mut c, offset, size);
+                st.shared_all_cursor = c;
+                return r;
+            }
+            APPEND_INO => return Err(err(libc::EACCES, "/.append.jsonl is write-only")),
+            _ => {}
+        }
         if let Some(h) = st.handles.get(fh) {
             match &h.kind {
                 HandleKind::Doc { buf: Some(b), .. } => return Ok(slice_of(b, offset, size)),
@@ -240,7 +293,7 @@ impl Filesystem {
         }
         match ino {
             ROOT_INO | BY_ID_INO => return Err(err(libc::EISDIR, "is a directory")),
-            STATS_INO => return Ok(slice_of(self.render_stats(&st).as_bytes(), offset, size)),
+            STATS_INO => return Ok(slice_of(self.render_stats(st).as_bytes(), offset, size)),
             _ => {}
         }
         if let Some(&(_, _, text)) = CONTROL_FILES.iter().find(|(_, i, _)| *i == ino) {
@@ -263,6 +316,29 @@ impl Filesystem {
         match ino {
             ROOT_INO | BY_ID_INO => return Err(err(libc::EISDIR, "is a directory")),
             STATS_INO => return Err(err(libc::EACCES, "/.stats is read-only")),
+            ALL_INO => return Err(err(libc::EACCES, "/.all.jsonl is read-only")),
+            APPEND_INO => {
+                let limit = self.config.max_temp_bytes;
+                let pending = st.pending_bytes;
+                let Some(Handle {
+                    kind: HandleKind::Append { buf },
+                    ..
+                }) = st.handles.get_mut(fh)
+                else {
+                    return Err(err(libc::EBADF, "write without an open handle"));
+                };
+                let before = buf.len();
+                let grows = (end as usize).saturating_sub(before) as u64;
+                if pending + grows > limit {
+                    return Err(err(
+                        libc::ENOSPC,
+                        format!("pending writes would exceed their {limit} byte bound"),
+                    ));
+                }
+                write_at(buf, offset, data);
+                st.pending_bytes += (buf.len() - before) as u64;
+                return Ok(data.len() as u32);
+            }
             _ if ino <= CLEAR_INO => {
                 self.run_control(st, ino, data)?;
                 return Ok(data.len() as u32);
@@ -510,6 +586,7 @@ impl Filesystem {
         let st = &mut *st;
         match st.handles.get(fh).map(|h| &h.kind) {
             Some(HandleKind::Doc { dirty: true, .. }) => self.commit_doc(st, ino, fh),
+            Some(HandleKind::Append { .. }) => self.commit_append(st, fh),
             Some(HandleKind::Temp { wrote: true }) => {
                 let r = self.settle_candidate(st, ino);
                 if let Some(Handle {
@@ -534,6 +611,15 @@ impl Filesystem {
         };
         if let HandleKind::Doc { buf: Some(b), .. } = &h.kind {
             st.pending_bytes -= b.len() as u64;
+        }
+        if let HandleKind::Append { buf } = &h.kind {
+            st.pending_bytes -= buf.len() as u64;
+            if !buf.iter().all(u8::is_ascii_whitespace) {
+                log::warn!(
+                    "/.append.jsonl: closed with lines that were never appended (see the \
+                     error above); they are discarded"
+                );
+            }
         }
         let last_handle = st.nodes.get(ino).is_some_and(|n| n.open == 1);
         if last_handle {
@@ -586,6 +672,7 @@ impl Filesystem {
         let st = &mut *st;
         match st.handles.get(fh).map(|h| &h.kind) {
             Some(HandleKind::Doc { dirty: true, .. }) => self.commit_doc(st, ino, fh)?,
+            Some(HandleKind::Append { .. }) => self.commit_append(st, fh)?,
             // A new document being written in /by-id/: it becomes one now, so that this
             // fsync makes it durable (not only the close after it).
             Some(HandleKind::Temp { wrote: true }) => {

@@ -10,6 +10,7 @@
 //! ```
 
 mod attrs;
+mod bulk;
 mod control;
 mod cookie;
 mod error;
@@ -74,6 +75,12 @@ struct State {
     /// Strictly increasing (see `touch`): two versions never show the same mtime.
     mtimes: HashMap<String, SystemTime>,
     last_touch: SystemTime,
+    /// Bumped whenever what the mount shows changes (a document's text, a name, the
+    /// order): `/.all.jsonl`'s size is computed once per version.
+    view_version: u64,
+    all_lines_len: std::cell::Cell<Option<(u64, u64)>>,
+    /// Where reads of `/.all.jsonl` without a handle (zero-message open) are.
+    shared_all_cursor: bulk::AllLinesCursor,
     /// The store's `external_changes()` when the kernel's caches were last brought in line.
     seen_external: u64,
     /// Bytes buffered by open document handles (bounded like the temporaries, separately,
@@ -126,11 +133,13 @@ impl State {
         let now = SystemTime::now().max(self.last_touch + Duration::from_nanos(1));
         self.last_touch = now;
         self.mtimes.insert(id.to_owned(), now);
+        self.view_version += 1;
     }
 
     /// A document is gone or took another id: forget its times.
     fn forget_times(&mut self, id: &str) {
         self.mtimes.remove(id);
+        self.view_version += 1;
     }
 }
 
@@ -181,6 +190,9 @@ impl Filesystem {
                 notes_pending: notes_pending.clone(),
                 mtimes: HashMap::new(),
                 last_touch: mounted_at,
+                view_version: 0,
+                all_lines_len: std::cell::Cell::new(None),
+                shared_all_cursor: Default::default(),
                 seen_external: 0,
                 pending_bytes: 0,
                 recent_deletes: RecentDeletes::default(),

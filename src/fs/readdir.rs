@@ -9,7 +9,7 @@ impl Filesystem {
     pub fn opendir(&self, ino: Ino) -> FsResult<()> {
         match ino {
             ROOT_INO | BY_ID_INO => Ok(()),
-            _ if ino <= CLEAR_INO || self.lock().nodes.get(ino).is_some() => {
+            _ if ino <= LAST_FIXED_INO || self.lock().nodes.get(ino).is_some() => {
                 Err(err(libc::ENOTDIR, "not a directory"))
             }
             _ => Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
@@ -37,6 +37,8 @@ impl Filesystem {
                 ("..", ROOT_INO, Kind::Directory),
                 ("by-id", BY_ID_INO, Kind::Directory),
                 (".stats", STATS_INO, Kind::File),
+                (".all.jsonl", ALL_INO, Kind::File),
+                (".append.jsonl", APPEND_INO, Kind::File),
                 (".reload", RELOAD_INO, Kind::File),
                 (".save", SAVE_INO, Kind::File),
                 (".prune", PRUNE_INO, Kind::File),

@@ -80,19 +80,32 @@ impl State {
 }
 
 impl State {
-    /// A document was added at the end: a temporary named like its position (a tool's
-    /// probe such as vim's `4913`, made when the store was shorter) gives way. It is
-    /// removed, and cached names are looked up again, so the name shows the document.
-    pub(super) fn shadow_temp_at_end(&mut self) {
-        let Some(last) = View::of(self).len().checked_sub(1) else {
-            return;
-        };
-        if let Some(t) = self.nodes.temp(ROOT_INO, &last.to_string()) {
+    /// Documents were added at the end, from position `from` on: temporaries named like
+    /// their positions (a tool's probe such as vim's `4913`, made when the store was
+    /// shorter) give way. They are removed, and cached names are looked up again, so the
+    /// names show the documents.
+    pub(super) fn shadow_temps_from(&mut self, from: usize) {
+        let len = View::of(self).len();
+        let shadowed: Vec<(Ino, String)> = self
+            .nodes
+            .temps_in(ROOT_INO)
+            .into_iter()
+            .filter(|(_, name)| {
+                matches!(classify_root(name), RootName::Position(p) if p >= from && p < len)
+            })
+            .collect();
+        for (t, name) in shadowed {
             log::warn!(
-                "/{last}: a temporary file of that name gives way to the document now there"
+                "/{name}: a temporary file of that name gives way to the document now there"
             );
             self.nodes.unlink_temp(t);
             self.names_changed();
         }
+    }
+
+    /// A document was added at the end (see `shadow_temps_from`).
+    pub(super) fn shadow_temp_at_end(&mut self) {
+        let len = View::of(self).len();
+        self.shadow_temps_from(len.saturating_sub(1));
     }
 }
