@@ -295,7 +295,7 @@ fn vim_backup_copy_write_then_fsync() {
     f.fs.release(sw.attr.ino, swh.fh);
     f.fs.unlink(ROOT_INO, os(".0.swp")).unwrap();
     assert_eq!(f.cat(BY_ID_INO, "id_0"), new);
-    assert_eq!(f.names(ROOT_INO).len(), 8 + 2, "no stray files");
+    assert_eq!(f.names(ROOT_INO).len(), 10 + 2, "no stray files");
     assert_eq!(
         f.fs.lock().store.stats().pool_dirty,
         0,
@@ -560,20 +560,32 @@ fn readdirplus_counts_lookups_and_lists_everything() {
     assert_eq!(
         names,
         [
-            ".", "..", "by-id", ".stats", ".reload", ".save", ".prune", ".clear", "0", "1", "2",
+            ".",
+            "..",
+            "by-id",
+            ".stats",
+            ".all.jsonl",
+            ".append.jsonl",
+            ".reload",
+            ".save",
+            ".prune",
+            ".clear",
+            "0",
+            "1",
+            "2",
             "tmp.x"
         ]
     );
     // Paging: continue from an entry's next_offset.
     let page =
-        f.fs.readdir(ROOT_INO, all[8].next_offset, false, 2)
+        f.fs.readdir(ROOT_INO, all[10].next_offset, false, 2)
             .unwrap();
     assert_eq!(
         page.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         ["1", "2"]
     );
     let by_id = f.fs.readdir(BY_ID_INO, 0, true, usize::MAX).unwrap();
-    assert_eq!(by_id[2].entry.unwrap().attr.ino, all[8].ino);
+    assert_eq!(by_id[2].entry.unwrap().attr.ino, all[10].ino);
 }
 
 #[test]
