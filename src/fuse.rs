@@ -276,6 +276,14 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// The attributes of a negative entry (node id 0): the kernel reads none of them.
+fn negative_attr() -> FileAttr {
+    let mut a = dot_attr(0);
+    a.kind = FileType::RegularFile;
+    a.nlink = 0;
+    a
+}
+
 /// Attributes for `.` and `..` in READDIRPLUS: the kernel skips these names (no lookup is
 /// counted), but fuser needs an attr to encode the entry.
 fn dot_attr(ino: u64) -> FileAttr {
@@ -376,7 +384,13 @@ impl fuser::Filesystem for FuseAdapter {
         self.count(fs::Request::Lookup);
         let r = self.fs.lookup_by(parent.0, name, req.pid());
         self.finish(|| match r {
-            Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
+            Ok(fs::Lookup::Found(e)) => {
+                reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN)
+            }
+            // Node id 0: a negative entry the kernel caches for `ttl` (0: not at all).
+            Ok(fs::Lookup::Missing { ttl }) => {
+                reply.entry_with_ttls(&Duration::ZERO, &ttl, &negative_attr(), GEN)
+            }
             Err(e) => reply.error(self.fail("lookup", req, parent.0, &e)),
         });
     }

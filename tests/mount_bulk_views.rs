@@ -68,8 +68,16 @@ fn append_jsonl_adds_documents_at_close_all_or_nothing() {
         "{\"id\":\"a1\",\"text\":\"x\"}\n\n{\"id\":\"a2\",\"text\":\"y\"}\r\n",
     )
     .unwrap();
+    // The kernel remembers these as missing; appending makes them exist.
+    m.sh("cat \"$MNT/by-id/a1\" \"$MNT/2\" \"$MNT/3\" 2>/dev/null; true")
+        .assert_ok();
     m.sh(&format!("cp {} \"$MNT/.append.jsonl\"", good.display()))
         .assert_ok();
+    assert_eq!(
+        m.sh("cat \"$MNT/by-id/a1\"").stdout,
+        r#"{"id":"a1","text":"x"}"#
+    );
+    assert_eq!(m.sh("cat \"$MNT/3\"").stdout, r#"{"id":"a2","text":"y"}"#);
     let mut want = expected_docs(2);
     want.push(("a1".into(), r#"{"id":"a1","text":"x"}"#.into()));
     want.push(("a2".into(), r#"{"id":"a2","text":"y"}"#.into()));

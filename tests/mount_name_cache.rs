@@ -15,7 +15,7 @@ fn warm(m: &Mount) {
     m.sh(
         "for f in \"$MNT\"/[0-9]* \"$MNT\"/by-id/*; do stat \"$f\" >/dev/null; cat \"$f\" >/dev/null; done; \
          ls -l \"$MNT\" \"$MNT/by-id\" >/dev/null; \
-         for f in 97 98 99 by-id/nope by-id/fresh; do cat \"$MNT/$f\" 2>/dev/null; done; true",
+         for f in 2 3 5 97 98 99 by-id/nope by-id/fresh; do cat \"$MNT/$f\" 2>/dev/null; stat \"$MNT/$f\" >/dev/null 2>&1; done; true",
     )
     .assert_ok();
 }

@@ -170,14 +170,26 @@ impl Filesystem {
     }
 
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> FsResult<Entry> {
-        self.lookup_by(parent, name, 0)
+        match self.lookup_by(parent, name, 0)? {
+            Lookup::Found(e) => Ok(e),
+            Lookup::Missing { .. } => Err(err(
+                libc::ENOENT,
+                format!("{}: no such file", name.to_string_lossy()),
+            )),
+        }
     }
 
-    /// `lookup` on behalf of process `pid` (0: unknown). A process that has just deleted a
-    /// positional name and may create it again (see `recreate`) finds it missing, though
-    /// the next document now shows there for everyone else: its `open(O_CREAT|O_EXCL)`
-    /// then creates the name instead of failing with EEXIST.
-    pub fn lookup_by(&self, parent: Ino, name: &OsStr, pid: u32) -> FsResult<Entry> {
+    /// `lookup` on behalf of process `pid` (0: unknown). A missing name comes back as
+    /// `Missing`, which the kernel may cache for as long as names are cached: every way a
+    /// name can appear other than the kernel's own create or rename of it bumps the name
+    /// epoch (a document appended at a position someone found missing; `.append.jsonl`;
+    /// other writers).
+    ///
+    /// A process that has just deleted a positional name and may create it again (see
+    /// `recreate`) finds it missing, though the next document now shows there for everyone
+    /// else: its `open(O_CREAT|O_EXCL)` then creates the name instead of failing with
+    /// EEXIST. That answer is for it alone and never cached.
+    pub fn lookup_by(&self, parent: Ino, name: &OsStr, pid: u32) -> FsResult<Lookup> {
         let name = name_of(name).map_err(|e| {
             if e.errno == libc::ENAMETOOLONG {
                 e
@@ -203,9 +215,17 @@ impl Filesystem {
         }
         let target = self.resolve(&st, parent, name)?;
         if target == Target::Missing {
-            return Err(err(libc::ENOENT, format!("{name}: no such file")).quietly());
+            let ttl = self.entry_ttl();
+            if ttl > Duration::ZERO {
+                if parent == ROOT_INO {
+                    st.negative_positions = true;
+                } else {
+                    st.negative_ids = true;
+                }
+            }
+            return Ok(Lookup::Missing { ttl });
         }
-        self.entry_for(&mut st, &target)
+        Ok(Lookup::Found(self.entry_for(&mut st, &target)?))
     }
 
     /// The kernel dropped `nlookup` references to `ino`.

@@ -155,6 +155,7 @@ impl Filesystem {
         log::info!("/{}: appended {n} documents", namespace::APPEND_NAME);
         st.view_version += 1;
         st.shadow_temps_from(before);
+        st.appended(true);
         let freed = match st.handles.get_mut(fh) {
             Some(Handle {
                 kind: HandleKind::Append { buf },

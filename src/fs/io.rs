@@ -529,6 +529,7 @@ impl Filesystem {
                 st.nodes.make_doc(ino, &name);
                 st.handles.temp_became_doc(ino);
                 st.shadow_temp_at_end();
+                st.appended(false);
                 st.touch(&name);
                 if id_added {
                     st.inval(ino);

@@ -79,6 +79,10 @@ struct State {
     /// order): `/.all.jsonl`'s size is computed once per version.
     view_version: u64,
     all_lines_len: std::cell::Cell<Option<(u64, u64)>>,
+    /// Missing names were handed out for the kernel to cache, in `/` (positions past the
+    /// end, which an append makes real) and in `/by-id/`: see `Filesystem::lookup_by`.
+    negative_positions: bool,
+    negative_ids: bool,
     /// Where reads of `/.all.jsonl` without a handle (zero-message open) are.
     shared_all_cursor: bulk::AllLinesCursor,
     /// The store's `external_changes()` when the kernel's caches were last brought in line.
@@ -124,8 +128,19 @@ impl State {
     /// increment in the kernel, no lock: safe from any handler, and a daemon killed while
     /// it is sent still exits.
     fn names_changed(&mut self) {
+        self.negative_positions = false;
+        self.negative_ids = false;
         self.notes.epoch = true;
         self.notes_pending.store(true, Ordering::Release);
+    }
+
+    /// Documents were appended (not through a name the kernel created): positions past the
+    /// old end that the kernel may remember as missing exist now, and with `by_name`
+    /// (`.append.jsonl`) ids too.
+    fn appended(&mut self, by_name: bool) {
+        if self.negative_positions || (by_name && self.negative_ids) {
+            self.names_changed();
+        }
     }
 
     /// Document `id` changed through this mount: a new mtime, later than any before.
@@ -193,6 +208,8 @@ impl Filesystem {
                 view_version: 0,
                 all_lines_len: std::cell::Cell::new(None),
                 shared_all_cursor: Default::default(),
+                negative_positions: false,
+                negative_ids: false,
                 seen_external: 0,
                 pending_bytes: 0,
                 recent_deletes: RecentDeletes::default(),

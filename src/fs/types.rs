@@ -58,6 +58,16 @@ pub struct Entry {
     pub attr_ttl: Duration,
 }
 
+/// What a name resolves to, for the kernel.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup {
+    Found(Entry),
+    /// No such name; the kernel may remember that for `ttl`.
+    Missing {
+        ttl: Duration,
+    },
+}
+
 /// What `open`/`create` hand back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Opened {
