@@ -16,6 +16,7 @@
 //! generation: new files are written beside the old ones, fsynced, and `index.dam` is renamed
 //! over in one atomic step.
 
+mod commit;
 mod format;
 mod lock;
 mod pool;
@@ -36,7 +37,11 @@ pub use slice::Slice;
 
 use crate::document::Document;
 use crate::error::{Error, Result};
-use format::{BatchWriter, Loc, Op, BODY_MAGIC, FILE_HEADER_LEN, INDEX_MAGIC};
+use commit::Commit;
+use format::{
+    BatchWriter, Header, Loc, Op, BODY_MAGIC, FILE_HEADER_LEN, INDEX_DATA_START, INDEX_MAGIC,
+    LEGACY_VERSION,
+};
 use lock::{Guard, LockFile};
 use pool::Pool;
 use table::{SlotNo, Table};
@@ -89,6 +94,10 @@ pub struct Stats {
 /// The open files of one generation.
 struct Files {
     generation: u64,
+    /// The index's format version (a version-1 index has no commit records).
+    version: u32,
+    /// Where the index's batches start.
+    data_start: u64,
     index: File,
     index_id: (u64, u64),
     /// How much of the index has been read (or written) by this handle.
@@ -257,7 +266,7 @@ impl DocumentArrayMemmap {
                 .map_err(|e| Error::io("locking the store", e))?;
             load(&dir, !opts.read_only)?
         };
-        Ok(DocumentArrayMemmap {
+        let mut dam = DocumentArrayMemmap {
             dir,
             read_only: opts.read_only,
             lock,
@@ -266,7 +275,18 @@ impl DocumentArrayMemmap {
             pool: Pool::new(opts.buffer_pool_size),
             unsynced: false,
             external_changes: 0,
-        })
+        };
+        if !opts.read_only && dam.files.version == LEGACY_VERSION {
+            // Version 1 records no commit: writing into it would keep saved data that a
+            // truncation can silently drop. A prune rewrites it as the current version, with
+            // the same documents in the same order, crash-safe.
+            log::info!(
+                "{}: upgrading the store from format version {LEGACY_VERSION} to {FORMAT_VERSION}",
+                dam.dir.display()
+            );
+            dam.prune()?;
+        }
+        Ok(dam)
     }
 
     /// The store's directory.
@@ -402,7 +422,7 @@ impl DocumentArrayMemmap {
         let index_garbage = self
             .files
             .index_len
-            .saturating_sub(FILE_HEADER_LEN + live_index);
+            .saturating_sub(self.files.data_start + live_index);
         let body_garbage = self
             .files
             .body_len
@@ -416,7 +436,7 @@ impl DocumentArrayMemmap {
             index_bytes: self.files.index_len,
             body_bytes: self.files.body_len,
             garbage_bytes: index_garbage + body_garbage,
-            format_version: FORMAT_VERSION,
+            format_version: self.files.version,
             generation: self.files.generation,
             table_bytes: self.table.heap_bytes(),
         }
@@ -648,8 +668,9 @@ impl DocumentArrayMemmap {
             .read_exact_at(&mut bytes, from)
             .map_err(|e| Error::io(format!("reading {}", index_path.display()), e))?;
         self.external_changes += 1;
+        let committed = self.committed_index_len()?;
         let (table, pool) = (&mut self.table, &mut self.pool);
-        let scan = format::scan_index(&index_path, &bytes, from, |op, _| {
+        let scan = format::scan_index(&index_path, &bytes, from, committed, |op, _| {
             match op {
                 Op::Put { id, loc } => match table.find(id) {
                     Some(slot) => {
@@ -705,8 +726,41 @@ impl DocumentArrayMemmap {
         Ok(())
     }
 
+    /// How much of the index the latest save made durable (read under the lock: another
+    /// writer may have saved since). A version-1 index records none.
+    fn committed_index_len(&self) -> Result<u64> {
+        if self.files.version == LEGACY_VERSION {
+            return Ok(self.files.data_start);
+        }
+        let index_path = self.dir.join(INDEX_FILE);
+        Ok(commit::read(&self.files.index, &index_path, self.files.generation)?.index_len)
+    }
+
+    /// Records durably that the index and the body are saved up to their current lengths:
+    /// the next commit record goes into the other slot, then the index is fsynced again.
+    /// Called after both files were fsynced.
+    fn write_commit(&mut self) -> Result<()> {
+        let index_path = self.dir.join(INDEX_FILE);
+        let last = commit::read(&self.files.index, &index_path, self.files.generation)?;
+        let next = Commit {
+            seq: last.seq + 1,
+            index_len: self.files.index_len,
+            body_len: self.files.body_len,
+        };
+        let at = commit::COMMIT_SLOTS[(next.seq % 2) as usize];
+        self.files
+            .index
+            .write_all_at(&commit::encode(&next, self.files.generation), at)
+            .map_err(|e| Error::io(format!("writing {}", index_path.display()), e))?;
+        self.files
+            .index
+            .sync_data()
+            .map_err(|e| Error::io(format!("syncing {}", index_path.display()), e))
+    }
+
     /// Appends the pending bytes (body first, then the index batch) and, if `durable`,
-    /// fsyncs both so that everything written so far survives a power cut.
+    /// fsyncs both and records the commit, so that everything written so far survives a
+    /// power cut and damage to it is never mistaken for a torn tail.
     fn finish_write(&mut self, pending: Pending, durable: bool) -> Result<()> {
         let Pending {
             body,
@@ -714,6 +768,11 @@ impl DocumentArrayMemmap {
             batch,
         } = pending;
         let wrote = !body.is_empty() || !batch.is_empty();
+        let mut batch = batch;
+        if durable && batch.is_empty() && self.files.version == LEGACY_VERSION {
+            // Version 1 marks a save only with a DURABLE batch, so it needs one.
+            batch.empty_batch();
+        }
         self.write_body(&body, body_start)?;
         if durable {
             self.files
@@ -735,14 +794,16 @@ impl DocumentArrayMemmap {
                 return Err(Error::io(format!("writing {}", index_path.display()), e));
             }
             self.files.index_len += index_bytes.len() as u64;
-            if durable {
-                self.files
-                    .index
-                    .sync_data()
-                    .map_err(|e| Error::io(format!("syncing {}", index_path.display()), e))?;
-            }
         }
         if durable {
+            let index_path = self.dir.join(INDEX_FILE);
+            self.files
+                .index
+                .sync_data()
+                .map_err(|e| Error::io(format!("syncing {}", index_path.display()), e))?;
+            if self.files.version != LEGACY_VERSION {
+                self.write_commit()?;
+            }
             self.unsynced = false;
         } else if wrote {
             self.unsynced = true;
@@ -1370,8 +1431,20 @@ impl GenerationWriter {
         file.sync_all().map_err(io_at(&self.body_path, "syncing"))?;
         let generation = self.generation;
         let tmp = self.dir.join(INDEX_TMP);
-        let mut index = format::file_header(INDEX_MAGIC, generation).to_vec();
-        index.extend(self.batch.finish(true));
+        let batches = self.batch.finish(true);
+        // Header, the first commit record (everything is durable once this file is renamed
+        // into place), an empty second slot, then the batches.
+        let mut index = vec![0u8; INDEX_DATA_START as usize];
+        index[..FILE_HEADER_LEN as usize]
+            .copy_from_slice(&format::file_header(INDEX_MAGIC, generation));
+        let first = Commit {
+            seq: 1,
+            index_len: INDEX_DATA_START + batches.len() as u64,
+            body_len: self.body_len,
+        };
+        let at = commit::COMMIT_SLOTS[1] as usize;
+        index[at..at + commit::COMMIT_LEN].copy_from_slice(&commit::encode(&first, generation));
+        index.extend(batches);
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
@@ -1427,7 +1500,8 @@ fn cleanup_orphans(dir: &Path) -> Result<()> {
     let current = File::open(&index_path)
         .and_then(|f| f.read_exact_at(&mut header, 0))
         .ok()
-        .and_then(|()| format::read_file_header(&index_path, &header, INDEX_MAGIC).ok());
+        .and_then(|()| format::read_file_header(&index_path, &header, INDEX_MAGIC).ok())
+        .map(|h| h.generation);
     let Some(current) = current else {
         return Ok(()); // never delete anything when the current generation is unclear
     };
@@ -1469,7 +1543,22 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         None
     };
     let index_bytes: &[u8] = index_map.as_deref().unwrap_or(&[]);
-    let generation = format::read_file_header(&index_path, index_bytes, INDEX_MAGIC)?;
+    let index_header: Header = format::read_file_header(&index_path, index_bytes, INDEX_MAGIC)?;
+    let generation = index_header.generation;
+    let data_start = index_header.index_data_start();
+    if (index_bytes.len() as u64) < data_start {
+        return Err(Error::Corrupt {
+            file: index_path,
+            offset: index_bytes.len() as u64,
+            reason: format!("file is shorter than its {data_start}-byte header"),
+        });
+    }
+    // What the latest save made durable; a version-1 index does not say.
+    let committed = if index_header.version == LEGACY_VERSION {
+        None
+    } else {
+        Some(commit::latest(&index_path, index_bytes, generation)?)
+    };
 
     let body_path = dir.join(body_name(generation));
     let body = OpenOptions::new()
@@ -1485,7 +1574,7 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
             offset: 0,
             reason: "file is shorter than its 32-byte header".into(),
         })?;
-    let body_generation = format::read_file_header(&body_path, &header, BODY_MAGIC)?;
+    let body_generation = format::read_file_header(&body_path, &header, BODY_MAGIC)?.generation;
     if body_generation != generation {
         return Err(Error::Corrupt {
             file: body_path,
@@ -1495,8 +1584,20 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
             ),
         });
     }
+    if let Some(c) = committed.filter(|c| c.body_len > body_len) {
+        return Err(Error::Corrupt {
+            file: body_path,
+            offset: body_len,
+            reason: format!(
+                "file is truncated: a save made it durable up to offset {}",
+                c.body_len
+            ),
+        });
+    }
     let mut files = Files {
         generation,
+        version: index_header.version,
+        data_start,
         index,
         index_id: (meta.dev(), meta.ino()),
         index_len: 0,
@@ -1508,12 +1609,15 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     files.remap();
 
     let mut table = Table::new();
-    let (docs, id_bytes) = format::estimate(&index_bytes[FILE_HEADER_LEN as usize..]);
+    let batches = &index_bytes[data_start as usize..];
+    let (docs, id_bytes) = format::estimate(batches);
     table.reserve(docs, id_bytes);
+    let committed_index = committed.map_or(data_start, |c| c.index_len);
     let scan = format::scan_index(
         &index_path,
-        &index_bytes[FILE_HEADER_LEN as usize..],
-        FILE_HEADER_LEN,
+        batches,
+        data_start,
+        committed_index,
         |op, durable| {
             match op {
                 Op::Put { id, loc } => {
