@@ -20,6 +20,7 @@ mod commit;
 mod format;
 mod lock;
 mod pool;
+mod ranks;
 mod slice;
 mod table;
 
@@ -317,14 +318,14 @@ impl DocumentArrayMemmap {
         self.table.at(pos).map(|s| self.table.id(s))
     }
 
-    /// The position of a document (a linear scan).
+    /// The position of a document (O(log n)).
     pub fn position_of(&self, id: &str) -> Option<usize> {
         self.table.find(id).and_then(|s| self.table.position(s))
     }
 
     /// Ids in position order.
     pub fn ids(&self) -> impl Iterator<Item = &str> + '_ {
-        self.table.order().iter().map(|&s| self.table.id(s))
+        self.table.live_slots().map(|s| self.table.id(s))
     }
 
     /// The length in bytes of a document's current text (pool first, then disk).
@@ -457,6 +458,14 @@ impl DocumentArrayMemmap {
         Ok(pos as usize)
     }
 
+    /// The slot at a position that [`resolve`](Self::resolve) or a slice checked.
+    fn slot_at(&self, pos: usize) -> Result<SlotNo> {
+        self.table.at(pos).ok_or(Error::IndexOutOfRange {
+            index: pos as isize,
+            len: self.table.len(),
+        })
+    }
+
     fn slot_of(&self, id: &str) -> Result<SlotNo> {
         self.table
             .find(id)
@@ -526,7 +535,7 @@ impl DocumentArrayMemmap {
     /// The document at `index` (negative counts from the end).
     pub fn get(&mut self, index: isize) -> Result<Document> {
         let pos = self.resolve(index)?;
-        let slot = self.table.order()[pos];
+        let slot = self.slot_at(pos)?;
         self.fetch(slot)
     }
 
@@ -541,7 +550,7 @@ impl DocumentArrayMemmap {
         let positions = slice.into().indices(self.len())?;
         positions
             .into_iter()
-            .map(|p| self.peek_slot(self.table.order()[p]))
+            .map(|p| self.peek_slot(self.slot_at(p)?))
             .collect()
     }
 
@@ -549,7 +558,8 @@ impl DocumentArrayMemmap {
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             store: self,
-            pos: 0,
+            next_slot: 0,
+            left: self.len(),
         }
     }
 
@@ -1036,7 +1046,7 @@ impl DocumentArrayMemmap {
     pub fn set(&mut self, index: isize, doc: Document) -> Result<()> {
         self.writable()?;
         let pos = self.resolve(index)?;
-        let slot = self.table.order()[pos];
+        let slot = self.slot_at(pos)?;
         let old_id = self.table.id(slot).to_owned();
         if doc.id() == old_id {
             return self.replace_doc(doc);
@@ -1062,7 +1072,7 @@ impl DocumentArrayMemmap {
     /// is kept in the pool and marked dirty if the text changed. Changing the id is refused.
     pub fn update<R>(&mut self, index: isize, f: impl FnOnce(&mut Document) -> R) -> Result<R> {
         let pos = self.resolve(index)?;
-        let id = self.table.id(self.table.order()[pos]).to_owned();
+        let id = self.table.id(self.slot_at(pos)?).to_owned();
         self.update_by_id(&id, f)
     }
 
@@ -1150,8 +1160,8 @@ impl DocumentArrayMemmap {
         self.writable()?;
         let ids: Vec<String> = positions
             .iter()
-            .map(|&p| self.table.id(self.table.order()[p]).to_owned())
-            .collect::<HashSet<_>>()
+            .map(|&p| Ok(self.table.id(self.slot_at(p)?).to_owned()))
+            .collect::<Result<HashSet<_>>>()?
             .into_iter()
             .collect();
         if ids.is_empty() {
@@ -1172,11 +1182,7 @@ impl DocumentArrayMemmap {
                 }
             }
         }
-        if positions.len() == 1 {
-            self.table.remove_at(positions[0]);
-        } else {
-            self.table.remove_positions(&positions);
-        }
+        self.table.remove_positions(&positions);
         Ok(())
     }
 
@@ -1259,7 +1265,7 @@ impl DocumentArrayMemmap {
         self.finish_write(pending, false)?;
         let generation = self.files.generation + 1;
         // Stream the texts: only ids and lengths are collected, not the documents.
-        let order: Vec<SlotNo> = self.table.order().to_vec();
+        let order: Vec<SlotNo> = self.table.live_slots().collect();
         let dir = self.dir.clone();
         {
             let mut writer = GenerationWriter::new(&dir, generation)?;
@@ -1335,21 +1341,23 @@ impl fmt::Debug for DocumentArrayMemmap {
 /// Iterator over a store's documents, in order.
 pub struct Iter<'a> {
     store: &'a DocumentArrayMemmap,
-    pos: usize,
+    /// The next slot to look at (slots are in position order; dead ones are skipped).
+    next_slot: SlotNo,
+    left: usize,
 }
 
 impl Iterator for Iter<'_> {
     type Item = Result<Document>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let slot = self.store.table.at(self.pos)?;
-        self.pos += 1;
+        let slot = self.store.table.slots_from(self.next_slot).next()?;
+        self.next_slot = slot + 1;
+        self.left = self.left.saturating_sub(1);
         Some(self.store.peek_slot(slot))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.store.len() - self.pos;
-        (n, Some(n))
+        (self.left, Some(self.left))
     }
 }
 
@@ -1608,7 +1616,7 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     };
     files.remap();
 
-    let mut table = Table::new();
+    let mut table = Table::for_replay();
     let batches = &index_bytes[data_start as usize..];
     let (docs, id_bytes) = format::estimate(batches);
     table.reserve(docs, id_bytes);
@@ -1661,7 +1669,7 @@ fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         );
     }
     files.index_len = scan.valid_len;
-    // Replaced and deleted documents were counted in the estimate; give their room back.
-    table.shrink_to_fit();
+    // Deleted documents' slots go, and the estimate's spare room is given back.
+    table.finish_replay();
     Ok((files, table))
 }
