@@ -18,9 +18,9 @@
 //! (and `body_len`) was made durable by a save that returned, or is about to return: damage
 //! or truncation there is corruption, never a crash's torn tail.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+use super::io::StoreFile;
 
 use super::format::{le4, le8};
 use crate::error::{Error, Result};
@@ -83,7 +83,7 @@ pub fn latest(path: &Path, head: &[u8], generation: u64) -> Result<Commit> {
 }
 
 /// Reads the latest commit record from an open index file.
-pub fn read(file: &File, path: &Path, generation: u64) -> Result<Commit> {
+pub fn read(file: &StoreFile, path: &Path, generation: u64) -> Result<Commit> {
     let mut head = vec![0u8; (COMMIT_SLOTS[1] as usize) + COMMIT_LEN];
     let n = read_prefix(file, &mut head)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -91,7 +91,7 @@ pub fn read(file: &File, path: &Path, generation: u64) -> Result<Commit> {
     latest(path, &head, generation)
 }
 
-fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_prefix(file: &StoreFile, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], done as u64) {

@@ -1,7 +1,6 @@
 //! The public changes: append and extend, set and update, rename and move, delete and pop.
 
 use std::collections::{HashSet, VecDeque};
-use std::os::unix::fs::FileExt;
 
 use super::files::*;
 use super::format::{BatchWriter, Loc, Op};
@@ -105,7 +104,7 @@ impl DocumentArrayMemmap {
         self.make_room(tail.len())?;
         for doc in tail {
             if let Some(slot) = self.table.find(doc.id()) {
-                self.pool.put(slot, doc, false);
+                self.pool.put_clean(slot, doc);
             }
         }
         Ok(())
@@ -180,6 +179,11 @@ impl DocumentArrayMemmap {
 
     /// The document at id `from` becomes `doc` (a new id), keeping its position.
     pub(super) fn rename_with(&mut self, from: &str, doc: Document) -> Result<()> {
+        self.rename_now(from, doc)?;
+        self.compact_index_if_worth_it()
+    }
+
+    fn rename_now(&mut self, from: &str, doc: Document) -> Result<()> {
         Self::check_len(&doc)?;
         if self.table.find(doc.id()).is_some() {
             return Err(Error::DuplicateId(doc.id().to_owned()));
@@ -195,7 +199,7 @@ impl DocumentArrayMemmap {
         self.table.rename(slot, doc.id());
         self.table.set_loc(slot, loc);
         if self.pool.remove(slot).is_some() {
-            self.pool.put(slot, doc, false);
+            self.pool.put_clean(slot, doc);
         }
         Ok(())
     }
@@ -204,6 +208,11 @@ impl DocumentArrayMemmap {
     /// content (with its id rewritten to `onto`) at `onto`'s position, and `from` is
     /// deleted — in one atomic index batch (what `mv a b` does on the mount).
     pub fn move_onto(&mut self, from: &str, onto: &str) -> Result<()> {
+        self.move_onto_now(from, onto)?;
+        self.compact_index_if_worth_it()
+    }
+
+    fn move_onto_now(&mut self, from: &str, onto: &str) -> Result<()> {
         self.writable()?;
         if from == onto {
             self.slot_of(from)?;
@@ -226,8 +235,14 @@ impl DocumentArrayMemmap {
         Ok(())
     }
 
-    /// Deletes the documents at the given positions (deduplicated) in one batch.
+    /// Deletes the documents at the given positions (deduplicated) in one batch, then
+    /// compacts the index if deletes left enough garbage in it.
     pub(super) fn delete_positions(&mut self, positions: Vec<usize>) -> Result<()> {
+        self.delete_positions_now(positions)?;
+        self.compact_index_if_worth_it()
+    }
+
+    fn delete_positions_now(&mut self, positions: Vec<usize>) -> Result<()> {
         self.writable()?;
         let ids: Vec<String> = positions
             .iter()

@@ -1,9 +1,8 @@
 //! The files of one generation (the open index and body, the body's memory map, reading a
 //! text and checking it), writing a new generation, and the store directory's housekeeping.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::FileExt;
+use std::fs::{self, OpenOptions};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -12,6 +11,7 @@ use super::commit::{self, Commit};
 use super::format::{
     self, BatchWriter, Loc, Op, BODY_MAGIC, FILE_HEADER_LEN, INDEX_DATA_START, INDEX_MAGIC,
 };
+use super::io::{self, StoreFile};
 use super::*;
 use crate::document::Document;
 use crate::error::{Error, Result};
@@ -19,15 +19,18 @@ use crate::error::{Error, Result};
 /// The open files of one generation.
 pub(super) struct Files {
     pub(super) generation: u64,
+    /// The generation in the body file's name (older than `generation` after the index
+    /// alone was compacted).
+    pub(super) body_generation: u64,
     /// The index's format version (a version-1 index has no commit records).
     pub(super) version: u32,
     /// Where the index's batches start.
     pub(super) data_start: u64,
-    pub(super) index: File,
+    pub(super) index: StoreFile,
     pub(super) index_id: (u64, u64),
     /// How much of the index has been read (or written) by this handle.
     pub(super) index_len: u64,
-    pub(super) body: File,
+    pub(super) body: StoreFile,
     pub(super) body_path: PathBuf,
     /// The body file's length as last seen.
     pub(super) body_len: u64,
@@ -44,7 +47,7 @@ impl Files {
         if tail > 0 && (mapped == 0 || tail >= (1 << 20).max(mapped / 8)) {
             // SAFETY: the body file is only ever appended to (never truncated or rewritten
             // while a generation is live), so mapped bytes never change under us.
-            self.map = unsafe { Mmap::map(&self.body) }.ok();
+            self.map = unsafe { Mmap::map(self.body.file()) }.ok();
         }
     }
 
@@ -56,7 +59,7 @@ impl Files {
                 buf.copy_from_slice(&m[loc.offset as usize..loc.end() as usize])
             }
             _ => self.body.read_exact_at(&mut buf, loc.offset).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     self.corrupt(loc.offset, format!("document {id:?} is cut short"))
                 } else {
                     Error::io(format!("reading {}", self.body_path.display()), e)
@@ -101,15 +104,13 @@ impl Files {
     }
 }
 
-pub(super) fn io_at(path: &Path, what: &str) -> impl FnOnce(io::Error) -> Error {
+pub(super) fn io_at(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> Error {
     let context = format!("{what} {}", path.display());
     move |e| Error::io(context, e)
 }
 
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_at(dir, "syncing"))
+    io::sync_dir(dir).map_err(io_at(dir, "syncing"))
 }
 
 /// Writes a new generation's body and index (`index.dam.tmp`), fsyncs them and renames the
@@ -118,7 +119,7 @@ pub(super) struct GenerationWriter {
     pub(super) dir: PathBuf,
     pub(super) generation: u64,
     pub(super) body_path: PathBuf,
-    pub(super) body: BufWriter<File>,
+    pub(super) body: BufWriter<StoreFile>,
     pub(super) body_len: u64,
     pub(super) batch: BatchWriter,
 }
@@ -126,12 +127,11 @@ pub(super) struct GenerationWriter {
 impl GenerationWriter {
     pub(super) fn new(dir: &Path, generation: u64) -> Result<Self> {
         let body_path = dir.join(body_name(generation));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&body_path)
-            .map_err(io_at(&body_path, "creating"))?;
+        let file = io::open(
+            OpenOptions::new().write(true).create(true).truncate(true),
+            &body_path,
+        )
+        .map_err(io_at(&body_path, "creating"))?;
         let mut body = BufWriter::with_capacity(1 << 20, file);
         body.write_all(&format::file_header(BODY_MAGIC, generation))
             .map_err(io_at(&body_path, "writing"))?;
@@ -167,35 +167,54 @@ impl GenerationWriter {
             )
         })?;
         file.sync_all().map_err(io_at(&self.body_path, "syncing"))?;
-        let generation = self.generation;
-        let tmp = self.dir.join(INDEX_TMP);
         let batches = self.batch.finish(true);
+        switch_index(
+            &self.dir,
+            self.generation,
+            self.generation,
+            batches,
+            self.body_len,
+        )
+    }
+}
+
+/// Writes `index.dam.tmp` for `generation` naming the body `body_generation` (already
+/// fsynced, `body_len` bytes long), fsyncs it and renames it over `index.dam`: the one
+/// atomic step that switches the store to the new index.
+pub(super) fn switch_index(
+    dir: &Path,
+    generation: u64,
+    body_generation: u64,
+    batches: Vec<u8>,
+    body_len: u64,
+) -> Result<()> {
+    {
+        let tmp = dir.join(INDEX_TMP);
         // Header, the first commit record (everything is durable once this file is renamed
         // into place), an empty second slot, then the batches.
         let mut index = vec![0u8; INDEX_DATA_START as usize];
         index[..FILE_HEADER_LEN as usize]
-            .copy_from_slice(&format::file_header(INDEX_MAGIC, generation));
+            .copy_from_slice(&format::index_header(generation, body_generation));
         let first = Commit {
             seq: 1,
             index_len: INDEX_DATA_START + batches.len() as u64,
-            body_len: self.body_len,
+            body_len,
         };
         let at = commit::COMMIT_SLOTS[1] as usize;
         index[at..at + commit::COMMIT_LEN].copy_from_slice(&commit::encode(&first, generation));
         index.extend(batches);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_at(&tmp, "creating"))?;
+        let mut f = io::open(
+            OpenOptions::new().write(true).create(true).truncate(true),
+            &tmp,
+        )
+        .map_err(io_at(&tmp, "creating"))?;
         f.write_all(&index).map_err(io_at(&tmp, "writing"))?;
         f.sync_all().map_err(io_at(&tmp, "syncing"))?;
-        sync_dir(&self.dir)?;
-        let index_path = self.dir.join(INDEX_FILE);
-        fs::rename(&tmp, &index_path).map_err(io_at(&index_path, "replacing"))?;
-        sync_dir(&self.dir)
+        sync_dir(dir)?;
+        let index_path = dir.join(INDEX_FILE);
+        io::rename(&tmp, &index_path).map_err(io_at(&index_path, "replacing"))?;
     }
+    sync_dir(dir)
 }
 
 /// Creates a generation holding `docs` (used for a new store and by `clear`).
@@ -235,11 +254,11 @@ pub(super) fn refuse_foreign_dir(dir: &Path) -> Result<()> {
 pub(super) fn cleanup_orphans(dir: &Path) -> Result<()> {
     let index_path = dir.join(INDEX_FILE);
     let mut header = [0u8; FILE_HEADER_LEN as usize];
-    let current = File::open(&index_path)
+    let current = io::open(OpenOptions::new().read(true), &index_path)
         .and_then(|f| f.read_exact_at(&mut header, 0))
         .ok()
         .and_then(|()| format::read_file_header(&index_path, &header, INDEX_MAGIC).ok())
-        .map(|h| h.generation);
+        .map(|h| h.body_generation);
     let Some(current) = current else {
         return Ok(()); // never delete anything when the current generation is unclear
     };
@@ -252,7 +271,9 @@ pub(super) fn cleanup_orphans(dir: &Path) -> Result<()> {
             || (name.starts_with("body-") && name.ends_with(".dam") && name != keep);
         if orphan {
             log::info!("{}: removing leftover {name}", dir.display());
-            let _ = fs::remove_file(entry.path());
+            if let Err(e) = io::remove_file(&entry.path()) {
+                log::warn!("{}: could not remove leftover {name}: {e}", dir.display());
+            }
         }
     }
     Ok(())

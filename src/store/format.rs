@@ -80,11 +80,21 @@ pub fn file_header(magic: [u8; 8], generation: u64) -> [u8; FILE_HEADER_LEN as u
     h
 }
 
+/// A version-2 index's header: its generation, and the generation of the body it names
+/// (the same after prune or clear; an older one after the index alone was compacted).
+pub fn index_header(generation: u64, body_generation: u64) -> [u8; FILE_HEADER_LEN as usize] {
+    let mut h = file_header(INDEX_MAGIC, generation);
+    h[24..32].copy_from_slice(&body_generation.to_le_bytes());
+    h
+}
+
 /// What a file header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     pub version: u32,
     pub generation: u64,
+    /// In an index, the generation of its body file (`body-<body_generation>.dam`).
+    pub body_generation: u64,
 }
 
 impl Header {
@@ -119,9 +129,16 @@ pub fn read_file_header(path: &Path, bytes: &[u8], magic: [u8; 8]) -> Result<Hea
             supported: FORMAT_VERSION,
         });
     }
+    let generation = u64::from_le_bytes(le8(&bytes[16..24]));
+    // Version 1 and body files keep this field 0: the body is the same generation's.
+    let body_generation = match u64::from_le_bytes(le8(&bytes[24..32])) {
+        0 => generation,
+        g => g,
+    };
     Ok(Header {
         version,
-        generation: u64::from_le_bytes(le8(&bytes[16..24])),
+        generation,
+        body_generation,
     })
 }
 

@@ -2,7 +2,7 @@
 //! the index into a lookup table.
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::commit::{self};
@@ -16,10 +16,7 @@ use crate::error::{Error, Result};
 /// Called with the lock held (shared or exclusive).
 pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     let index_path = dir.join(INDEX_FILE);
-    let index = OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .open(&index_path)
+    let index = io::open(OpenOptions::new().read(true).write(writable), &index_path)
         .map_err(io_at(&index_path, "opening"))?;
     let meta = index.metadata().map_err(io_at(&index_path, "reading"))?;
     // SAFETY: the index is only appended to, or cut back past a torn tail under the
@@ -28,7 +25,7 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         // Populated: the whole index is read now, in large sequential reads, instead of
         // one page fault at a time while it is parsed.
         Some(
-            unsafe { memmap2::MmapOptions::new().populate().map(&index) }
+            unsafe { memmap2::MmapOptions::new().populate().map(index.file()) }
                 .map_err(io_at(&index_path, "mapping"))?,
         )
     } else {
@@ -52,27 +49,30 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         Some(commit::latest(&index_path, index_bytes, generation)?)
     };
 
-    let body_path = dir.join(body_name(generation));
-    let body = OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .open(&body_path)
+    let body_path = dir.join(body_name(index_header.body_generation));
+    let body = io::open(OpenOptions::new().read(true).write(writable), &body_path)
         .map_err(io_at(&body_path, "opening"))?;
     let body_len = body.metadata().map_err(io_at(&body_path, "reading"))?.len();
     let mut header = [0u8; FILE_HEADER_LEN as usize];
-    body.read_exact_at(&mut header, 0)
-        .map_err(|_| Error::Corrupt {
-            file: body_path.clone(),
-            offset: 0,
-            reason: "file is shorter than its 32-byte header".into(),
-        })?;
+    body.read_exact_at(&mut header, 0).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::Corrupt {
+                file: body_path.clone(),
+                offset: 0,
+                reason: "file is shorter than its 32-byte header".into(),
+            }
+        } else {
+            Error::io(format!("reading {}", body_path.display()), e)
+        }
+    })?;
     let body_generation = format::read_file_header(&body_path, &header, BODY_MAGIC)?.generation;
-    if body_generation != generation {
+    if body_generation != index_header.body_generation {
         return Err(Error::Corrupt {
             file: body_path,
             offset: 16,
             reason: format!(
-                "generation {body_generation} does not match index generation {generation}"
+                "generation {body_generation} does not match the generation the index names, {}",
+                index_header.body_generation
             ),
         });
     }
@@ -88,6 +88,7 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     }
     let mut files = Files {
         generation,
+        body_generation,
         version: index_header.version,
         data_start,
         index,

@@ -27,6 +27,7 @@ mod edit;
 mod files;
 mod format;
 mod generation;
+pub mod io;
 mod load;
 mod lock;
 mod pool;
@@ -38,14 +39,13 @@ mod table;
 mod write;
 
 use std::fmt;
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 pub use format::FORMAT_VERSION;
 pub use read::Iter;
 pub use slice::Slice;
 
+use crate::document::Document;
 use crate::error::{Error, Result};
 use files::{cleanup_orphans, create_generation, refuse_foreign_dir, Files};
 use format::LEGACY_VERSION;
@@ -113,6 +113,13 @@ pub struct DocumentArrayMemmap {
     /// up before a write, following a new generation), so that a cache above it (the mount)
     /// knows to drop what it holds.
     external_changes: u64,
+    /// Dirty documents that left the pool without being written: their id was deleted (or
+    /// their store replaced) by another writer. Written back as new documents at the next
+    /// write, and kept here until that write succeeds.
+    orphans: Vec<Document>,
+    /// A switch to new files reported an error after its rename: the next save fsyncs the
+    /// store directory as well.
+    dir_unsynced: bool,
 }
 
 /// Body bytes `extend` buffers before writing them.
@@ -134,7 +141,7 @@ impl DocumentArrayMemmap {
     pub fn open_with(path: impl AsRef<Path>, opts: Options) -> Result<Self> {
         let path = path.as_ref();
         if !opts.read_only {
-            fs::create_dir_all(path)
+            io::create_dir_all(path)
                 .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         }
         let dir = path
@@ -144,16 +151,16 @@ impl DocumentArrayMemmap {
             refuse_foreign_dir(&dir)?;
         }
         let lock_path = dir.join(LOCK_FILE);
-        let lock = match LockFile::open(&lock_path, !opts.read_only) {
-            Ok(l) => l,
-            Err(e) if opts.read_only && e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::io(
-                    format!("{} is not a damfs store", dir.display()),
-                    e,
-                ))
-            }
-            Err(e) => return Err(Error::io(format!("opening {}", lock_path.display()), e)),
-        };
+        if opts.read_only && !(lock_path.exists() && dir.join(INDEX_FILE).exists()) {
+            // A read-only open creates nothing: without a lock file and an index this is
+            // no store (the same error as the writable open's).
+            return Err(Error::NotAStore {
+                path: dir.clone(),
+                reason: format!("it has no {LOCK_FILE} and {INDEX_FILE}"),
+            });
+        }
+        let lock = LockFile::open(&lock_path, !opts.read_only)
+            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
         if !opts.read_only {
             let _g = lock
                 .exclusive()
@@ -178,6 +185,8 @@ impl DocumentArrayMemmap {
             pool: Pool::new(opts.buffer_pool_size),
             unsynced: false,
             external_changes: 0,
+            orphans: Vec::new(),
+            dir_unsynced: false,
         };
         if !opts.read_only && dam.files.version == LEGACY_VERSION {
             // Version 1 records no commit: writing into it would keep saved data that a

@@ -65,18 +65,25 @@ impl DocumentArrayMemmap {
     }
 
     /// Figures about the store.
-    pub fn stats(&self) -> Stats {
-        let live_index = if self.table.len() == 0 {
-            0
-        } else {
-            // One PUT per document in batches of ~1 MiB, as prune would write them.
-            let entries = self.table.len() as u64 * 18 + self.table.live_id_bytes();
-            entries + 16 * (entries / (1 << 20) + 1)
-        };
-        let index_garbage = self
-            .files
+    /// What the live documents' index entries take: one PUT each in batches of ~1 MiB, as
+    /// prune would write them.
+    pub(super) fn live_index_bytes(&self) -> u64 {
+        if self.table.len() == 0 {
+            return 0;
+        }
+        let entries = self.table.len() as u64 * 18 + self.table.live_id_bytes();
+        entries + 16 * (entries / (1 << 20) + 1)
+    }
+
+    /// Index bytes beyond what the live documents need (what compacting it would save).
+    pub(super) fn index_garbage(&self) -> u64 {
+        self.files
             .index_len
-            .saturating_sub(self.files.data_start + live_index);
+            .saturating_sub(self.files.data_start + self.live_index_bytes())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let index_garbage = self.index_garbage();
         let body_garbage = self
             .files
             .body_len
@@ -85,7 +92,7 @@ impl DocumentArrayMemmap {
             length: self.len(),
             pool_size: self.pool.capacity(),
             pool_used: self.pool.len(),
-            pool_dirty: self.pool.dirty_count(),
+            pool_dirty: self.pool.dirty_count() + self.orphans.len(),
             bytes: self.physical_size(),
             index_bytes: self.files.index_len,
             body_bytes: self.files.body_len,
@@ -154,7 +161,7 @@ impl DocumentArrayMemmap {
         if self.pool.is_full() && self.pool.lru_is_clean() {
             // The common miss: the new document takes the clean least-recently-used one's
             // place (and its list node: no allocation, no write).
-            self.pool.put(slot, doc.clone(), false);
+            self.pool.put_clean(slot, doc.clone());
             return Ok(doc);
         }
         if self.pool.capacity() > 0 {
@@ -165,11 +172,11 @@ impl DocumentArrayMemmap {
             // slot that has this id now, and only if it still has the text we read.
             match self.table.find(doc.id()) {
                 Some(now) if now == slot && self.table.loc(now) == loc => {
-                    self.pool.put(slot, doc.clone(), false);
+                    self.pool.put_clean(slot, doc.clone());
                 }
                 Some(now) if !self.pool.contains(now) => {
                     let fresh = self.read_disk(now)?;
-                    self.pool.put(now, fresh.clone(), false);
+                    self.pool.put_clean(now, fresh.clone());
                     return Ok(fresh);
                 }
                 Some(now) => {

@@ -4,7 +4,7 @@
 //! clear made, keeping its own unsaved changes; `reload` saves and re-reads.
 
 use std::fs::{self};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 
 use super::commit::{self};
 use super::format::{self, BatchWriter, Loc, Op, LEGACY_VERSION};
@@ -84,16 +84,45 @@ impl DocumentArrayMemmap {
         self.begin_write_locked(guard)
     }
 
+    /// Fails with [`Error::StoreGone`] when the files at the store's path are not the ones
+    /// this handle holds any more: the directory (or its lock file) was removed, or another
+    /// directory was put in its place. A write must not go on then: it would land in files
+    /// nobody will ever read, and a save would report durability that did not happen. The
+    /// handle keeps its unsaved documents; once the same directory is back (moved back
+    /// into place), writes work again.
+    pub(super) fn check_store_identity(&self) -> Result<()> {
+        let lock_path = self.dir.join(LOCK_FILE);
+        let gone = |reason: String| Error::StoreGone {
+            path: self.dir.clone(),
+            reason,
+            unsaved: self.unsaved_ids().len(),
+        };
+        let held = self
+            .lock
+            .identity()
+            .map_err(|e| Error::io(format!("reading {}", lock_path.display()), e))?;
+        match fs::metadata(&lock_path) {
+            Ok(m) if (m.dev(), m.ino()) == held => Ok(()),
+            Ok(_) => Err(gone(
+                "the directory at its path is another one (the store was replaced)".into(),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(gone("it was removed (its lock file is gone)".into()))
+            }
+            Err(e) => Err(Error::io(format!("reading {}", lock_path.display()), e)),
+        }
+    }
+
     /// [`begin_write`](Self::begin_write) with the exclusive lock already taken.
     pub(super) fn begin_write_locked(&mut self, guard: Guard) -> Result<(Guard, Pending)> {
+        self.check_store_identity()?;
         let index_path = self.dir.join(INDEX_FILE);
         let meta = fs::metadata(&index_path)
             .map_err(|e| Error::io(format!("reading {}", index_path.display()), e))?;
-        let mut orphans = Vec::new();
         if (meta.dev(), meta.ino()) != self.files.index_id {
-            orphans = self.follow_new_generation()?;
+            self.follow_new_generation()?;
         } else {
-            self.catch_up(meta.len(), &mut orphans)?;
+            self.catch_up(meta.len())?;
         }
         let body_start = self
             .files
@@ -107,13 +136,15 @@ impl DocumentArrayMemmap {
             body_start,
             batch: BatchWriter::new(),
         };
-        if !orphans.is_empty() {
+        if !self.orphans.is_empty() {
             // Dirty documents that another writer deleted (or whose store it replaced) are
             // written back now, in a write of their own: the caller may still fail and drop
-            // its pending write, and these changes must not be lost with it.
+            // its pending write, and these changes must not be lost with it. They stay in
+            // `self.orphans` until that write succeeded, so a failed one is retried.
             let mut pending = new_pending(body_start);
-            let locs: Vec<Loc> = orphans.iter().map(|d| pending.put(d)).collect();
+            let locs: Vec<Loc> = self.orphans.iter().map(|d| pending.put(d)).collect();
             self.finish_write(pending, false)?;
+            let orphans = std::mem::take(&mut self.orphans);
             for (doc, loc) in orphans.iter().zip(locs) {
                 // The other writer may have created the id again: then ours replaces it.
                 match self.table.find(doc.id()) {
@@ -132,8 +163,8 @@ impl DocumentArrayMemmap {
     }
 
     /// Another process replaced the store (prune or clear): load the new files, keeping this
-    /// handle's unsaved changes. Returns dirty documents whose ids no longer exist.
-    pub(super) fn follow_new_generation(&mut self) -> Result<Vec<Document>> {
+    /// handle's unsaved changes. Dirty documents whose ids no longer exist become orphans.
+    pub(super) fn follow_new_generation(&mut self) -> Result<()> {
         // Load first: if that fails, the pool (and its unsaved changes) is left as it was.
         let (files, table) = load(&self.dir, true)?;
         self.external_changes += 1;
@@ -146,20 +177,22 @@ impl DocumentArrayMemmap {
             .collect();
         self.files = files;
         self.table = table;
-        let mut orphans = Vec::new();
         for doc in dirty {
             match self.table.find(doc.id()) {
                 Some(slot) => {
-                    self.pool.put(slot, doc, true);
+                    if let Err(unplaced) = self.pool.put(slot, doc, true) {
+                        self.orphans.push(unplaced.doc);
+                    }
                 }
-                None => orphans.push(doc),
+                None => self.orphans.push(doc),
             }
         }
-        Ok(orphans)
+        Ok(())
     }
 
     /// Applies entries other writers appended since this handle last read the index.
-    pub(super) fn catch_up(&mut self, file_len: u64, orphans: &mut Vec<Document>) -> Result<()> {
+    /// Dirty documents whose ids they deleted become orphans.
+    pub(super) fn catch_up(&mut self, file_len: u64) -> Result<()> {
         let from = self.files.index_len;
         if file_len == from {
             return Ok(());
@@ -173,6 +206,9 @@ impl DocumentArrayMemmap {
         self.external_changes += 1;
         let committed = self.committed_index_len()?;
         let (table, pool) = (&mut self.table, &mut self.pool);
+        // Collected here and kept even if the scan fails half-way: the pool has let go of
+        // them by then.
+        let mut orphans = Vec::new();
         let scan = format::scan_index(&index_path, &bytes, from, committed, |op, _| {
             match op {
                 Op::Put { id, loc } => match table.find(id) {
@@ -205,8 +241,13 @@ impl DocumentArrayMemmap {
                         table.rename(slot, to);
                         if let Some(e) = pool.remove(slot) {
                             if e.dirty {
-                                if let Ok(doc) = e.doc.with_id(to) {
-                                    pool.put(slot, doc, true);
+                                match e.doc.with_id(to) {
+                                    Ok(doc) => {
+                                        if let Err(unplaced) = pool.put(slot, doc, true) {
+                                            orphans.push(unplaced.doc);
+                                        }
+                                    }
+                                    Err(_) => orphans.push(e.doc),
                                 }
                             }
                         }
@@ -214,7 +255,9 @@ impl DocumentArrayMemmap {
                 }
             }
             Ok(())
-        })?;
+        });
+        self.orphans.append(&mut orphans);
+        let scan = scan?;
         if let Some((at, n)) = scan.torn {
             log::warn!(
                 "{}: dropping a torn tail of {n} bytes at offset {at}",

@@ -1,9 +1,8 @@
 //! The write path: pending bytes appended under the lock (body first, then the index batch),
 //! saves (fsyncs and the commit record), and the buffer pool's write-behind.
 
-use std::os::unix::fs::FileExt;
-
 use super::commit::{self, Commit};
+use super::files::sync_dir;
 use super::format::{BatchWriter, Loc, Op, LEGACY_VERSION};
 use super::pool::Pool;
 use super::table::SlotNo;
@@ -80,6 +79,10 @@ impl DocumentArrayMemmap {
             self.files.index_len += index_bytes.len() as u64;
         }
         if durable {
+            if self.dir_unsynced {
+                sync_dir(&self.dir)?;
+                self.dir_unsynced = false;
+            }
             let index_path = self.dir.join(INDEX_FILE);
             self.files
                 .index
@@ -185,12 +188,7 @@ impl DocumentArrayMemmap {
     pub(super) fn replace_doc(&mut self, doc: Document) -> Result<()> {
         Self::check_len(&doc)?;
         if self.pool.capacity() == 0 {
-            let (_guard, mut pending) = self.begin_write()?;
-            let slot = self.slot_of(doc.id())?;
-            let loc = pending.put(&doc);
-            self.finish_write(pending, false)?;
-            self.table.set_loc(slot, loc);
-            return Ok(());
+            return self.write_through(doc);
         }
         let mut slot = self.slot_of(doc.id())?;
         if !self.pool.contains(slot) {
@@ -198,7 +196,21 @@ impl DocumentArrayMemmap {
             // make_room may have caught up with other writers: slot numbers may differ.
             slot = self.slot_of(doc.id())?;
         }
-        self.pool.put(slot, doc, true);
+        match self.pool.put(slot, doc, true) {
+            Ok(()) => Ok(()),
+            Err(unplaced) => self.write_through(unplaced.doc),
+        }
+    }
+
+    /// Writes a replacement straight to the files (a pool of 0, or a pool that could not
+    /// take it).
+    fn write_through(&mut self, doc: Document) -> Result<()> {
+        let (_guard, mut pending) = self.begin_write()?;
+        let slot = self.slot_of(doc.id())?;
+        let loc = pending.put(&doc);
+        self.finish_write(pending, false)?;
+        self.table.set_loc(slot, loc);
+        self.pool.remove(slot);
         Ok(())
     }
 
@@ -220,14 +232,39 @@ impl DocumentArrayMemmap {
             return Ok(());
         }
         let dirty = self.pool.dirty_slots();
-        if dirty.is_empty() && !self.unsynced {
-            return Ok(());
+        if dirty.is_empty() && !self.unsynced && self.orphans.is_empty() {
+            // Nothing to write; but never report a save over files that are not the
+            // store's any more (its directory removed or replaced).
+            return self.check_store_identity();
         }
         if dirty.is_empty() {
             let (_guard, pending) = self.begin_write()?;
-            return self.finish_write(pending, true);
+            self.finish_write(pending, true)?;
+        } else {
+            self.write_dirty(Pool::dirty_slots, true)?;
         }
-        self.write_dirty(Pool::dirty_slots, true)
+        self.compact_index_if_worth_it()
+    }
+
+    /// The ids of the changes this handle holds that are not in the store's files yet:
+    /// dirty documents in the pool, and dirty documents whose id another writer deleted
+    /// (written back at the next write). What a failed save would lose were the handle
+    /// dropped.
+    pub fn unsaved_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .pool
+            .dirty_slots()
+            .into_iter()
+            .filter_map(|s| self.pool.peek(s).map(|e| e.doc.id().to_owned()))
+            .collect();
+        ids.extend(self.orphans.iter().map(|d| d.id().to_owned()));
+        ids
+    }
+
+    /// Whether appends, deletes or renames were written to the files since the last save
+    /// (durable after a kill -9, not yet after a power cut).
+    pub fn has_unsynced_writes(&self) -> bool {
+        self.unsynced
     }
 }
 
