@@ -35,6 +35,9 @@ pub(super) struct Files {
     /// The body file's length as last seen.
     pub(super) body_len: u64,
     pub(super) map: Option<Mmap>,
+    /// Where the next write cuts the index, and the index's length when that was decided
+    /// (see `IndexScan::lost`).
+    pub(super) cut_at: Option<(u64, u64)>,
 }
 
 impl Files {

@@ -252,6 +252,9 @@ pub struct IndexScan {
     pub valid_len: u64,
     /// A torn tail that was ignored: its offset and length.
     pub torn: Option<(u64, u64)>,
+    /// The torn tail starts with whole batches that `verify` refused (their texts were lost
+    /// in a crash): they would read as valid, so the next writer must cut them off.
+    pub lost: bool,
 }
 
 /// One parsed batch: its offset, flags and payload.
@@ -323,12 +326,15 @@ fn durable_batch_after(bytes: &[u8], from: usize) -> bool {
 /// what a save made durable (before `committed`, the file offset the commit record names,
 /// or at or before the last DURABLE batch). A torn tail after `committed` is reported, not
 /// applied; damage anywhere else, and any damage before `committed`, is an error naming the
-/// file and offset.
+/// file and offset. Each entry after what saves made durable is first passed to `verify`
+/// (is its text there?): from the first batch with a refused entry on, the rest is dropped
+/// as a torn tail too, so that unsaved changes are only ever lost from the end.
 pub fn scan_index(
     path: &Path,
     bytes: &[u8],
     base: u64,
     committed: u64,
+    mut verify: impl FnMut(Op<'_>) -> bool,
     mut apply: impl FnMut(Op<'_>, bool) -> Result<()>,
 ) -> Result<IndexScan> {
     let committed_rel = committed.saturating_sub(base);
@@ -394,8 +400,27 @@ pub fn scan_index(
             }
         }
     }
-    let valid_len = pos;
+    let mut valid_len = pos;
     let durable_end = durable_end.max(committed_rel);
+    // Check the unsaved batches' entries; cut before the first one with a lost text.
+    let mut lost = false;
+    let mut pos = durable_end;
+    while pos < valid_len {
+        let Ok(b) = batch_at(bytes, pos) else { break };
+        let mut ok = true;
+        decode_entries(path, base, &b, |op| {
+            ok &= verify(op);
+            Ok(())
+        })?;
+        if !ok {
+            let end = torn.map_or(valid_len, |(at, n)| (at - base + n) as usize);
+            torn = Some((base + pos as u64, (end - pos) as u64));
+            valid_len = pos;
+            lost = true;
+            break;
+        }
+        pos += BATCH_HEADER_LEN + b.payload.len();
+    }
     // Second pass: apply the entries.
     let mut pos = start;
     while pos < valid_len {
@@ -411,6 +436,7 @@ pub fn scan_index(
     Ok(IndexScan {
         valid_len: base + valid_len as u64,
         torn,
+        lost,
     })
 }
 
@@ -536,10 +562,17 @@ mod tests {
 
     fn ops(bytes: &[u8]) -> Result<(Vec<String>, IndexScan)> {
         let mut seen = Vec::new();
-        let scan = scan_index(Path::new("index.dam"), &bytes[32..], 32, 32, |op, d| {
-            seen.push(format!("{op:?} {d}"));
-            Ok(())
-        })?;
+        let scan = scan_index(
+            Path::new("index.dam"),
+            &bytes[32..],
+            32,
+            32,
+            |_| true,
+            |op, d| {
+                seen.push(format!("{op:?} {d}"));
+                Ok(())
+            },
+        )?;
         Ok((seen, scan))
     }
 
@@ -587,10 +620,17 @@ mod tests {
         let committed = bytes.len() as u64;
         let scan = |b: &[u8]| {
             let mut seen = Vec::new();
-            scan_index(Path::new("index.dam"), &b[32..], 32, committed, |op, _| {
-                seen.push(format!("{op:?}"));
-                Ok(())
-            })
+            scan_index(
+                Path::new("index.dam"),
+                &b[32..],
+                32,
+                committed,
+                |_| true,
+                |op, _| {
+                    seen.push(format!("{op:?}"));
+                    Ok(())
+                },
+            )
             .map(|_| seen)
         };
         let full = scan(&bytes).unwrap();

@@ -103,8 +103,11 @@ impl DocumentArrayMemmap {
         self.compact_index()
     }
 
-    /// See [`compact_index_if_worth_it`](Self::compact_index_if_worth_it).
-    pub(super) fn compact_index(&mut self) -> Result<()> {
+    /// Rewrites `index.dam` with one entry per live document (the body is kept as it is),
+    /// so that opening the store replays only live documents. Writes and deletes do this on
+    /// their own once the index holds enough garbage; it is crash-safe like `prune` (a new
+    /// file renamed over the old one) and makes everything written so far durable.
+    pub fn compact_index(&mut self) -> Result<()> {
         let (_guard, pending) = self.begin_write()?;
         self.finish_write(pending, false)?;
         // The new index names the body's texts as saved: they must be on disk first.

@@ -98,6 +98,7 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         body_path: body_path.clone(),
         body_len,
         map: None,
+        cut_at: None,
     };
     files.remap();
 
@@ -111,32 +112,37 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         batches,
         data_start,
         committed_index,
+        // An unsaved PUT's text may have been lost in a power cut: it must be in the body,
+        // with its checksum.
+        |op| match op {
+            Op::Put { id, loc } => {
+                let there = loc.end() <= body_len
+                    && loc.offset >= FILE_HEADER_LEN
+                    && files.with_bytes(id, loc, |_| ()).is_ok();
+                if !there {
+                    log::warn!(
+                        "{}: dropping unsaved changes from {id:?} on: its text was lost in a crash",
+                        dir.display()
+                    );
+                }
+                there
+            }
+            _ => true,
+        },
         |op, durable| {
             match op {
                 Op::Put { id, loc } => {
                     if loc.end() > body_len || loc.offset < FILE_HEADER_LEN {
-                        if durable {
-                            return Err(Error::Corrupt {
-                                file: body_path.clone(),
-                                offset: body_len,
-                                reason: format!(
-                                    "file is truncated: document {id:?} needs bytes up to {}",
-                                    loc.end()
-                                ),
-                            });
-                        }
-                        log::warn!(
-                            "{}: dropping unsaved change to {id:?} whose text was lost in a crash",
-                            dir.display()
-                        );
-                        return Ok(());
-                    }
-                    if !durable && files.with_bytes(id, loc, |_| ()).is_err() {
-                        log::warn!(
-                            "{}: dropping unsaved change to {id:?} whose text was torn in a crash",
-                            dir.display()
-                        );
-                        return Ok(());
+                        // Only a saved entry gets here (unsaved ones were verified).
+                        debug_assert!(durable);
+                        return Err(Error::Corrupt {
+                            file: body_path.clone(),
+                            offset: body_len,
+                            reason: format!(
+                                "file is truncated: document {id:?} needs bytes up to {}",
+                                loc.end()
+                            ),
+                        });
                     }
                     table.apply_put(id, loc);
                 }
@@ -154,6 +160,9 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         );
     }
     files.index_len = scan.valid_len;
+    if scan.lost {
+        files.cut_at = Some((scan.valid_len, index_bytes.len() as u64));
+    }
     // Deleted documents' slots go, and the estimate's spare room is given back.
     table.finish_replay();
     Ok((files, table))

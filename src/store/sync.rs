@@ -122,7 +122,19 @@ impl DocumentArrayMemmap {
         if (meta.dev(), meta.ino()) != self.files.index_id {
             self.follow_new_generation()?;
         } else {
-            self.catch_up(meta.len())?;
+            let mut file_len = meta.len();
+            if let Some((cut, seen)) = self.files.cut_at.take() {
+                // Unsaved batches whose texts a crash lost: cut them off before anything is
+                // written after them (a later save would make them look saved). Only if
+                // nobody wrote since this handle loaded: a writer that did cut first.
+                if file_len == seen {
+                    self.files.index.set_len(cut).map_err(|e| {
+                        Error::io(format!("truncating {}", index_path.display()), e)
+                    })?;
+                    file_len = cut;
+                }
+            }
+            self.catch_up(file_len)?;
         }
         let body_start = self
             .files
@@ -209,53 +221,61 @@ impl DocumentArrayMemmap {
         // Collected here and kept even if the scan fails half-way: the pool has let go of
         // them by then.
         let mut orphans = Vec::new();
-        let scan = format::scan_index(&index_path, &bytes, from, committed, |op, _| {
-            match op {
-                Op::Put { id, loc } => match table.find(id) {
-                    Some(slot) => {
-                        table.set_loc(slot, loc);
-                        if pool.peek(slot).is_some_and(|e| !e.dirty) {
-                            pool.remove(slot);
-                        }
-                    }
-                    None => {
-                        table.push(id, loc);
-                    }
-                },
-                Op::Delete { id } => {
-                    if let Some(slot) = table.find(id) {
-                        if let Some(e) = pool.remove(slot) {
-                            if e.dirty {
-                                orphans.push(e.doc);
+        // Other writers append texts before the entries naming them: nothing to verify.
+        let scan = format::scan_index(
+            &index_path,
+            &bytes,
+            from,
+            committed,
+            |_| true,
+            |op, _| {
+                match op {
+                    Op::Put { id, loc } => match table.find(id) {
+                        Some(slot) => {
+                            table.set_loc(slot, loc);
+                            if pool.peek(slot).is_some_and(|e| !e.dirty) {
+                                pool.remove(slot);
                             }
                         }
-                        table.remove_slot(slot);
-                    }
-                }
-                Op::Rename { from, to } => {
-                    if let Some(slot) = table.find(from) {
-                        if let Some(other) = table.find(to) {
-                            pool.remove(other);
-                            table.remove_slot(other);
+                        None => {
+                            table.push(id, loc);
                         }
-                        table.rename(slot, to);
-                        if let Some(e) = pool.remove(slot) {
-                            if e.dirty {
-                                match e.doc.with_id(to) {
-                                    Ok(doc) => {
-                                        if let Err(unplaced) = pool.put(slot, doc, true) {
-                                            orphans.push(unplaced.doc);
+                    },
+                    Op::Delete { id } => {
+                        if let Some(slot) = table.find(id) {
+                            if let Some(e) = pool.remove(slot) {
+                                if e.dirty {
+                                    orphans.push(e.doc);
+                                }
+                            }
+                            table.remove_slot(slot);
+                        }
+                    }
+                    Op::Rename { from, to } => {
+                        if let Some(slot) = table.find(from) {
+                            if let Some(other) = table.find(to) {
+                                pool.remove(other);
+                                table.remove_slot(other);
+                            }
+                            table.rename(slot, to);
+                            if let Some(e) = pool.remove(slot) {
+                                if e.dirty {
+                                    match e.doc.with_id(to) {
+                                        Ok(doc) => {
+                                            if let Err(unplaced) = pool.put(slot, doc, true) {
+                                                orphans.push(unplaced.doc);
+                                            }
                                         }
+                                        Err(_) => orphans.push(e.doc),
                                     }
-                                    Err(_) => orphans.push(e.doc),
                                 }
                             }
                         }
                     }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         self.orphans.append(&mut orphans);
         let scan = scan?;
         if let Some((at, n)) = scan.torn {
