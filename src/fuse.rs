@@ -4,6 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -13,40 +14,120 @@ use fuser::{
     CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
     InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
     ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, Version,
+    WriteFlags,
 };
 use log::{debug, info, warn};
 
-use crate::fs::{self, Attr, FsError, Kind, SetAttr};
+use crate::fs::{self, Attr, FsError, KernelNotes, Kind, RequestCounts, SetAttr};
 
 /// Directory entries asked of the core per READDIR before we learn how many fit the
 /// kernel's buffer (its size is not visible through fuser's reply type).
 const INITIAL_DIR_BATCH: usize = 64;
 const MAX_DIR_BATCH: usize = 4096;
 
-/// Sends the core's invalidations: attributes only (a negative offset), which the kernel
-/// applies under a spinlock. It never waits for a page or directory lock that a request
-/// still waiting for this daemon may hold, so a handler can send it inline, before its
-/// reply, and a daemon killed at any moment can always exit. (Names are never cached on a
-/// read-write mount, and its documents are read with direct I/O; see `fs::Filesystem`.)
-fn send_invalidations(notifier: &OnceLock<Notifier>, inodes: &[u64]) {
-    let Some(n) = notifier.get() else {
-        return;
-    };
-    for &ino in inodes {
-        match n.inval_inode(INodeNo(ino), -1, 0) {
-            Ok(()) => {}
-            // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => debug!("invalidating inode {ino} failed: {e}"),
+/// FUSE_NOTIFY_INC_EPOCH (protocol 7.44): the notification's code.
+const NOTIFY_INC_EPOCH: i32 = 8;
+/// The protocol version that has it.
+const EPOCH_ABI: Version = Version(7, 44);
+
+/// The way back to the kernel for cache notifications: fuser's notifier (attributes), and
+/// the session's /dev/fuse descriptor for the epoch bump, which fuser 0.18 has no call for
+/// (the kernel checks only the notification's code, not the protocol version we
+/// announced). Both are set by the daemon once the session exists.
+#[derive(Default)]
+pub struct KernelChannel {
+    notifier: OnceLock<Notifier>,
+    device: OnceLock<OwnedFd>,
+}
+
+impl KernelChannel {
+    /// Hands over the session's notifier and a duplicate of its /dev/fuse descriptor.
+    pub fn connect(&self, notifier: Notifier, device: OwnedFd) {
+        let _ = self.notifier.set(notifier);
+        let _ = self.device.set(device);
+    }
+
+    /// Sends the core's notes. Neither notification takes a lock in the kernel: the epoch
+    /// bump is one atomic increment, and an attribute invalidation (a negative offset) only
+    /// takes the inode's spinlock. So a handler can send them inline, before its reply, and
+    /// a daemon killed at any moment can always exit. (Name and page invalidations wait for
+    /// directory and page locks that a request still waiting for this daemon may hold:
+    /// damfs never sends them.)
+    fn send(&self, notes: &KernelNotes, counts: &RequestCounts) {
+        if notes.epoch {
+            match self.bump_epoch() {
+                Ok(()) => counts.epoch_bumped(),
+                Err(e) => warn!("telling the kernel to drop cached names failed: {e}"),
+            }
+        }
+        let Some(n) = self.notifier.get() else {
+            return;
+        };
+        for &ino in &notes.inodes {
+            match n.inval_inode(INodeNo(ino), -1, 0) {
+                Ok(()) => {}
+                // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => debug!("invalidating inode {ino} failed: {e}"),
+            }
+        }
+        counts.attrs_invalidated(notes.inodes.len());
+    }
+
+    /// Every cached name is stale from now on: a bare `fuse_out_header` with the
+    /// notification's code in `error` and `unique` 0, written to /dev/fuse.
+    fn bump_epoch(&self) -> io::Result<()> {
+        let Some(fd) = self.device.get() else {
+            return Ok(()); // not mounted yet: nothing can be cached
+        };
+        let mut header = [0u8; 16];
+        header[0..4].copy_from_slice(&16u32.to_ne_bytes());
+        header[4..8].copy_from_slice(&NOTIFY_INC_EPOCH.to_ne_bytes());
+        // SAFETY: writes 16 bytes from a local buffer to a descriptor we own.
+        let n = unsafe { libc::write(fd.as_raw_fd(), header.as_ptr().cast(), header.len()) };
+        if n == header.len() as isize {
+            Ok(())
+        } else if n < 0 {
+            let e = io::Error::last_os_error();
+            // The session is gone (unmounted): there is no cache left to drop.
+            if e.raw_os_error() == Some(libc::ENODEV) {
+                return Ok(());
+            }
+            Err(e)
+        } else {
+            Err(io::Error::other(format!("short write ({n} of 16 bytes)")))
         }
     }
+}
+
+/// How often the live view checks the store's files for other writers' changes.
+const LIVE_VIEW_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Starts the thread that keeps a read-write mount current with other writers (another
+/// mount, `damfs import`, a program using the library): it asks the core to take in what
+/// changed on disk (one `stat` when nothing did) and sends the kernel what is stale now.
+/// It also ends held-back deletes whose window passed. Runs until the process exits.
+pub fn start_live_view(fs: Arc<fs::Filesystem>, channel: Arc<KernelChannel>) -> io::Result<()> {
+    let counts = fs.requests();
+    std::thread::Builder::new()
+        .name("damfs-live".into())
+        .spawn(move || loop {
+            std::thread::sleep(LIVE_VIEW_INTERVAL);
+            fs.tick();
+            let notes = fs.take_invalidations();
+            if !notes.is_empty() {
+                channel.send(&notes, &counts);
+            }
+        })
+        .map(|_| ())
 }
 
 /// The `fuser::Filesystem` implementation over the filesystem core.
 pub struct FuseAdapter {
     fs: Arc<fs::Filesystem>,
-    notifier: Arc<OnceLock<Notifier>>,
+    channel: Arc<KernelChannel>,
+    counts: Arc<RequestCounts>,
     /// The kernel accepted zero-message open (read-only mounts): OPEN/OPENDIR get ENOSYS.
     no_open: AtomicBool,
     no_opendir: AtomicBool,
@@ -57,8 +138,9 @@ pub struct FuseAdapter {
 impl FuseAdapter {
     pub fn new(fs: Arc<fs::Filesystem>) -> io::Result<Self> {
         Ok(FuseAdapter {
+            counts: fs.requests(),
             fs,
-            notifier: Arc::new(OnceLock::new()),
+            channel: Arc::new(KernelChannel::default()),
             no_open: AtomicBool::new(false),
             no_opendir: AtomicBool::new(false),
             dir_batch: [
@@ -68,10 +150,10 @@ impl FuseAdapter {
         })
     }
 
-    /// Where the daemon puts the session's notifier once the session exists (the adapter
-    /// is moved into the session before a notifier can be made).
-    pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
-        self.notifier.clone()
+    /// Where the daemon connects the session's notifier and descriptor once the session
+    /// exists (the adapter is moved into the session before either can be made).
+    pub fn channel(&self) -> Arc<KernelChannel> {
+        self.channel.clone()
     }
 
     /// Logs a failed request and gives the errno to reply with.
@@ -88,10 +170,18 @@ impl FuseAdapter {
         Errno::from_i32(e.errno)
     }
 
-    /// Sends the core's pending invalidations, then replies.
+    /// Sends the core's pending notes, then replies: the requester must not see its
+    /// change done before the kernel's caches say so.
     fn finish(&self, reply: impl FnOnce()) {
-        send_invalidations(&self.notifier, &self.fs.take_invalidations());
+        let notes = self.fs.take_invalidations();
+        if !notes.is_empty() {
+            self.channel.send(&notes, &self.counts);
+        }
         reply();
+    }
+
+    fn count(&self, kind: fs::Request) {
+        self.counts.count(kind);
     }
 
     fn readdir_into(
@@ -186,6 +276,14 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// The attributes of a negative entry (node id 0): the kernel reads none of them.
+fn negative_attr() -> FileAttr {
+    let mut a = dot_attr(0);
+    a.kind = FileType::RegularFile;
+    a.nlink = 0;
+    a
+}
+
 /// Attributes for `.` and `..` in READDIRPLUS: the kernel skips these names (no lookup is
 /// counted), but fuser needs an attr to encode the entry.
 fn dot_attr(ino: u64) -> FileAttr {
@@ -234,21 +332,32 @@ const GEN: Generation = Generation(0);
 impl fuser::Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let caps = config.capabilities();
+        let read_only = self.fs.zero_message_open();
         // Each wanted capability alone: one the kernel lacks must not drop the others.
-        let wanted = [
+        let mut wanted = vec![
             // O_TRUNC arrives in OPEN, tied to the handle (not as a handle-less SETATTR).
             InitFlags::FUSE_ATOMIC_O_TRUNC,
-            // `ls -l` gets names and attributes in one round trip.
-            InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
             // Lookups in one directory need not wait for each other.
             InitFlags::FUSE_PARALLEL_DIROPS,
         ];
+        if read_only {
+            // `ls -l` gets names and attributes in one round trip. Not on a read-write
+            // mount: the kernel stamps readdirplus entries with the name epoch when it
+            // parses the reply, so an entry built just before a bump could stay cached,
+            // stale. There each name is looked up once, then cached.
+            wanted.push(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
+        } else {
+            // Readers and writers of a read-write mount use direct I/O; this lets the
+            // kernel map such files anyway (through the page cache, filled by the mapping
+            // reader's reads), so mmap works (Python's mmap, ripgrep, parsers).
+            wanted.push(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
+        }
         for flags in wanted {
             if let Err(missing) = config.add_capabilities(flags) {
                 info!("kernel lacks FUSE capability {missing:?}");
             }
         }
-        if self.fs.zero_message_open() {
+        if read_only {
             // Read-only mounts keep no per-open state: answering OPEN/OPENDIR with ENOSYS
             // makes the kernel stop sending OPEN, FLUSH and RELEASE altogether.
             if caps.contains(InitFlags::FUSE_NO_OPEN_SUPPORT) {
@@ -257,6 +366,14 @@ impl fuser::Filesystem for FuseAdapter {
             if caps.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {
                 self.no_opendir.store(true, Ordering::Relaxed);
             }
+        } else if config.kernel_abi() >= EPOCH_ABI {
+            self.fs.enable_name_cache();
+        } else {
+            let Version(major, minor) = config.kernel_abi();
+            info!(
+                "the kernel speaks FUSE {major}.{minor}, without FUSE_NOTIFY_INC_EPOCH (7.44): \
+                 names are not cached on this read-write mount (each path walk asks damfs)"
+            );
         }
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
@@ -264,19 +381,28 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let r = self.fs.lookup(parent.0, name);
+        self.count(fs::Request::Lookup);
+        let r = self.fs.lookup_by(parent.0, name, req.pid());
         self.finish(|| match r {
-            Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
+            Ok(fs::Lookup::Found(e)) => {
+                reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN)
+            }
+            // Node id 0: a negative entry the kernel caches for `ttl` (0: not at all).
+            Ok(fs::Lookup::Missing { ttl }) => {
+                reply.entry_with_ttls(&Duration::ZERO, &ttl, &negative_attr(), GEN)
+            }
             Err(e) => reply.error(self.fail("lookup", req, parent.0, &e)),
         });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.count(fs::Request::Forget);
         // Forgetting changes nothing the kernel caches: no invalidations to collect.
         self.fs.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.count(fs::Request::Getattr);
         let r = self.fs.getattr(ino.0, fh.map(|f| f.0));
         self.finish(|| match r {
             Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
@@ -302,6 +428,7 @@ impl fuser::Filesystem for FuseAdapter {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        self.count(fs::Request::Setattr);
         let set = SetAttr {
             size,
             mode,
@@ -327,6 +454,7 @@ impl fuser::Filesystem for FuseAdapter {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Create);
         if mode & libc::S_IFMT != libc::S_IFREG {
             let e = self.fs.refuse_node(parent.0, name);
             self.finish(|| reply.error(self.fail("mknod", req, parent.0, &e)));
@@ -336,7 +464,7 @@ impl fuser::Filesystem for FuseAdapter {
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
         let r = self
             .fs
-            .create(parent.0, name, mode, flags)
+            .create_by(parent.0, name, mode, flags, req.pid())
             .map(|(entry, opened)| {
                 self.fs.release(entry.attr.ino, opened.fh);
                 entry
@@ -356,12 +484,14 @@ impl fuser::Filesystem for FuseAdapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Other);
         let e = self.fs.refuse_node(parent.0, name);
         self.finish(|| reply.error(self.fail("mkdir", req, parent.0, &e)));
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let r = self.fs.unlink(parent.0, name);
+        self.count(fs::Request::Unlink);
+        let r = self.fs.unlink_by(parent.0, name, req.pid());
         self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("unlink", req, parent.0, &e)),
@@ -369,6 +499,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.count(fs::Request::Other);
         // The only directories are fixed (/, /by-id): refused like mkdir.
         let e = self.fs.refuse_node(parent.0, name);
         self.finish(|| reply.error(self.fail("rmdir", req, parent.0, &e)));
@@ -382,6 +513,7 @@ impl fuser::Filesystem for FuseAdapter {
         _target: &Path,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Other);
         let e = self.fs.refuse_node(parent.0, link_name);
         self.finish(|| reply.error(self.fail("symlink", req, parent.0, &e)));
     }
@@ -396,6 +528,7 @@ impl fuser::Filesystem for FuseAdapter {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Rename);
         let r = self
             .fs
             .rename(parent.0, name, newparent.0, newname, flags.bits());
@@ -413,11 +546,13 @@ impl fuser::Filesystem for FuseAdapter {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Other);
         let e = self.fs.refuse_node(newparent.0, newname);
         self.finish(|| reply.error(self.fail("link", req, ino.0, &e)));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.count(fs::Request::Open);
         if self.no_open.load(Ordering::Relaxed) {
             reply.error(Errno::ENOSYS);
             return;
@@ -440,6 +575,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.count(fs::Request::Read);
         let r = self.fs.read(ino.0, fh.0, offset, size);
         self.finish(|| match r {
             Ok(data) => reply.data(&data),
@@ -459,6 +595,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        self.count(fs::Request::Write);
         let r = self.fs.write(ino.0, fh.0, offset, data);
         self.finish(|| match r {
             Ok(n) => reply.written(n),
@@ -474,6 +611,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Flush);
         if self.fs.zero_message_open() {
             // Nothing to commit on a read-only mount. The kernel still sends FLUSH on every
             // close after a zero-message open; ENOSYS makes it stop for good.
@@ -497,6 +635,7 @@ impl fuser::Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Release);
         self.fs.release(ino.0, fh.0);
         self.finish(|| reply.ok());
     }
@@ -509,6 +648,7 @@ impl fuser::Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Fsync);
         let r = self.fs.fsync(ino.0, fh.0);
         self.finish(|| match r {
             Ok(()) => reply.ok(),
@@ -517,6 +657,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.count(fs::Request::Opendir);
         if self.no_opendir.load(Ordering::Relaxed) {
             reply.error(Errno::ENOSYS);
             return;
@@ -536,6 +677,7 @@ impl fuser::Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.count(fs::Request::Readdir);
         let r = self.readdir_into(req, ino, offset, false, |e, _| {
             reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name)
         });
@@ -553,6 +695,7 @@ impl fuser::Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        self.count(fs::Request::Readdirplus);
         let r = self.readdir_into(req, ino, offset, true, |e, entry| match entry {
             // One TTL for both in fuser 0.18's readdirplus: the shorter one is safe.
             Some(en) => reply.add(
@@ -586,6 +729,7 @@ impl fuser::Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Fsync);
         // Tools fsync the directory after a rename to make it durable: save the store.
         let r = self.fs.save();
         self.finish(|| match r {
@@ -595,6 +739,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.count(fs::Request::Statfs);
         let s = self.fs.statfs();
         self.finish(|| {
             reply.statfs(
@@ -613,7 +758,8 @@ impl fuser::Filesystem for FuseAdapter {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let r = self.fs.create(parent.0, name, mode, flags);
+        self.count(fs::Request::Create);
+        let r = self.fs.create_by(parent.0, name, mode, flags, req.pid());
         self.finish(|| match r {
             Ok((e, o)) => reply.created(
                 &e.entry_ttl.min(e.attr_ttl),

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 
 use super::*;
 use crate::store::Options;
+use std::time::Duration;
 
 const RD: i32 = libc::O_RDONLY;
 const WR_TRUNC: i32 = libc::O_WRONLY | libc::O_TRUNC;
@@ -122,10 +123,10 @@ fn bash_redirect_replaces_after_the_early_flush_fails() {
     );
     last.unwrap();
     let ino = f.ino(ROOT_INO, "1");
-    assert!(f.fs.take_invalidations().contains(&ino));
-    // Readers on a read-write mount never use the page cache (they read a snapshot).
+    assert!(f.fs.take_invalidations().inodes.contains(&ino));
+    // Readers on a read-write mount read a snapshot with direct I/O, never the page cache.
     let o = f.fs.open(ino, RD).unwrap();
-    assert!(!o.keep_cache && o.direct_io);
+    assert!(!o.keep_cache && o.direct_io && o.noflush);
     f.fs.release(ino, o.fh);
     // The id was added as the first key; the rest is byte for byte.
     assert_eq!(
@@ -294,7 +295,7 @@ fn vim_backup_copy_write_then_fsync() {
     f.fs.release(sw.attr.ino, swh.fh);
     f.fs.unlink(ROOT_INO, os(".0.swp")).unwrap();
     assert_eq!(f.cat(BY_ID_INO, "id_0"), new);
-    assert_eq!(f.names(ROOT_INO).len(), 8 + 2, "no stray files");
+    assert_eq!(f.names(ROOT_INO).len(), 10 + 2, "no stray files");
     assert_eq!(
         f.fs.lock().store.stats().pool_dirty,
         0,
@@ -364,12 +365,21 @@ fn new_documents_are_made_in_by_id() {
         e.attr.ino,
         "the created inode is the document's"
     );
-    // Creating in the root is only for temporaries; positions cannot be created.
+    // Creating in the root is only for temporaries: a name like a position past the end
+    // (vim's `4913` probe) is one, and never a document; an existing position exists.
+    let (probe, ph) = f.fs.create(ROOT_INO, os("5"), 0o644, CREATE_EXCL).unwrap();
+    f.fs.write(probe.attr.ino, ph.fh, 0, b"{\"text\":\"probe\"}")
+        .unwrap();
+    f.fs.flush(probe.attr.ino, ph.fh).unwrap();
+    f.fs.release(probe.attr.ino, ph.fh);
+    assert_eq!(f.ids(), ["id_0", "fresh"]);
+    assert_eq!(f.cat(ROOT_INO, "5"), "{\"text\":\"probe\"}");
+    f.fs.unlink(ROOT_INO, os("5")).unwrap();
     assert_eq!(
-        f.fs.create(ROOT_INO, os("5"), 0o644, CREATE_EXCL)
+        f.fs.create(ROOT_INO, os("1"), 0o644, CREATE_EXCL)
             .unwrap_err()
             .errno,
-        libc::EPERM
+        libc::EEXIST
     );
     assert_eq!(
         f.fs.create(BY_ID_INO, os("fresh"), 0o644, CREATE_EXCL)
@@ -452,7 +462,7 @@ fn rm_shifts_positions_and_the_other_name_is_gone() {
     f.fs.unlink(ROOT_INO, os("5")).unwrap();
     assert_eq!(f.ids(), ["id_1", "id_2", "id_3", "id_4", "id_5"]);
     // Names are never cached on a read-write mount; the inode's attributes are dropped.
-    assert!(f.fs.take_invalidations().contains(&gone));
+    assert!(f.fs.take_invalidations().inodes.contains(&gone));
     assert_eq!(
         f.fs.lookup(BY_ID_INO, os("id_0")).unwrap_err().errno,
         libc::ENOENT
@@ -550,20 +560,32 @@ fn readdirplus_counts_lookups_and_lists_everything() {
     assert_eq!(
         names,
         [
-            ".", "..", "by-id", ".stats", ".reload", ".save", ".prune", ".clear", "0", "1", "2",
+            ".",
+            "..",
+            "by-id",
+            ".stats",
+            ".all.jsonl",
+            ".append.jsonl",
+            ".reload",
+            ".save",
+            ".prune",
+            ".clear",
+            "0",
+            "1",
+            "2",
             "tmp.x"
         ]
     );
     // Paging: continue from an entry's next_offset.
     let page =
-        f.fs.readdir(ROOT_INO, all[8].next_offset, false, 2)
+        f.fs.readdir(ROOT_INO, all[10].next_offset, false, 2)
             .unwrap();
     assert_eq!(
         page.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         ["1", "2"]
     );
     let by_id = f.fs.readdir(BY_ID_INO, 0, true, usize::MAX).unwrap();
-    assert_eq!(by_id[2].entry.unwrap().attr.ino, all[8].ino);
+    assert_eq!(by_id[2].entry.unwrap().attr.ino, all[10].ino);
 }
 
 #[test]
@@ -659,21 +681,32 @@ fn limits_give_efbig_and_enospc() {
 fn readers_read_the_version_they_opened_and_writers_bypass_the_cache() {
     let f = fixture(1);
     let ino = f.ino(ROOT_INO, "0");
+    let v1 = b"{\"id\":\"id_0\",\"text\":\"doc 0\"}";
     let r = f.fs.open(ino, RD).unwrap();
     assert!(r.direct_io && r.noflush && !r.keep_cache);
     let w = f.fs.open(ino, libc::O_RDWR | libc::O_TRUNC).unwrap();
-    assert!(w.direct_io && !w.noflush);
-    // A writer reads its own buffer; the reader keeps the version it opened, whole, even
-    // after the writer commits.
+    assert!(
+        w.direct_io && !w.noflush,
+        "writers never touch the page cache"
+    );
+    let r2 = f.fs.open(ino, RD).unwrap();
+    // A writer reads its own buffer; readers keep the version they opened, whole, even
+    // after the writer commits, and fstat on them shows that version's size.
     f.fs.write(ino, w.fh, 0, b"{}").unwrap();
     assert!(f.fs.read(ino, w.fh, 0, 2).unwrap() == b"{}");
     f.fs.flush(ino, w.fh).unwrap();
-    assert_eq!(
-        f.fs.read(ino, r.fh, 0, 4096).unwrap(),
-        b"{\"id\":\"id_0\",\"text\":\"doc 0\"}"
-    );
-    f.fs.release(ino, r.fh);
     f.fs.release(ino, w.fh);
+    for h in [r.fh, r2.fh] {
+        assert_eq!(f.fs.read(ino, h, 0, 4096).unwrap(), v1);
+        let (attr, ttl) = f.fs.getattr(ino, Some(h)).unwrap();
+        assert_eq!(attr.size, v1.len() as u64);
+        assert_eq!(ttl, Duration::ZERO, "differs from the document: not cached");
+    }
+    let (attr, ttl) = f.fs.getattr(ino, None).unwrap();
+    assert_eq!(attr.size, "{\"id\":\"id_0\"}".len() as u64);
+    assert!(ttl > Duration::ZERO);
+    f.fs.release(ino, r.fh);
+    f.fs.release(ino, r2.fh);
     assert_eq!(f.cat(ROOT_INO, "0"), "{\"id\":\"id_0\"}");
     // On a read-only mount the page cache is kept.
     let ro = fixture_with(
@@ -710,4 +743,64 @@ fn pending_writes_of_open_documents_share_the_memory_bound() {
     f.fs.release(b, hb.fh);
     let stats: serde_json::Value = serde_json::from_str(&f.fs.stats_json()).unwrap();
     assert_eq!(stats["pending_write_bytes"], 0);
+}
+
+/// Lists `dir` in batches of `batch`, running `between` after each batch.
+fn list_in_batches(
+    f: &Fixture,
+    dir: Ino,
+    batch: usize,
+    mut between: impl FnMut(usize),
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut offset = 0;
+    for round in 0.. {
+        let got = f.fs.readdir(dir, offset, false, batch).unwrap();
+        let Some(last) = got.last() else { break };
+        offset = last.next_offset;
+        names.extend(got.iter().map(|e| e.name.clone()));
+        between(round);
+    }
+    names.retain(|n| n != "." && n != "..");
+    names
+}
+
+#[test]
+fn a_listing_in_batches_returns_every_surviving_entry_once_despite_deletes() {
+    let f = fixture(30);
+    // Between batches, delete documents before the resume point (they shift every later
+    // position down) and one just after it.
+    let mut deleted = Vec::new();
+    let names = list_in_batches(&f, BY_ID_INO, 7, |round| {
+        for victim in [format!("id_{}", round * 2), format!("id_{}", round * 7 + 8)] {
+            if f.fs.unlink(BY_ID_INO, os(&victim)).is_ok() {
+                deleted.push(victim);
+            }
+        }
+    });
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        assert!(seen.insert(n.clone()), "{n} listed twice: {names:?}");
+    }
+    for i in 0..30 {
+        let id = format!("id_{i}");
+        if !deleted.contains(&id) {
+            assert!(
+                seen.contains(&id),
+                "{id} survived but was skipped: {names:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_listing_of_the_root_in_batches_survives_deletes_too() {
+    let f = fixture(12);
+    let names = list_in_batches(&f, ROOT_INO, 5, |_| {
+        let _ = f.fs.unlink(ROOT_INO, os("0"));
+    });
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "no name twice: {names:?}");
 }

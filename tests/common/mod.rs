@@ -403,7 +403,19 @@ impl Mount {
     pub fn assert_shows(&self, docs: &[(String, String)]) {
         assert_eq!(self.docs_by_position(), docs, "documents by position");
         let mut root: Vec<String> = (0..docs.len()).map(|i| i.to_string()).collect();
-        root.extend([".clear", ".prune", ".reload", ".save", ".stats", "by-id"].map(String::from));
+        root.extend(
+            [
+                ".all.jsonl",
+                ".append.jsonl",
+                ".clear",
+                ".prune",
+                ".reload",
+                ".save",
+                ".stats",
+                "by-id",
+            ]
+            .map(String::from),
+        );
         root.sort();
         assert_eq!(self.names(""), root, "names in the root directory");
         let mut ids: Vec<String> = docs.iter().map(|d| d.0.clone()).collect();
