@@ -85,11 +85,19 @@ dpkg -i "$deb" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg
 
 [ "$(readlink /sbin/mount.fuse.damfs)" = /usr/bin/damfs ] || fail "/sbin/mount.fuse.damfs is not a link to /usr/bin/damfs"
 /usr/bin/damfs --version >/dev/null || fail "/usr/bin/damfs does not run"
-man -w damfs-mount >/dev/null 2>&1 || fail "man damfs-mount is not installed"
+# Minimal container images tell dpkg to drop man pages (path-exclude): then skip that part.
+verify_man=yes
+if grep -qs '^path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
+  step "dpkg here excludes /usr/share/man: man pages not checked"
+  verify_man=no
+else
+  man -w damfs-mount >/dev/null 2>&1 || fail "man damfs-mount is not installed"
+fi
 bash -c 'source /usr/share/bash-completion/completions/damfs && declare -F _damfs >/dev/null' \
   || fail "the bash completion does not load"
 if command -v systemd-analyze >/dev/null; then
-  (cd /usr/lib/systemd/system && systemd-analyze verify damfs@srv-docs.service) > "$work/verify.log" 2>&1 \
+  (cd /usr/lib/systemd/system && systemd-analyze verify --man="$verify_man" damfs@srv-docs.service) \
+    > "$work/verify.log" 2>&1 \
     || { cat "$work/verify.log" >&2; fail "systemd-analyze verify of the installed unit"; }
   [ ! -s "$work/verify.log" ] || { cat "$work/verify.log" >&2; fail "systemd-analyze verify warns"; }
   step "installed damfs@.service passes systemd-analyze verify"

@@ -97,9 +97,9 @@ enum Command {
         /// Largest document or temporary file (EFBIG past it); K, M, G suffixes allowed.
         #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
         max_doc_size: u64,
-        /// How long the kernel may cache names and attributes that damfs invalidates when
-        /// they change (names only on --read-only mounts; read-write mounts never cache
-        /// names). Seconds, or with ms, s, m, h (default 60s).
+        /// How long the kernel may cache names, attributes and missing names (damfs drops
+        /// them itself whenever they change; 0 makes every path walk ask the daemon).
+        /// Seconds, or with ms, s, m, h (default 60s).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         ttl: Option<Duration>,
         /// Mount options as a comma-separated list, as mount(8) and fstab give them
