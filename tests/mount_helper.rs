@@ -213,6 +213,14 @@ fn damfs_mount_takes_the_same_o_options() {
     assert_eq!(stats["read_only"], true);
     m.unmount();
 
+    // The TTL reaches the filesystem: with 0 the kernel may cache no names at all.
+    m.mount(&["-o", "ro,ttl=0"]).assert_ok();
+    assert_eq!(m.stats()["names_cached"], false);
+    m.unmount();
+    m.mount(&["-o", "ro"]).assert_ok();
+    assert_eq!(m.stats()["names_cached"], true);
+    m.unmount();
+
     m.mount(&["-o", "pool_size=3,frobnicate"])
         .assert_fails_with("unknown mount option frobnicate");
     m.mount(&["-o", "pool_size=lots"])
