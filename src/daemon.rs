@@ -340,7 +340,26 @@ fn serve(opts: &MountOptions, store: &Path, mnt: &Path, mut ready: Ready) -> Res
     let saved = fs.save();
     let _ = std::fs::remove_file(&pidfile);
     match (run, saved) {
-        (_, Err(e)) => Err(err(format!("saving the store after unmount failed: {e}"))),
+        (_, Err(e)) => {
+            let lost = fs.unsaved_ids();
+            if !lost.is_empty() {
+                const SHOWN: usize = 50;
+                let more = lost.len().saturating_sub(SHOWN);
+                let ids: Vec<&str> = lost.iter().take(SHOWN).map(String::as_str).collect();
+                error!(
+                    "these {} document(s) were changed through the mount and never saved; \
+                     their changes are lost: {}{}",
+                    lost.len(),
+                    ids.join(", "),
+                    if more > 0 {
+                        format!(" (and {more} more)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Err(err(format!("saving the store after unmount failed: {e}")))
+        }
         (Err(e), Ok(())) => Err(err(format!("the FUSE session failed: {e}"))),
         (Ok(()), Ok(())) => {
             info!("saved; exiting");

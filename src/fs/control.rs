@@ -145,6 +145,12 @@ impl Filesystem {
         }
     }
 
+    /// Ids of documents changed through the mount and not saved yet (what a failed final
+    /// save loses).
+    pub fn unsaved_ids(&self) -> Vec<String> {
+        self.lock().store.unsaved_ids()
+    }
+
     /// The `.stats` text (what `cat MNT/.stats` shows).
     pub fn stats_json(&self) -> String {
         let st = self.lock();
