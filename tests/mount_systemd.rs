@@ -175,3 +175,45 @@ fn the_contrib_units_pass_systemd_analyze_verify() {
         .current_dir(dir.path()));
     assert!(r.stderr.contains("notifyy"), "{r:#?}");
 }
+
+/// The generator systemd runs at boot to turn /etc/fstab lines into mount units.
+const FSTAB_GENERATOR: &str = "/lib/systemd/system-generators/systemd-fstab-generator";
+
+#[test]
+fn the_documented_fstab_line_becomes_a_mount_unit_systemd_accepts() {
+    if !Path::new(FSTAB_GENERATOR).exists() {
+        eprintln!("skipping: {FSTAB_GENERATOR} is not installed");
+        return;
+    }
+    // The fstab line quoted in contrib/srv-docs.mount (the README shows the same one).
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/srv-docs.mount");
+    let unit = std::fs::read_to_string(&contrib).unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("#   ").filter(|l| l.contains("fuse.damfs")))
+        .expect("an fstab line in contrib/srv-docs.mount")
+        .to_owned();
+    let dir = scratch();
+    let fstab = dir.path().join("fstab");
+    std::fs::write(&fstab, format!("{line}\n")).unwrap();
+    let out = dir.path().join("generated");
+    std::fs::create_dir(&out).unwrap();
+    let r = run(Command::new(FSTAB_GENERATOR)
+        .args([&out, &out, &out])
+        .env("SYSTEMD_FSTAB", &fstab)
+        .env("SYSTEMD_PROC_CMDLINE", ""));
+    r.assert_ok();
+    let generated = std::fs::read_to_string(out.join("srv-docs.mount"))
+        .unwrap_or_else(|e| panic!("no srv-docs.mount generated ({e}): {r:#?}"));
+    // The same mount as the hand-written unit.
+    for key in ["What=", "Where=", "Type="] {
+        let of = |text: &str| text.lines().find(|l| l.starts_with(key)).map(str::to_owned);
+        assert_eq!(of(&generated), of(&unit), "{key}\n{generated}");
+    }
+    assert!(generated.contains("pool_size=1000"), "{generated}");
+    let r = run(Command::new("systemd-analyze")
+        .args(["verify", "--man=no", "srv-docs.mount"])
+        .current_dir(&out));
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(r.stderr.trim(), "", "{r:#?}");
+}
