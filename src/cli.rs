@@ -738,6 +738,9 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
 
 /// Input ids that the store already has, with their lines.
 fn clashes(dam: &DocumentArrayMemmap, ids: &IdSet) -> Vec<(u64, String)> {
+    if dam.is_empty() {
+        return Vec::new(); // a new store: no id to look up
+    }
     ids.iter()
         .filter(|(id, _)| dam.contains(id))
         .map(|(id, line)| {

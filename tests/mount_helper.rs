@@ -41,7 +41,7 @@ fn in_namespace(m: &Mount, script: &str) -> Run {
     let full = format!(
         "set -u\n\
          trap 'umount -l \"$MNT\" 2>/dev/null || true' EXIT\n\
-         \"$DAMFS\" install-helper --dir \"$DIR/sbin\" >/dev/null 2>&1\n\
+         \"$DAMFS\" install-helper --dir \"$DIR/sbin\" >/dev/null || exit 97\n\
          mount --bind \"$DIR/sbin\" /usr/sbin\n\
          {script}"
     );
@@ -186,6 +186,10 @@ echo "MOUNTED=$?"
 mount -t fuse.damfs "$STORE" "$MNT" -o allow_other=yes
 echo "VALUE=$?"
 echo "LEFT=$(grep -c " $MNT " /proc/self/mountinfo)"
+mount -s -t fuse.damfs "$STORE" "$MNT" -o bogus,pool_size=2
+echo "SLOPPY=$?"
+echo STATS-BEGIN; cat "$MNT/.stats"; echo; echo STATS-END
+umount "$MNT"
 "#,
     );
     assert_ne!(field(&r, "MOUNTED"), "0");
@@ -200,6 +204,9 @@ echo "LEFT=$(grep -c " $MNT " /proc/self/mountinfo)"
         "{r:#?}"
     );
     assert_eq!(field(&r, "LEFT"), "0");
+    // mount -s (sloppy): unknown options are dropped, the rest applies.
+    assert_eq!(field(&r, "SLOPPY"), "0", "{r:#?}");
+    assert_eq!(stats_in(&r)["pool_size"], 2);
 }
 
 #[test]
