@@ -395,9 +395,16 @@ fn start_session(
         .map_err(|e| err(format!("starting the notification thread: {e}")))?;
     let channel = adapter.channel();
 
+    // The store as the mount's source (as sshfs shows its remote): mount(8) then sees that
+    // an fstab line is mounted already, and `mount -a` leaves it alone. fusermount3 reads
+    // the name from a comma-separated option list, so a path with a comma goes unnamed.
+    let fsname = store
+        .to_str()
+        .filter(|s| !s.contains([',', '\\']))
+        .unwrap_or("damfs");
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
-        fuser::MountOption::FSName("damfs".into()),
+        fuser::MountOption::FSName(fsname.to_owned()),
         // Passed to the kernel directly: fuser's Subtype option only reaches fusermount,
         // and `damfs unmount` recognises our mounts by the type `fuse.damfs`.
         fuser::MountOption::CUSTOM("subtype=damfs".into()),

@@ -148,6 +148,10 @@ fn an_fstab_line_mounts_and_umount_saves_what_was_written() {
 mount -T "$DIR/fstab" "$MNT"
 echo "MOUNTED=$?"
 {SHOW}
+# mount -a knows the line is mounted already (the mount's source is the store).
+mount -a -T "$DIR/fstab"
+echo "AGAIN=$?"
+echo "MOUNTS=$(grep -c " $MNT " /proc/self/mountinfo)"
 printf '%s' '{{"id":"doc1","text":"written through the fstab mount"}}' > "$MNT/1"
 echo "DOC1=$(cat "$MNT/1")"
 umount "$MNT"
@@ -160,6 +164,10 @@ echo "UMOUNTED=$?"
     assert_eq!(stats["pool_size"], 7);
     assert_eq!(stats["read_only"], false);
     assert!(field(&r, "MOUNTINFO").contains(" rw,"), "{r:#?}");
+    let source = format!(" - fuse.damfs {} ", m.store.display());
+    assert!(field(&r, "MOUNTINFO").contains(&source), "{r:#?}");
+    assert_eq!(field(&r, "AGAIN"), "0", "{r:#?}");
+    assert_eq!(field(&r, "MOUNTS"), "1");
     assert_eq!(
         field(&r, "DOC1"),
         r#"{"id":"doc1","text":"written through the fstab mount"}"#
