@@ -18,6 +18,17 @@ use damfs::{Document, DocumentArrayMemmap, Options};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_damfs");
 
+/// The fixed files of a mount's root directory (besides positions and `by-id`).
+pub const ROOT_FILES: [&str; 7] = [
+    ".stats",
+    ".reload",
+    ".save",
+    ".prune",
+    ".clear",
+    ".all.jsonl",
+    ".append.jsonl",
+];
+
 /// Whether FUSE mounts can be made here.
 pub fn fuse_available() -> bool {
     OpenOptions::new()
@@ -403,19 +414,8 @@ impl Mount {
     pub fn assert_shows(&self, docs: &[(String, String)]) {
         assert_eq!(self.docs_by_position(), docs, "documents by position");
         let mut root: Vec<String> = (0..docs.len()).map(|i| i.to_string()).collect();
-        root.extend(
-            [
-                ".all.jsonl",
-                ".append.jsonl",
-                ".clear",
-                ".prune",
-                ".reload",
-                ".save",
-                ".stats",
-                "by-id",
-            ]
-            .map(String::from),
-        );
+        root.extend(ROOT_FILES.map(String::from));
+        root.push("by-id".into());
         root.sort();
         assert_eq!(self.names(""), root, "names in the root directory");
         let mut ids: Vec<String> = docs.iter().map(|d| d.0.clone()).collect();
