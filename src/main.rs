@@ -76,7 +76,9 @@ enum Command {
     /// settings, …) are accepted and ignored; any other option is an error.
     #[command(args_override_self = true)]
     Mount {
+        /// The store directory (created if missing).
         store_dir: PathBuf,
+        /// An existing directory to mount on.
         mountpoint: PathBuf,
         /// Stay in the foreground (log to stderr unless --log-file is given).
         #[arg(long)]
@@ -108,7 +110,10 @@ enum Command {
         options: Vec<String>,
     },
     /// Unmount a damfs mount and wait until its daemon has saved and exited.
-    Unmount { mountpoint: PathBuf },
+    Unmount {
+        /// Where the store is mounted.
+        mountpoint: PathBuf,
+    },
     /// Print one document's JSON exactly as stored (a newline is added if it has none).
     #[command(allow_negative_numbers = true)]
     Get {
