@@ -3,10 +3,13 @@
 //! `main.rs` only parses arguments and prints; everything here returns a [`CliError`] instead
 //! of exiting, so it can be tested and reused.
 //!
-//! `import` reads its input twice: a first pass validates every record and keeps only the ids
-//! (to find duplicates), a second pass writes in chunks. So memory stays bounded by a chunk
-//! whatever the input's size, and a bad record anywhere means nothing is written. Standard
-//! input (or a pipe) is spooled to an anonymous temporary file first so it can be read twice.
+//! `import` validates every record before it writes any, so a bad record anywhere means
+//! nothing is written. An input of up to [`IMPORT_IN_MEMORY_MAX`] is read once and the
+//! documents built while validating are written; a larger one is read twice (a first pass
+//! validates and keeps only the ids, to find duplicates; a second pass parses again and writes
+//! in chunks), so memory stays bounded whatever the input's size. Standard input (or a pipe)
+//! is spooled to an anonymous temporary file first so it can be read twice. The record
+//! reader is shared with `put` (`doc_commands`).
 
 use std::cell::Cell;
 use std::fmt;
