@@ -217,3 +217,99 @@ fn the_documented_fstab_line_becomes_a_mount_unit_systemd_accepts() {
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(r.stderr.trim(), "", "{r:#?}");
 }
+
+/// A `KEY=` line of the contrib service unit, split into words as systemd splits an
+/// unquoted command line, with the instance's specifiers and variables filled in.
+fn unit_command(key: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/damfs@.service"),
+    )
+    .unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in the unit"));
+    // A leading "-" only tells systemd to ignore the exit status.
+    let line = line.strip_prefix('-').unwrap_or(line);
+    line.split_whitespace()
+        .flat_map(|word| {
+            let mut w = word.replace("/usr/bin/damfs", BIN);
+            for (name, value) in vars {
+                w = w.replace(name, value);
+            }
+            // $VAR (not ${VAR}) is split into words, as systemd does.
+            w.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_service_units_commands_mount_notify_and_clean_up() {
+    require_fuse!();
+    let m = Mount::unmounted(2);
+    let (sock, path) = notify_socket(m.dir.path());
+    let mnt = m.mnt.display().to_string();
+    let store = m.store.display().to_string();
+    let vars = [
+        ("$DAMFS_OPTIONS", "-o pool_size=7,nosuid"),
+        ("${STORE}", store.as_str()),
+        ("%f", mnt.as_str()),
+    ];
+    let start = unit_command("ExecStart=", &vars);
+    let child = Command::new(&start[0])
+        .args(&start[1..])
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = receive(&sock);
+    assert_eq!(field(&ready, "READY"), Some("1"), "{ready:?}");
+    assert_eq!(
+        field(&ready, "MAINPID"),
+        Some(child.id().to_string().as_str())
+    );
+    assert_eq!(m.stats()["pool_size"], 7);
+    // systemctl stop.
+    signal(child.id(), libc::SIGTERM);
+    assert_eq!(field(&receive(&sock), "STOPPING"), Some("1"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!m.is_mounted());
+    // ExecStopPost after a clean stop finds nothing to do, and says so.
+    let post = unit_command("ExecStopPost=", &vars);
+    let r = run(Command::new(&post[0]).args(&post[1..]));
+    assert!(r.stderr.contains("is not mounted"), "{r:#?}");
+    assert_eq!(read_store(&m.store), expected_docs(2));
+
+    // A crash (kill -9) leaves a dead mount; ExecStopPost clears it, so a restart mounts.
+    let mut crashed = Command::new(&start[0])
+        .args(&start[1..])
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    receive(&sock);
+    signal(crashed.id(), libc::SIGKILL);
+    crashed.wait().unwrap();
+    assert!(m.is_mounted(), "a killed daemon leaves its mount behind");
+    run(Command::new(&post[0]).args(&post[1..]));
+    assert!(!m.is_mounted(), "ExecStopPost did not clear the dead mount");
+    let mut restarted = Command::new(&start[0])
+        .args(&start[1..])
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(field(&receive(&sock), "READY"), Some("1"));
+    signal(restarted.id(), libc::SIGTERM);
+    assert_eq!(restarted.wait().unwrap().code(), Some(0));
+}
