@@ -544,11 +544,13 @@ fn split_position(msg: &str) -> (String, Option<u64>, Option<u64>) {
 
 /// Parses one record; on error, the line the problem is on and why.
 pub(crate) fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
-    Document::from_json(rec.text).map_err(|e| position_of(rec, &e))
+    Document::from_json_str(rec.text).map_err(|e| position_of(rec, &e))
 }
 
 /// Checks one record without building its document: its id, if it has one.
-pub(crate) fn check_record(rec: &Record) -> Result<Option<String>, (u64, String)> {
+pub(crate) fn check_record<'a>(
+    rec: &Record<'a>,
+) -> Result<Option<std::borrow::Cow<'a, str>>, (u64, String)> {
     crate::document::check_json(rec.text).map_err(|e| position_of(rec, &e))
 }
 

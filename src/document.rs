@@ -4,6 +4,7 @@
 //! mount serves back, byte for byte. The only change damfs ever makes to a text is to add
 //! an `"id"` (as the first key) when it has none, or to rewrite the id's value on a rename.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -29,13 +30,17 @@ impl Document {
     /// Parses a JSON object. A missing `"id"` gets a fresh 32-hex-char id, added as the first
     /// key; everything else is kept byte for byte.
     pub fn from_json(text: impl Into<String>) -> Result<Self> {
-        let text = text.into();
-        match scan(&text)? {
+        Self::from_json_str(&text.into())
+    }
+
+    /// [`Document::from_json`] for borrowed text (no intermediate `String`).
+    pub(crate) fn from_json_str(text: &str) -> Result<Self> {
+        match scan(text)? {
             Some((id, _)) => Ok(Document {
-                id: id.into(),
+                id: Arc::from(&*id),
                 json: text.into(),
             }),
-            None => Ok(Self::insert_id(&text, &fresh_id())),
+            None => Ok(Self::insert_id(text, &fresh_id())),
         }
     }
 
@@ -46,12 +51,12 @@ impl Document {
         let text = text.into();
         match scan(&text)? {
             Some((found, _)) if found == id => Ok(Document {
-                id: found.into(),
-                json: text.into(),
+                id: id.into(),
+                json: text.as_str().into(),
             }),
             Some((found, _)) => Err(Error::IdMismatch {
                 expected: id.to_owned(),
-                found,
+                found: found.into_owned(),
             }),
             None => Ok(Self::insert_id(&text, id)),
         }
@@ -157,7 +162,7 @@ impl Document {
         de::Deserializer::deserialize_any(&mut de, scan)
             .ok()
             .flatten()
-            .map(|(v, _)| v)
+            .map(|(v, _)| v.into_value())
     }
 
     /// The `"text"` field, if it is a string.
@@ -303,13 +308,13 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// Checks that `text` is one JSON object whose `"id"`, if any, is valid, without building a
 /// document (no fresh id is drawn, nothing is copied): gives the id it has.
-pub fn check_json(text: &str) -> Result<Option<String>> {
+pub fn check_json(text: &str) -> Result<Option<Cow<'_, str>>> {
     Ok(scan(text)?.map(|(id, _)| id))
 }
 
 /// Validates `text` as one JSON object and finds its top-level `"id"`: the id and the byte
 /// span of its value. Cheap: values other than the id are skipped, not built.
-fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
+fn scan(text: &str) -> Result<Option<(Cow<'_, str>, Range<usize>)>> {
     let mut de = serde_json::Deserializer::from_str(text);
     let found = de::Deserializer::deserialize_any(
         &mut de,
@@ -321,15 +326,35 @@ fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
     .and_then(|found| de.end().map(|()| found))
     .map_err(|e| Error::InvalidDocument(e.to_string()))?;
     match found {
-        Some((Value::String(id), span)) => {
-            validate_id(&id)?;
-            Ok(Some((id, span)))
+        Some((Found::Plain(id), span)) => {
+            validate_id(id)?;
+            Ok(Some((Cow::Borrowed(id), span)))
         }
-        Some((other, _)) => Err(Error::InvalidDocument(format!(
+        Some((Found::Value(Value::String(id)), span)) => {
+            validate_id(&id)?;
+            Ok(Some((Cow::Owned(id), span)))
+        }
+        Some((Found::Value(other), _)) => Err(Error::InvalidDocument(format!(
             "\"id\" must be a string, not {}",
             kind_of(&other)
         ))),
         None => Ok(None),
+    }
+}
+
+/// The value of the member an [`ObjectScan`] looks for.
+enum Found<'a> {
+    /// A string without escapes: its text, borrowed from the document (nothing built).
+    Plain(&'a str),
+    Value(Value),
+}
+
+impl Found<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            Found::Plain(s) => Value::String(s.to_owned()),
+            Found::Value(v) => v,
+        }
     }
 }
 
@@ -341,7 +366,7 @@ struct ObjectScan<'a, 'k> {
 }
 
 impl<'de> Visitor<'de> for ObjectScan<'de, '_> {
-    type Value = Option<(Value, Range<usize>)>;
+    type Value = Option<(Found<'de>, Range<usize>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -362,14 +387,11 @@ impl<'de> Visitor<'de> for ObjectScan<'de, '_> {
             }
             let raw: &'de RawValue = map.next_value()?;
             let start = raw.get().as_ptr() as usize - self.base.as_ptr() as usize;
-            // Most ids are plain strings: take them without a second parser.
-            let value = match raw
-                .get()
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-            {
-                Some(plain) if !plain.contains('\\') => Value::String(plain.to_owned()),
-                _ => serde_json::from_str(raw.get()).map_err(de::Error::custom)?,
+            // Most ids are plain strings: take them as they are, without a second parser.
+            let text: &'de str = raw.get();
+            let value = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                Some(plain) if !plain.contains('\\') => Found::Plain(plain),
+                _ => Found::Value(serde_json::from_str(text).map_err(de::Error::custom)?),
             };
             found = Some((value, start..start + raw.get().len()));
         }
