@@ -22,6 +22,7 @@ impl DocumentArrayMemmap {
         let generation = self.files.generation + 1;
         let made = create_generation(&self.dir, generation, &[]);
         if made.is_err() && !self.switched()? {
+            self.discard_new_files(Some(generation));
             return made;
         }
         // The switch is done (even if fsyncing the directory after it failed): whatever
@@ -31,6 +32,21 @@ impl DocumentArrayMemmap {
         self.orphans.clear();
         self.finish_generation()?;
         self.after_switch(made)
+    }
+
+    /// A switch that failed before its rename leaves `index.dam.tmp` and (prune, clear) a
+    /// partial new body: remove them now, since on a full disk they hold the very space a
+    /// retry needs (a writable open would remove them too).
+    fn discard_new_files(&self, new_body_generation: Option<u64>) {
+        let mut leftovers = vec![self.dir.join(INDEX_TMP)];
+        leftovers.extend(new_body_generation.map(|g| self.dir.join(body_name(g))));
+        for path in leftovers {
+            if let Err(e) = io::remove_file(&path) {
+                if e.kind() != ErrorKind::NotFound {
+                    log::warn!("could not remove {}: {e}", path.display());
+                }
+            }
+        }
     }
 
     /// Whether `index.dam` is another file than the one this handle holds: a switch it
@@ -64,19 +80,22 @@ impl DocumentArrayMemmap {
         let order: Vec<SlotNo> = self.table.live_slots().collect();
         let dir = self.dir.clone();
         {
-            let mut writer = GenerationWriter::new(&dir, generation)?;
-            for &slot in &order {
-                let id = self.table.id(slot);
-                match self.pool.peek(slot) {
-                    Some(e) => writer.add(id, e.doc.json().as_bytes())?,
-                    None => {
-                        let loc = self.table.loc(slot);
-                        self.files.with_bytes(id, loc, |b| writer.add(id, b))??;
+            let made = (|| {
+                let mut writer = GenerationWriter::new(&dir, generation)?;
+                for &slot in &order {
+                    let id = self.table.id(slot);
+                    match self.pool.peek(slot) {
+                        Some(e) => writer.add(id, e.doc.json().as_bytes())?,
+                        None => {
+                            let loc = self.table.loc(slot);
+                            self.files.with_bytes(id, loc, |b| writer.add(id, b))??;
+                        }
                     }
                 }
-            }
-            let made = writer.finish();
+                writer.finish()
+            })();
             if made.is_err() && !self.switched()? {
+                self.discard_new_files(Some(generation));
                 return made;
             }
             // The pool's texts (dirty ones too) are in the new generation: they are all
@@ -130,6 +149,7 @@ impl DocumentArrayMemmap {
             self.files.body_len,
         );
         if made.is_err() && !self.switched()? {
+            self.discard_new_files(None);
             return made;
         }
         let (files, table) = match load(&self.dir, true) {
