@@ -27,6 +27,7 @@ mod edit;
 mod files;
 mod format;
 mod generation;
+#[doc(hidden)] // public for the fault campaign only (`io::faults`)
 pub mod io;
 mod load;
 mod lock;
