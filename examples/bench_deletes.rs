@@ -60,7 +60,11 @@ fn timed_open(path: &Path) -> BoxResult<(f64, usize, usize)> {
             read_only: true,
         },
     )?;
-    Ok((t.elapsed().as_secs_f64(), dam.len(), dam.stats().table_bytes))
+    Ok((
+        t.elapsed().as_secs_f64(),
+        dam.len(),
+        dam.stats().table_bytes,
+    ))
 }
 
 /// The fastest of 7 opens of each store, taken in turns (so that both see the same machine:

@@ -30,8 +30,9 @@ impl DocumentArrayMemmap {
         // slots), and this handle must show the new files.
         self.pool.clear();
         self.orphans.clear();
+        self.note_switch_error(&made);
         self.finish_generation()?;
-        self.after_switch(made)
+        made
     }
 
     /// A switch that failed before its rename leaves `index.dam.tmp` and (prune, clear) a
@@ -59,14 +60,13 @@ impl DocumentArrayMemmap {
         Ok((meta.dev(), meta.ino()) != self.files.index_id)
     }
 
-    /// The result of a switch that took place: an error from after the rename means the
-    /// rename may not be durable yet, so the next save fsyncs the directory too.
-    fn after_switch(&mut self, made: Result<()>) -> Result<()> {
+    /// A switch that took place but reported an error (from after its rename) may not be
+    /// durable yet: the next save fsyncs the store directory too.
+    fn note_switch_error(&mut self, made: &Result<()>) {
         if made.is_err() {
             self.unsynced = true;
             self.dir_unsynced = true;
         }
-        made
     }
 
     /// Rewrites the store with only its live documents, in order, into a new generation;
@@ -100,9 +100,10 @@ impl DocumentArrayMemmap {
             }
             // The pool's texts (dirty ones too) are in the new generation: they are all
             // clean there, under the slot of their position.
+            self.note_switch_error(&made);
             self.finish_generation()?;
             self.rekey_pool(|_, _| false);
-            self.after_switch(made)
+            made
         }
     }
 
@@ -152,6 +153,7 @@ impl DocumentArrayMemmap {
             self.discard_new_files(None);
             return made;
         }
+        self.note_switch_error(&made);
         let (files, table) = match load(&self.dir, true) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -162,10 +164,10 @@ impl DocumentArrayMemmap {
         };
         self.files = files;
         self.table = table;
-        self.unsynced = false;
+        self.unsynced = made.is_err();
         // Same documents, new slots: the pool keeps what it holds, dirty or not.
         self.rekey_pool(|_, dirty| dirty);
-        self.after_switch(made)
+        made
     }
 
     /// Puts the pool's documents back under their ids' slots in the current table.

@@ -249,7 +249,7 @@ impl DocumentArrayMemmap {
             return Ok(());
         }
         let dirty = self.pool.dirty_slots();
-        if dirty.is_empty() && !self.unsynced && self.orphans.is_empty() {
+        if dirty.is_empty() && !self.unsynced && !self.dir_unsynced && self.orphans.is_empty() {
             // Nothing to write; but never report a save over files that are not the
             // store's any more (its directory removed or replaced).
             return self.check_store_identity();
