@@ -97,10 +97,7 @@ impl DocumentArrayMemmap {
             reason,
             unsaved: self.unsaved_ids().len(),
         };
-        let held = self
-            .lock
-            .identity()
-            .map_err(|e| Error::io(format!("reading {}", lock_path.display()), e))?;
+        let held = self.lock.identity();
         match fs::metadata(&lock_path) {
             Ok(m) if (m.dev(), m.ino()) == held => Ok(()),
             Ok(_) => Err(gone(
