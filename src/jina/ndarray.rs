@@ -143,9 +143,10 @@ impl<'a> DenseView<'a> {
     pub fn new(proto: &'a NdArrayProto) -> Result<(DenseView<'a>, bool), Unprintable> {
         let dense = match &proto.content {
             Some(NdArrayContent::Sparse(_)) => {
-                return Err(Unprintable::damfs(format!(
-                    "sparse arrays (cls_name {:?}) are not supported (the original needs \
-                     scipy, torch or tensorflow to print them)",
+                // jina's own install has none of them: its to_json() raises ImportError.
+                return Err(Unprintable::original(format!(
+                    "a sparse array (cls_name {:?}): the original prints one only where \
+                     scipy, torch or tensorflow is installed, and damfs does not convert them",
                     proto.cls_name
                 )))
             }
