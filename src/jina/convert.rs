@@ -26,7 +26,11 @@ pub struct Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.key {
-            Some(key) => write!(f, "document {key:?} (header entry {}): {}", self.entry, self.why),
+            Some(key) => write!(
+                f,
+                "document {key:?} (header entry {}): {}",
+                self.entry, self.why
+            ),
             None => write!(f, "header entry {}: {}", self.entry, self.why),
         }
     }
@@ -68,6 +72,8 @@ pub struct Documents<'a> {
     text: String,
     /// Bytes of records read so far (for progress bars).
     pub bytes_read: u64,
+    /// The header entry of the item returned last.
+    pub entry: u64,
 }
 
 impl<'a> Documents<'a> {
@@ -79,6 +85,7 @@ impl<'a> Documents<'a> {
             next: 0,
             text: String::new(),
             bytes_read: 0,
+            entry: 0,
         }
     }
 }
@@ -89,6 +96,7 @@ impl Iterator for Documents<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(bad) = self.store.bad_entries().get(self.bad_entries) {
             self.bad_entries += 1;
+            self.entry = bad.entry;
             return Some(Ok(Err(Problem {
                 key: None,
                 entry: bad.entry,
@@ -97,6 +105,7 @@ impl Iterator for Documents<'_> {
         }
         let live = self.store.live().get(self.next)?;
         self.next += 1;
+        self.entry = live.entry;
         let problem = |why: Unprintable| Problem {
             key: Some(live.key.to_string()),
             entry: live.entry,

@@ -33,14 +33,18 @@ pub enum DtypeRule {
 }
 
 impl DtypeRule {
-    /// `float32` (the default rule), `exact`, or a numpy dtype (`float64`, `<i4`, `uint8`).
+    /// `float32` (the default rule), `exact`, or a numpy dtype that every array of the field
+    /// is then stored as (`float64`, `<i4`, `uint8`, `<f4`).
     pub fn parse(s: &str) -> Result<DtypeRule, String> {
         match s {
-            "float32-default" | "default" => Ok(DtypeRule::Float32),
+            "float32" => Ok(DtypeRule::Float32),
             "exact" => Ok(DtypeRule::Exact),
-            other => Dtype::parse(other)
-                .map(DtypeRule::Fixed)
-                .map_err(|e| format!("{other:?} is not a dtype rule (exact, default, or a numpy dtype): {}", e.reason)),
+            other => Dtype::parse(other).map(DtypeRule::Fixed).map_err(|e| {
+                format!(
+                    "{other:?} is not a dtype rule (float32, exact, or a numpy dtype): {}",
+                    e.reason
+                )
+            }),
         }
     }
 }
@@ -307,10 +311,14 @@ fn collect<'v>(
             }
             Ok(())
         }
-        (Value::Array(_), _) | (_, Some(_)) => {
-            fail(path, "is not a rectangular array (rows of different lengths)")
-        }
-        (Value::Object(_) | Value::Null, None) => fail(path, "holds something that is not a number, boolean or string"),
+        (Value::Array(_), _) | (_, Some(_)) => fail(
+            path,
+            "is not a rectangular array (rows of different lengths)",
+        ),
+        (Value::Object(_) | Value::Null, None) => fail(
+            path,
+            "holds something that is not a number, boolean or string",
+        ),
         (leaf, None) => {
             out.push(leaf);
             Ok(())

@@ -104,7 +104,10 @@ mod tests {
         encode_entry("é😀", 5000, 30, KEY_LENGTH, &mut buf);
         assert_eq!(buf.len(), 168);
         let e = decode_entry(&buf, KEY_LENGTH).unwrap();
-        assert_eq!((e.key.as_str(), e.p, e.r, e.r_plus_l), ("é😀", 4096, 904, 934));
+        assert_eq!(
+            (e.key.as_str(), e.p, e.r, e.r_plus_l),
+            ("é😀", 4096, 904, 934)
+        );
         assert_eq!(e.range(10_000), Ok((5000, 30)));
         assert!(e.range(5010).is_err());
         buf.clear();

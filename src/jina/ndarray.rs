@@ -10,10 +10,17 @@ use super::Unprintable;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Elem {
     Bool,
-    Int { signed: bool, size: u8 },
-    Float { size: u8 },
+    Int {
+        signed: bool,
+        size: u8,
+    },
+    Float {
+        size: u8,
+    },
     /// numpy's fixed-width unicode (`<U5`): `chars` UTF-32 code units per element.
-    Unicode { chars: usize },
+    Unicode {
+        chars: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +52,9 @@ impl Dtype {
         };
         match self.elem {
             Elem::Bool => "|b1".to_owned(),
-            Elem::Int { signed, size } => format!("{order}{}{size}", if signed { 'i' } else { 'u' }),
+            Elem::Int { signed, size } => {
+                format!("{order}{}{size}", if signed { 'i' } else { 'u' })
+            }
             Elem::Float { size } => format!("{order}f{size}"),
             Elem::Unicode { chars } => format!("{order}U{chars}"),
         }
@@ -57,21 +66,48 @@ impl Dtype {
     pub fn parse(s: &str) -> Result<Dtype, Unprintable> {
         let named = match s {
             "bool" | "bool_" | "?" => Some(Elem::Bool),
-            "int8" => Some(Elem::Int { signed: true, size: 1 }),
-            "int16" => Some(Elem::Int { signed: true, size: 2 }),
-            "int32" => Some(Elem::Int { signed: true, size: 4 }),
-            "int64" | "int" => Some(Elem::Int { signed: true, size: 8 }),
-            "uint8" => Some(Elem::Int { signed: false, size: 1 }),
-            "uint16" => Some(Elem::Int { signed: false, size: 2 }),
-            "uint32" => Some(Elem::Int { signed: false, size: 4 }),
-            "uint64" => Some(Elem::Int { signed: false, size: 8 }),
+            "int8" => Some(Elem::Int {
+                signed: true,
+                size: 1,
+            }),
+            "int16" => Some(Elem::Int {
+                signed: true,
+                size: 2,
+            }),
+            "int32" => Some(Elem::Int {
+                signed: true,
+                size: 4,
+            }),
+            "int64" | "int" => Some(Elem::Int {
+                signed: true,
+                size: 8,
+            }),
+            "uint8" => Some(Elem::Int {
+                signed: false,
+                size: 1,
+            }),
+            "uint16" => Some(Elem::Int {
+                signed: false,
+                size: 2,
+            }),
+            "uint32" => Some(Elem::Int {
+                signed: false,
+                size: 4,
+            }),
+            "uint64" => Some(Elem::Int {
+                signed: false,
+                size: 8,
+            }),
             "float16" | "half" => Some(Elem::Float { size: 2 }),
             "float32" | "single" => Some(Elem::Float { size: 4 }),
             "float64" | "double" | "float" => Some(Elem::Float { size: 8 }),
             _ => None,
         };
         if let Some(elem) = named {
-            return Ok(Dtype { elem, big_endian: false });
+            return Ok(Dtype {
+                elem,
+                big_endian: false,
+            });
         }
         let (big_endian, rest) = match s.as_bytes().first() {
             Some(b'<' | b'=' | b'|') => (false, &s[1..]),
@@ -148,7 +184,7 @@ impl<'a> DenseView<'a> {
                     "a sparse array (cls_name {:?}): the original prints one only where \
                      scipy, torch or tensorflow is installed, and damfs does not convert them",
                     proto.cls_name
-                )))
+                )));
             }
             Some(NdArrayContent::Dense(d)) => Some(d),
             None => None,
@@ -389,7 +425,9 @@ mod tests {
 
     #[test]
     fn dtype_strings_round_trip() {
-        for s in ["<f4", "<f8", "<f2", ">i8", "|u1", "|i1", "|b1", "<U7", "<u4"] {
+        for s in [
+            "<f4", "<f8", "<f2", ">i8", "|u1", "|i1", "|b1", "<U7", "<u4",
+        ] {
             assert_eq!(Dtype::parse(s).unwrap().numpy_str(), s);
         }
         assert_eq!(Dtype::parse("float32").unwrap().numpy_str(), "<f4");
@@ -400,7 +438,9 @@ mod tests {
 
     #[test]
     fn halves_convert_both_ways() {
-        for h in [0u16, 1, 0x3c00, 0xc000, 0x7bff, 0x0400, 0x03ff, 0x3555, 0x7c00] {
+        for h in [
+            0u16, 1, 0x3c00, 0xc000, 0x7bff, 0x0400, 0x03ff, 0x3555, 0x7c00,
+        ] {
             assert_eq!(f64_to_half(half_to_f64(h)), h, "{h:#x}");
         }
         assert_eq!(f64_to_half(0.1), 0x2e66);

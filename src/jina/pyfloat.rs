@@ -27,7 +27,12 @@ pub fn write_repr(x: f64, out: &mut String) {
             out.push_str(&digits[1..]);
         }
         let e = decpt - 1;
-        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if e < 0 { '-' } else { '+' },
+            e.unsigned_abs()
+        );
     } else if decpt <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat('0').take(decpt.unsigned_abs() as usize));

@@ -140,7 +140,10 @@ mod tests {
     #[test]
     fn nested_values_print_like_json_dumps_indent_2() {
         let v = Py::Dict(vec![
-            ("b".into(), Py::List(vec![Py::Int(1), Py::Float(2.0), Py::Null])),
+            (
+                "b".into(),
+                Py::List(vec![Py::Int(1), Py::Float(2.0), Py::Null]),
+            ),
             ("a".into(), Py::Dict(vec![])),
             ("c".into(), Py::List(vec![])),
             ("é".into(), Py::Str("x\"\\\n\u{7f}😀".into())),

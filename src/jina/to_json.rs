@@ -63,7 +63,10 @@ fn document<'a>(
         None => {}
     }
     if !d.chunks.is_empty() {
-        put("chunks", documents(&d.chunks, &field(path, "chunks"), notes)?);
+        put(
+            "chunks",
+            documents(&d.chunks, &field(path, "chunks"), notes)?,
+        );
     }
     if let Some(e) = &d.embedding {
         put("embedding", array(e, &field(path, "embedding"), notes)?);
@@ -78,10 +81,16 @@ fn document<'a>(
         put("id", Py::str(&d.id));
     }
     if !d.location.is_empty() {
-        put("location", Py::List(d.location.iter().map(|&x| float(x)).collect()));
+        put(
+            "location",
+            Py::List(d.location.iter().map(|&x| float(x)).collect()),
+        );
     }
     if !d.matches.is_empty() {
-        put("matches", documents(&d.matches, &field(path, "matches"), notes)?);
+        put(
+            "matches",
+            documents(&d.matches, &field(path, "matches"), notes)?,
+        );
     }
     for (name, v) in [
         ("mime_type", &d.mime_type),
@@ -171,7 +180,10 @@ fn score(s: &NamedScoreProto) -> Py<'_> {
         f.push(("op_name".into(), Py::str(&s.op_name)));
     }
     if !s.operands.is_empty() {
-        f.push(("operands".into(), Py::List(s.operands.iter().map(score).collect())));
+        f.push((
+            "operands".into(),
+            Py::List(s.operands.iter().map(score).collect()),
+        ));
     }
     if !s.ref_id.is_empty() {
         f.push(("ref_id".into(), Py::str(&s.ref_id)));

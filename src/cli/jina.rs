@@ -1,0 +1,289 @@
+//! `damfs import STORE JINA_DIR` and `damfs export STORE --jina DIR`: the original's stores
+//! in and out, with the same all-or-nothing rules as a JSON Lines import.
+//!
+//! Import reads the original store twice, like a JSON Lines import reads its input: the
+//! first pass converts every record and keeps only the ids (duplicates, clashes with the
+//! store), the second converts again and appends with one streaming `extend`. A record that
+//! cannot be converted fails the import before anything is written, unless `skip_bad` is
+//! set: then it is reported (id and reason) and left out.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::Path;
+
+use log::warn;
+
+use super::{open_read_only, open_writable, progress_bar, roll_back, show, CliError, CliResult};
+use crate::jina::from_json::{document_from_json, ArrayRules};
+use crate::jina::writer::StoreWriter;
+use crate::jina::{Documents, JinaStore, OpenError, Problem};
+
+/// How an import of an original store went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JinaImportReport {
+    pub imported: usize,
+    /// Records left out (with `skip_bad`); each was reported.
+    pub skipped: usize,
+}
+
+fn open_jina(dir: &Path) -> CliResult<JinaStore> {
+    JinaStore::open(dir).map_err(|e| match e {
+        OpenError::Io { what, source } => CliError::Io { what, source },
+        OpenError::Invalid(msg) => CliError::Io {
+            what: format!("cannot read the Jina store {}", show(dir)),
+            source: io::Error::new(io::ErrorKind::InvalidData, msg),
+        },
+    })
+}
+
+fn read_error(dir: &Path, e: io::Error) -> CliError {
+    CliError::Io {
+        what: format!("reading the Jina store {}", show(dir)),
+        source: e,
+    }
+}
+
+/// `damfs import STORE JINA_DIR [--skip-bad]`.
+pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportReport> {
+    let jina = open_jina(dir)?;
+    let name = show(dir);
+
+    // Pass 1: convert everything, keep the ids; collect what cannot be imported.
+    let mut ids: HashMap<String, u64> = HashMap::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut skip: HashSet<u64> = HashSet::new();
+    let mut truncated = false;
+    let total = jina.live_bytes();
+    let bar = progress_bar(total, "checking");
+    let mut docs = Documents::new(&jina);
+    let mut n = 0u64;
+    let bad = |p: Problem, problems: &mut Vec<String>, skip: &mut HashSet<u64>| {
+        if skip_bad {
+            warn!("{name}: skipped {p}");
+            skip.insert(p.entry);
+        } else {
+            problems.push(format!("{name}: {p}"));
+        }
+    };
+    while let Some(item) = docs.next() {
+        n += 1;
+        if n % 1024 == 0 {
+            bar.set_position(docs.bytes_read);
+        }
+        match item.map_err(|e| read_error(dir, e))? {
+            Ok(doc) => {
+                let entry = docs.entry;
+                match ids.get(doc.id()) {
+                    Some(&first) => {
+                        let p = Problem {
+                            key: Some(doc.id().to_owned()),
+                            entry,
+                            why: crate::jina::Unprintable::damfs(format!(
+                                "its id is also the id of the document at header entry {first}"
+                            )),
+                        };
+                        bad(p, &mut problems, &mut skip);
+                    }
+                    None => {
+                        ids.insert(doc.id().to_owned(), entry);
+                    }
+                }
+            }
+            Err(p) => bad(p, &mut problems, &mut skip),
+        }
+        if problems.len() >= super::MAX_PROBLEMS {
+            truncated = true;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    if !problems.is_empty() {
+        return Err(CliError::Invalid {
+            problems,
+            truncated,
+        });
+    }
+
+    // Only now may the store be created.
+    let mut dam = open_writable(store, false)?;
+    let mut clashes: Vec<(u64, String)> = ids
+        .iter()
+        .filter(|(id, _)| dam.contains(id))
+        .map(|(id, &entry)| {
+            (
+                entry,
+                format!(
+                    "{name}: document {id:?} (header entry {entry}): a document with this id \
+                     already exists in the store"
+                ),
+            )
+        })
+        .collect();
+    if !clashes.is_empty() {
+        clashes.sort();
+        let truncated = clashes.len() > super::MAX_PROBLEMS;
+        clashes.truncate(super::MAX_PROBLEMS);
+        return Err(CliError::Invalid {
+            problems: clashes.into_iter().map(|(_, p)| p).collect(),
+            truncated,
+        });
+    }
+    drop(ids);
+
+    // Pass 2: convert again and append in one streaming extend.
+    let before = dam.len();
+    let bar = progress_bar(total, "importing");
+    let mut failure: Option<String> = None;
+    let mut n = 0u64;
+    let mut docs = Documents::new(&jina);
+    let stream = std::iter::from_fn(|| loop {
+        n += 1;
+        if n % 1024 == 0 {
+            bar.set_position(docs.bytes_read);
+        }
+        match docs.next()? {
+            Err(e) => {
+                failure = Some(format!("reading {name}: {e}"));
+                return None;
+            }
+            Ok(Ok(doc)) => return Some(doc),
+            Ok(Err(p)) if skip.contains(&p.entry) => continue,
+            Ok(Err(p)) => {
+                failure = Some(format!("{name} changed while it was imported ({p})"));
+                return None;
+            }
+        }
+    });
+    let extended = dam.extend(stream);
+    bar.finish_and_clear();
+    let result = match (extended, failure) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(()), Some(why)) => Err(why),
+        (Ok(()), None) => dam.save().map_err(|e| format!("saving: {e}")),
+    };
+    match result {
+        Ok(()) => Ok(JinaImportReport {
+            imported: dam.len() - before,
+            skipped: skip.len(),
+        }),
+        Err(reason) => {
+            let written: Vec<String> = dam.ids().skip(before).map(str::to_owned).collect();
+            Err(CliError::ImportFailed {
+                what: format!("import of {name} into {}", show(store)),
+                reason,
+                rolled_back: roll_back(&mut dam, &written),
+            })
+        }
+    }
+}
+
+/// `damfs export STORE --jina DIR`: writes an original store that jina 2.6.4 opens. DIR must
+/// be missing or empty. Every document is checked against Jina's schema; on any problem
+/// nothing is left behind. Returns how many documents were written.
+pub fn export(store: &Path, dir: &Path, rules: &ArrayRules) -> CliResult<usize> {
+    let dam = open_read_only(store)?;
+    let shown = show(dir);
+    let created = match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(CliError::Io {
+                    what: format!("cannot export into {shown}"),
+                    source: io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "the directory is not empty (export writes a new Jina store into an \
+                         empty or missing directory)",
+                    ),
+                });
+            }
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| CliError::Io {
+                what: format!("cannot create {shown}"),
+                source: e,
+            })?;
+            true
+        }
+        Err(e) => {
+            return Err(CliError::Io {
+                what: format!("cannot export into {shown}"),
+                source: e,
+            })
+        }
+    };
+    let give_up = |writer: Option<StoreWriter>| {
+        if let Some(w) = writer {
+            w.abandon();
+        }
+        if created {
+            let _ = std::fs::remove_dir(dir);
+        }
+    };
+    let io_err = |what: String| move |e: io::Error| CliError::Io { what, source: e };
+    let mut writer = match StoreWriter::create(dir) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            give_up(None);
+            return Err(io_err(format!("writing {shown}"))(e));
+        }
+    };
+    let mut problems = Vec::new();
+    let mut n = 0;
+    for id in dam.ids() {
+        let parsed = dam.with_json(id, |text| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(text)
+        });
+        let map = match parsed {
+            Ok(Ok(map)) => map,
+            Ok(Err(e)) => {
+                problems.push(format!("document {id:?}: not a JSON object ({e})"));
+                continue;
+            }
+            Err(e) => {
+                give_up(writer);
+                return Err(CliError::Store {
+                    what: format!("reading document {id:?}"),
+                    source: e,
+                });
+            }
+        };
+        match document_from_json(&map, rules) {
+            Err(e) => problems.push(format!("document {id:?}: {e}")),
+            Ok(proto) if problems.is_empty() => {
+                let Some(w) = writer.as_mut() else { continue };
+                match w.append(&proto) {
+                    Ok(Ok(())) => n += 1,
+                    Ok(Err(other)) => problems.push(format!(
+                        "document {id:?}: the original keys documents by the first 36 \
+                         characters of their id, which {other:?} shares"
+                    )),
+                    Err(e) => {
+                        give_up(writer);
+                        return Err(io_err(format!("writing {shown}"))(e));
+                    }
+                }
+            }
+            Ok(_) => {}
+        }
+        if problems.len() >= super::MAX_PROBLEMS {
+            break;
+        }
+    }
+    if !problems.is_empty() {
+        give_up(writer);
+        let truncated = problems.len() >= super::MAX_PROBLEMS;
+        return Err(CliError::ExportInvalid {
+            problems,
+            truncated,
+        });
+    }
+    if let Some(w) = writer {
+        if let Err(e) = w.finish() {
+            if created {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(io_err(format!("writing {shown}"))(e));
+        }
+    }
+    Ok(n)
+}
