@@ -98,10 +98,11 @@ impl CliError {
             } => {
                 let mut out = problems.clone();
                 let n = problems.len();
-                let s = if n == 1 { "" } else { "s" };
+                let (s, verb) = if n == 1 { ("", "does") } else { ("s", "do") };
                 let more = if *truncated { "stopped after " } else { "" };
                 out.push(format!(
-                    "export failed: {more}{n} document{s} that do not fit; nothing was written"
+                    "export failed: {more}{n} document{s} that {verb} not fit; nothing was \
+                     written"
                 ));
                 out
             }

@@ -132,12 +132,13 @@ fn arrays_are_float32_by_default_and_the_rule_can_be_overridden() {
     assert_eq!(dtype_of(&by_id(&default, "unicode-array"), false), "<U2");
 
     let exact = dir.path().join("exact");
-    export(&store, &exact, &["--embedding-dtype", "exact", "--blob-dtype", "uint8"]).assert_ok();
+    export(&store, &exact, &["--embedding-dtype", "exact", "--blob-dtype", "exact"]).assert_ok();
     assert_eq!(dtype_of(&by_id(&exact, "f64"), false), "<f8");
     assert_eq!(dtype_of(&by_id(&exact, "f32"), false), "<f4");
     assert_eq!(dtype_of(&by_id(&exact, "ints"), false), "<i8");
     assert_eq!(dtype_of(&by_id(&exact, "u64"), false), "<u8");
-    assert_eq!(dtype_of(&by_id(&exact, "u8"), true), "|u1");
+    assert_eq!(dtype_of(&by_id(&exact, "u8"), true), "<i8");
+    assert_eq!(dtype_of(&by_id(&exact, "blob-f32"), true), "<f4");
 
     // A forced dtype that cannot hold a value names the document and the field.
     let run = export(&store, &dir.path().join("u8"), &["--embedding-dtype", "uint8"]);
