@@ -7,7 +7,7 @@
 //! cannot be converted fails the import before anything is written, unless `skip_bad` is
 //! set: then it is reported (id and reason) and left out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 
@@ -16,7 +16,21 @@ use log::warn;
 use super::{open_read_only, open_writable, progress_bar, roll_back, show, CliError, CliResult};
 use crate::jina::from_json::{document_from_json, ArrayRules};
 use crate::jina::writer::StoreWriter;
-use crate::jina::{Documents, JinaStore, OpenError, Problem};
+use crate::jina::convert::{check_record, Records};
+use crate::jina::{Documents, JinaStore, OpenError, Problem, Unprintable};
+
+/// What pass 1 found out about a live document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checked {
+    /// Cannot be imported (or not reached).
+    Bad,
+    /// Its id is its header key (the usual case).
+    SameAsKey,
+    /// Its id differs from its header key (a truncated key, or an odd store).
+    Other,
+    /// No id: it gets a fresh one.
+    Fresh,
+}
 
 /// How an import of an original store went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,48 +62,55 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
     let jina = open_jina(dir)?;
     let name = show(dir);
 
-    // Pass 1: convert everything, keep the ids; collect what cannot be imported.
-    let mut ids: HashMap<String, u64> = HashMap::new();
-    let mut problems: Vec<String> = Vec::new();
+    // Pass 1: check every record (decode, and everything printing could fail on). Only ids
+    // that differ from their header key are kept: header keys are unique already, so only
+    // those can repeat an id.
+    let mut state = vec![Checked::Bad; jina.len()];
+    let mut mismatched: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
+    let mut problems: Vec<(u64, String)> = Vec::new();
     let mut skip: HashSet<u64> = HashSet::new();
     let mut truncated = false;
     let total = jina.live_bytes();
     let bar = progress_bar(total, "checking");
-    let mut docs = Documents::new(&jina);
+    let mut records = Records::new(&jina);
     let mut n = 0u64;
-    let bad = |p: Problem, problems: &mut Vec<String>, skip: &mut HashSet<u64>| {
+    let bad = |p: Problem, problems: &mut Vec<(u64, String)>, skip: &mut HashSet<u64>| {
         if skip_bad {
             warn!("{name}: skipped {p}");
             skip.insert(p.entry);
         } else {
-            problems.push(format!("{name}: {p}"));
+            problems.push((p.entry, format!("{name}: {p}")));
         }
     };
-    while let Some(item) = docs.next() {
+    while let Some(item) = records.next() {
+        let checked = match item.map_err(|e| read_error(dir, e))? {
+            Ok(bytes) => check_record(bytes).map_err(|why| records.problem(why)),
+            Err(p) => Err(p),
+        };
+        let at = records.position;
+        match (checked, at) {
+            (Ok(None), Some(pos)) => state[pos] = Checked::Fresh,
+            (Ok(Some(id)), Some(pos)) if Some(id.as_str()) == records.key => {
+                state[pos] = Checked::SameAsKey
+            }
+            (Ok(Some(id)), Some(pos)) => match mismatched.get(&id) {
+                Some(&first) => {
+                    let why = Unprintable::damfs(format!(
+                        "its id is also the id of the document at header entry {first}"
+                    ));
+                    bad(records.problem(why), &mut problems, &mut skip);
+                }
+                None => {
+                    mismatched.insert(id, records.entry);
+                    state[pos] = Checked::Other;
+                }
+            },
+            (Ok(_), None) => {}
+            (Err(p), _) => bad(p, &mut problems, &mut skip),
+        }
         n += 1;
         if n % 1024 == 0 {
-            bar.set_position(docs.bytes_read);
-        }
-        match item.map_err(|e| read_error(dir, e))? {
-            Ok(doc) => {
-                let entry = docs.entry;
-                match ids.get(doc.id()) {
-                    Some(&first) => {
-                        let p = Problem {
-                            key: Some(doc.id().to_owned()),
-                            entry,
-                            why: crate::jina::Unprintable::damfs(format!(
-                                "its id is also the id of the document at header entry {first}"
-                            )),
-                        };
-                        bad(p, &mut problems, &mut skip);
-                    }
-                    None => {
-                        ids.insert(doc.id().to_owned(), entry);
-                    }
-                }
-            }
-            Err(p) => bad(p, &mut problems, &mut skip),
+            bar.set_position(records.bytes_read);
         }
         if problems.len() >= super::MAX_PROBLEMS {
             truncated = true;
@@ -97,38 +118,62 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
         }
     }
     bar.finish_and_clear();
-    if !problems.is_empty() {
-        return Err(CliError::Invalid {
-            problems,
+    // An id that differs from its key may be another document's key (and id).
+    for (id, &entry) in &mismatched {
+        if let Some(pos) = jina.position_of_key(id) {
+            if state[pos] == Checked::SameAsKey {
+                let p = Problem {
+                    key: Some(id.clone()),
+                    entry,
+                    why: Unprintable::damfs(format!(
+                        "its id is also the id of the document at header entry {}",
+                        jina.live()[pos].entry
+                    )),
+                };
+                bad(p, &mut problems, &mut skip);
+            }
+        }
+    }
+    let invalid = |mut problems: Vec<(u64, String)>, truncated: bool| {
+        problems.sort();
+        let truncated = truncated || problems.len() > super::MAX_PROBLEMS;
+        problems.truncate(super::MAX_PROBLEMS);
+        CliError::Invalid {
+            problems: problems.into_iter().map(|(_, p)| p).collect(),
             truncated,
-        });
+        }
+    };
+    if !problems.is_empty() {
+        return Err(invalid(problems, truncated));
     }
 
     // Only now may the store be created.
     let mut dam = open_writable(store, false)?;
-    let mut clashes: Vec<(u64, String)> = ids
+    let same = jina
+        .live()
         .iter()
+        .zip(&state)
+        .filter(|(_, s)| **s == Checked::SameAsKey)
+        .map(|(l, _)| (&*l.key, l.entry));
+    let other = mismatched
+        .iter()
+        .filter(|(_, entry)| !skip.contains(*entry))
+        .map(|(id, &entry)| (id.as_str(), entry));
+    let clashes: Vec<(u64, String)> = same
+        .chain(other)
         .filter(|(id, _)| dam.contains(id))
-        .map(|(id, &entry)| {
-            (
-                entry,
-                format!(
-                    "{name}: document {id:?} (header entry {entry}): a document with this id \
-                     already exists in the store"
-                ),
-            )
+        .map(|(id, entry)| {
+            let p = format!(
+                "{name}: document {id:?} (header entry {entry}): a document with this id \
+                 already exists in the store"
+            );
+            (entry, p)
         })
         .collect();
     if !clashes.is_empty() {
-        clashes.sort();
-        let truncated = clashes.len() > super::MAX_PROBLEMS;
-        clashes.truncate(super::MAX_PROBLEMS);
-        return Err(CliError::Invalid {
-            problems: clashes.into_iter().map(|(_, p)| p).collect(),
-            truncated,
-        });
+        return Err(invalid(clashes, false));
     }
-    drop(ids);
+    drop((state, mismatched));
 
     // Pass 2: convert again and append in one streaming extend.
     let before = dam.len();
@@ -139,7 +184,7 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
     let stream = std::iter::from_fn(|| loop {
         n += 1;
         if n % 1024 == 0 {
-            bar.set_position(docs.bytes_read);
+            bar.set_position(docs.records.bytes_read);
         }
         match docs.next()? {
             Err(e) => {

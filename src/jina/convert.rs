@@ -8,7 +8,7 @@ use prost::Message;
 
 use super::proto::DocumentProto;
 use super::reader::{BodyReader, JinaStore};
-use super::to_json::write_document;
+use super::to_json::{check_document, write_document, PrintNotes};
 use super::Unprintable;
 use crate::store::MAX_DOC_LEN;
 use crate::{fresh_id, validate_id, Document};
@@ -39,14 +39,35 @@ impl fmt::Display for Problem {
 /// Decodes one record and prints it into `text` (cleared first). A record without an id gets
 /// a fresh one, as the original gives it on every read. Returns the document's id.
 pub fn convert_record(bytes: &[u8], text: &mut String) -> Result<String, Unprintable> {
+    let (doc, fresh) = decode(bytes)?;
+    text.clear();
+    let notes = write_document(&doc, fresh.as_deref(), text)?;
+    check_notes(notes)?;
+    if text.len() > MAX_DOC_LEN {
+        return Err(Unprintable::damfs("its JSON is larger than 4 GiB".to_owned()));
+    }
+    Ok(fresh.unwrap_or(doc.id))
+}
+
+/// What [`convert_record`] would decide, without printing: the id (`None` for a record
+/// without one, which gets a fresh id) or why the record cannot be converted.
+pub fn check_record(bytes: &[u8]) -> Result<Option<String>, Unprintable> {
+    let (doc, fresh) = decode(bytes)?;
+    check_notes(check_document(&doc)?)?;
+    Ok(fresh.is_none().then_some(doc.id))
+}
+
+fn decode(bytes: &[u8]) -> Result<(DocumentProto, Option<String>), Unprintable> {
     let doc = DocumentProto::decode(bytes).map_err(|e| {
         Unprintable::original(format!("the record is not a valid DocumentProto ({e})"))
     })?;
     let fresh = doc.id.is_empty().then(fresh_id);
-    let id = fresh.clone().unwrap_or_else(|| doc.id.clone());
-    validate_id(&id).map_err(|e| Unprintable::damfs(format!("its id is not a damfs id: {e}")))?;
-    text.clear();
-    let notes = write_document(&doc, fresh.as_deref(), text)?;
+    let id = fresh.as_deref().unwrap_or(&doc.id);
+    validate_id(id).map_err(|e| Unprintable::damfs(format!("its id is not a damfs id: {e}")))?;
+    Ok((doc, fresh))
+}
+
+fn check_notes(notes: PrintNotes) -> Result<(), Unprintable> {
     if notes.non_finite {
         return Err(Unprintable::damfs(
             "an array holds NaN or Infinity, which to_json() prints as bare tokens that \
@@ -54,38 +75,90 @@ pub fn convert_record(bytes: &[u8], text: &mut String) -> Result<String, Unprint
                 .to_owned(),
         ));
     }
-    if text.len() > MAX_DOC_LEN {
-        return Err(Unprintable::damfs(
-            "its JSON is larger than 4 GiB".to_owned(),
-        ));
-    }
-    Ok(id)
+    Ok(())
 }
 
-/// Every live record of a store, in order, as a document or a [`Problem`]; entries whose key
-/// cannot be read come first. An `Err` item is a failure to read `body.bin`.
-pub struct Documents<'a> {
+/// The live records of a store in order (entries whose key cannot be read first), as bytes
+/// or a [`Problem`]. An `Err` is a failure to read `body.bin`.
+pub struct Records<'a> {
     store: &'a JinaStore,
     reader: BodyReader<'a>,
     bad_entries: usize,
     next: usize,
-    text: String,
     /// Bytes of records read so far (for progress bars).
     pub bytes_read: u64,
-    /// The header entry of the item returned last.
+    /// The header entry of the record returned last.
     pub entry: u64,
+    /// Its header key (`None` for an entry whose key cannot be read).
+    pub key: Option<&'a str>,
+    /// Its position among the live documents (`None` for an entry whose key cannot be read).
+    pub position: Option<usize>,
+}
+
+impl<'a> Records<'a> {
+    pub fn new(store: &'a JinaStore) -> Self {
+        Records {
+            store,
+            reader: store.body_reader(),
+            bad_entries: 0,
+            next: 0,
+            bytes_read: 0,
+            entry: 0,
+            key: None,
+            position: None,
+        }
+    }
+
+    /// The problem `why` for the record returned last.
+    pub fn problem(&self, why: Unprintable) -> Problem {
+        Problem {
+            key: self.key.map(str::to_owned),
+            entry: self.entry,
+            why,
+        }
+    }
+
+    #[allow(clippy::should_implement_trait)] // it lends its bytes: not an Iterator
+    pub fn next(&mut self) -> Option<io::Result<Result<&[u8], Problem>>> {
+        if let Some(bad) = self.store.bad_entries().get(self.bad_entries) {
+            self.bad_entries += 1;
+            self.entry = bad.entry;
+            self.key = None;
+            self.position = None;
+            return Some(Ok(Err(self.problem(Unprintable::original(bad.reason.clone())))));
+        }
+        let live = self.store.live().get(self.next)?;
+        self.position = Some(self.next);
+        self.next += 1;
+        self.entry = live.entry;
+        self.key = Some(&live.key);
+        match self.reader.record(live) {
+            Err(e) => Some(Err(e)),
+            Ok(Err(why)) => Some(Ok(Err(Problem {
+                key: Some(live.key.to_string()),
+                entry: live.entry,
+                why,
+            }))),
+            Ok(Ok(bytes)) => {
+                self.bytes_read += bytes.len() as u64;
+                Some(Ok(Ok(bytes)))
+            }
+        }
+    }
+}
+
+/// Every live record of a store, in order, as a damfs document (its text the original's
+/// `to_json()`) or a [`Problem`]. An `Err` item is a failure to read `body.bin`.
+pub struct Documents<'a> {
+    pub records: Records<'a>,
+    text: String,
 }
 
 impl<'a> Documents<'a> {
     pub fn new(store: &'a JinaStore) -> Self {
         Documents {
-            store,
-            reader: store.body_reader(),
-            bad_entries: 0,
-            next: 0,
+            records: Records::new(store),
             text: String::new(),
-            bytes_read: 0,
-            entry: 0,
         }
     }
 }
@@ -94,35 +167,18 @@ impl Iterator for Documents<'_> {
     type Item = io::Result<Result<Document, Problem>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(bad) = self.store.bad_entries().get(self.bad_entries) {
-            self.bad_entries += 1;
-            self.entry = bad.entry;
-            return Some(Ok(Err(Problem {
-                key: None,
-                entry: bad.entry,
-                why: Unprintable::original(bad.reason.clone()),
-            })));
-        }
-        let live = self.store.live().get(self.next)?;
-        self.next += 1;
-        self.entry = live.entry;
-        let problem = |why: Unprintable| Problem {
-            key: Some(live.key.to_string()),
-            entry: live.entry,
-            why,
-        };
-        let bytes = match self.reader.record(live) {
+        let bytes = match self.records.next()? {
             Err(e) => return Some(Err(e)),
-            Ok(Err(why)) => return Some(Ok(Err(problem(why)))),
+            Ok(Err(p)) => return Some(Ok(Err(p))),
             Ok(Ok(b)) => b,
         };
-        self.bytes_read += bytes.len() as u64;
-        Some(Ok(match convert_record(bytes, &mut self.text) {
+        let converted = convert_record(bytes, &mut self.text);
+        Some(Ok(match converted {
             Ok(id) => {
                 debug_assert!(serde_json::from_str::<serde_json::Value>(&self.text).is_ok());
                 Ok(Document::from_trusted(&id, &self.text))
             }
-            Err(why) => Err(problem(why)),
+            Err(why) => Err(self.records.problem(why)),
         }))
     }
 }

@@ -17,8 +17,10 @@ pub fn write_repr(x: f64, out: &mut String) {
         out.push('-');
     }
     let mut buf = ryu::Buffer::new();
-    let (digits, decpt) = split_digits(buf.format_finite(x.abs()));
-    let digits = digits.as_str();
+    let mut digits = [0u8; 24];
+    let (n, decpt) = split_digits(buf.format_finite(x.abs()), &mut digits);
+    // ASCII digits only, so this cannot fail.
+    let digits = std::str::from_utf8(&digits[..n]).unwrap_or("0");
     // CPython's 'r' format: exponent notation outside 1e-4 <= |x| < 1e16.
     if decpt <= -4 || decpt > 16 {
         out.push_str(&digits[..1]);
@@ -27,19 +29,18 @@ pub fn write_repr(x: f64, out: &mut String) {
             out.push_str(&digits[1..]);
         }
         let e = decpt - 1;
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.unsigned_abs()
-        );
+        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.unsigned_abs());
     } else if decpt <= 0 {
         out.push_str("0.");
-        out.extend(std::iter::repeat('0').take(decpt.unsigned_abs() as usize));
+        for _ in 0..decpt.unsigned_abs() {
+            out.push('0');
+        }
         out.push_str(digits);
     } else if decpt as usize >= digits.len() {
         out.push_str(digits);
-        out.extend(std::iter::repeat('0').take(decpt as usize - digits.len()));
+        for _ in digits.len()..decpt as usize {
+            out.push('0');
+        }
         out.push_str(".0");
     } else {
         out.push_str(&digits[..decpt as usize]);
@@ -48,21 +49,29 @@ pub fn write_repr(x: f64, out: &mut String) {
     }
 }
 
-/// Splits ryu's text (`1.5e16`, `0.0001`, `123.0`) into significant digits and the decimal
-/// point's position: the value is `0.DIGITS × 10^decpt`.
-fn split_digits(text: &str) -> (String, i32) {
+/// Splits ryu's text (`1.5e16`, `0.0001`, `123.0`) into its significant digits (written to
+/// `digits`, their count returned) and the decimal point's position: the value is
+/// `0.DIGITS × 10^decpt`.
+fn split_digits(text: &str, digits: &mut [u8; 24]) -> (usize, i32) {
     let (mantissa, exp) = match text.split_once(['e', 'E']) {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (text, 0),
     };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut all = String::with_capacity(int_part.len() + frac_part.len());
-    all.push_str(int_part);
-    all.push_str(frac_part);
-    let leading = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_matches('0').to_owned();
-    let decpt = exp + int_part.len() as i32 - leading as i32;
-    (digits, decpt)
+    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let mut n = 0;
+    let mut leading = 0i32;
+    for b in mantissa.bytes().filter(|b| b.is_ascii_digit()) {
+        if n == 0 && b == b'0' {
+            leading += 1;
+        } else if n < digits.len() {
+            digits[n] = b;
+            n += 1;
+        }
+    }
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    (n, exp + int_len - leading)
 }
 
 /// protobuf's `ToShortestFloat`: the `'%.{p}g'` text of the float32 `x` for the smallest

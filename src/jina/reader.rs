@@ -66,6 +66,9 @@ pub struct BadEntry {
 /// An open original store: its live documents in the original's order.
 pub struct JinaStore {
     dir: PathBuf,
+    /// Positions in `live`, by header key.
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
     body: File,
     body_len: u64,
     live: Vec<Live>,
@@ -108,8 +111,10 @@ impl JinaStore {
                 dir.join(HEADER_FILE).display()
             )));
         }
-        let mut live: Vec<Live> = Vec::new();
-        let mut index: HashTable<u32> = HashTable::new();
+        // Sized for the usual store without duplicates: no doubling past what is needed.
+        let entries = (header_len / size as u64) as usize;
+        let mut live: Vec<Live> = Vec::with_capacity(entries);
+        let mut index: HashTable<u32> = HashTable::with_capacity(entries);
         let hasher = hashbrown::DefaultHashBuilder::default();
         let hash = |k: &str| std::hash::BuildHasher::hash_one(&hasher, k);
         let mut bad_entries = Vec::new();
@@ -161,14 +166,25 @@ impl JinaStore {
             }
             at += n as u64;
         }
+        live.shrink_to_fit();
         Ok(JinaStore {
             dir: dir.to_owned(),
+            index,
+            hasher,
             body,
             body_len,
             live,
             bad_entries,
             header_entries: entry_no,
         })
+    }
+
+    /// The position of the live document with this header key.
+    pub fn position_of_key(&self, key: &str) -> Option<usize> {
+        let h = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        self.index
+            .find(h, |&i| *self.live[i as usize].key == *key)
+            .map(|&i| i as usize)
     }
 
     pub fn dir(&self) -> &Path {

@@ -43,6 +43,14 @@ pub fn write_document(
     Ok(notes)
 }
 
+/// Checks that `doc.to_json()` would print, without printing it (what printing would find
+/// out, or why it cannot).
+pub fn check_document(doc: &DocumentProto) -> Result<PrintNotes, Unprintable> {
+    let mut notes = PrintNotes::default();
+    document(doc, "", &mut notes)?;
+    Ok(notes)
+}
+
 fn document<'a>(
     d: &'a DocumentProto,
     path: &str,
