@@ -191,6 +191,8 @@ def unprintable(path):
     append_raw(path, 'garbage', b'\xff\xff\xff\xff')
     append_raw(path, 'bad-utf8', b'\x0a\x08bad-utf8\x6a\x02\xff\xfe')
     append_raw(path, 'graph', b'\x0a\x05graph\xda\x01\x02ab\x6a\x01g')  # jina 2.0's graph=27
+    # Another key whose record has the id of an existing document (damfs ids are unique).
+    append_raw(path, 'alias', DocumentProto(id='ok-before', text='same id').SerializeToString())
     dam = DocumentArrayMemmap(path)
     dam.append(Document(id='ok-after', text='fine too'))
     dam.flush()

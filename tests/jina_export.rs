@@ -7,9 +7,9 @@ mod jina_common;
 
 use std::path::Path;
 
+use common::{damfs, scratch};
 use damfs::jina::proto::{Content, DocumentProto, NdArrayContent};
 use damfs::jina::{Documents, JinaStore};
-use common::{damfs, scratch};
 use jina_common::*;
 use prost::Message;
 use serde_json::Value;
@@ -62,10 +62,9 @@ fn dtype_of(doc: &DocumentProto, blob: bool) -> String {
 
 #[test]
 fn an_exact_export_reads_back_as_what_jina_printed_for_it() {
-    let printed: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("round-trip.json")).unwrap(),
-    )
-    .unwrap();
+    let printed: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("round-trip.json")).unwrap())
+            .unwrap();
     for name in FIXTURES {
         let dir = scratch();
         let (store, out) = (dir.path().join("store"), dir.path().join("out"));
@@ -99,7 +98,10 @@ fn the_files_are_laid_out_as_the_original_writes_them() {
     import_fixture(&store, "varied");
     let run = export(&store, &out, &[]);
     let n = expected("varied").len();
-    assert!(run.assert_ok().stderr.contains(&format!("exported {n} documents")));
+    assert!(run
+        .assert_ok()
+        .stderr
+        .contains(&format!("exported {n} documents")));
     let header = std::fs::read(out.join("header.bin")).unwrap();
     let body_len = std::fs::metadata(out.join("body.bin")).unwrap().len();
     assert_eq!(header.len(), 168 * n);
@@ -111,7 +113,10 @@ fn the_files_are_laid_out_as_the_original_writes_them() {
         end = (e.p + e.r_plus_l) as u64;
     }
     assert_eq!(end, body_len, "the last entry ends at the end of body.bin");
-    assert!(std::fs::read_dir(&out).unwrap().count() == 2, "no temporary files left");
+    assert!(
+        std::fs::read_dir(&out).unwrap().count() == 2,
+        "no temporary files left"
+    );
 }
 
 #[test]
@@ -119,9 +124,7 @@ fn arrays_are_float32_by_default_and_the_rule_can_be_overridden() {
     let dir = scratch();
     let store = dir.path().join("store");
     import_fixture(&store, "varied");
-    let by_id = |out: &Path, id: &str| {
-        records(out).into_iter().find(|d| d.id == id).unwrap()
-    };
+    let by_id = |out: &Path, id: &str| records(out).into_iter().find(|d| d.id == id).unwrap();
 
     let default = dir.path().join("default");
     export(&store, &default, &[]).assert_ok();
@@ -132,7 +135,12 @@ fn arrays_are_float32_by_default_and_the_rule_can_be_overridden() {
     assert_eq!(dtype_of(&by_id(&default, "unicode-array"), false), "<U2");
 
     let exact = dir.path().join("exact");
-    export(&store, &exact, &["--embedding-dtype", "exact", "--blob-dtype", "exact"]).assert_ok();
+    export(
+        &store,
+        &exact,
+        &["--embedding-dtype", "exact", "--blob-dtype", "exact"],
+    )
+    .assert_ok();
     assert_eq!(dtype_of(&by_id(&exact, "f64"), false), "<f8");
     assert_eq!(dtype_of(&by_id(&exact, "f32"), false), "<f4");
     assert_eq!(dtype_of(&by_id(&exact, "ints"), false), "<i8");
@@ -141,12 +149,20 @@ fn arrays_are_float32_by_default_and_the_rule_can_be_overridden() {
     assert_eq!(dtype_of(&by_id(&exact, "blob-f32"), true), "<f4");
 
     // A forced dtype that cannot hold a value names the document and the field.
-    let run = export(&store, &dir.path().join("u8"), &["--embedding-dtype", "uint8"]);
+    let run = export(
+        &store,
+        &dir.path().join("u8"),
+        &["--embedding-dtype", "uint8"],
+    );
     run.assert_fails_with("document \"f32\": field \"embedding\": element 0");
     run.assert_fails_with("nothing was written");
     assert!(!dir.path().join("u8").exists());
-    export(&store, &dir.path().join("x"), &["--embedding-dtype", "complex"])
-        .assert_fails_with("not a dtype rule");
+    export(
+        &store,
+        &dir.path().join("x"),
+        &["--embedding-dtype", "complex"],
+    )
+    .assert_fails_with("not a dtype rule");
 }
 
 #[test]

@@ -25,7 +25,11 @@ fn a_jina_store_imports_as_its_to_json_texts_in_order() {
     let run = import(&store, "varied", &[]);
     run.assert_ok();
     let want: Vec<Expected> = expected("varied");
-    assert!(run.stderr.contains(&format!("imported {} documents", want.len())), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("imported {} documents", want.len())),
+        "{run:?}"
+    );
     let docs = read_store(&store);
     assert_eq!(docs.len(), want.len());
     for ((id, json), e) in docs.iter().zip(&want) {
@@ -51,9 +55,11 @@ fn records_that_cannot_be_converted_fail_the_import_and_nothing_is_written() {
     let dir = scratch();
     let store = dir.path().join("store");
     let run = import(&store, "unprintable", &[]);
-    run.assert_fails_with("document \"complex\" (header entry 1): the original cannot print it either");
+    run.assert_fails_with(
+        "document \"complex\" (header entry 1): the original cannot print it either",
+    );
     run.assert_fails_with("document \"slash/id\" (header entry 9): damfs cannot convert it");
-    run.assert_fails_with("import failed: 10 invalid records; nothing was written");
+    run.assert_fails_with("import failed: 11 invalid records; nothing was written");
     assert!(!store.exists(), "a failed import must not create the store");
 
     // An existing store is left exactly as it was.
@@ -69,8 +75,19 @@ fn skip_bad_leaves_out_and_reports_each_bad_record() {
     let store = dir.path().join("store");
     let run = import(&store, "unprintable", &["--skip-bad"]);
     run.assert_ok();
-    assert!(run.stderr.contains("imported 4 documents; skipped 10"), "{run:?}");
-    for key in ["complex", "bytes-dtype", "sparse", "garbage", "bad-utf8", "nan-embedding"] {
+    assert!(
+        run.stderr.contains("imported 4 documents; skipped 11"),
+        "{run:?}"
+    );
+    for key in [
+        "complex",
+        "bytes-dtype",
+        "sparse",
+        "garbage",
+        "bad-utf8",
+        "nan-embedding",
+        "alias",
+    ] {
         assert!(
             run.stderr.contains(&format!("skipped document \"{key}\"")),
             "{key} not reported: {}",
@@ -88,7 +105,9 @@ fn ids_the_store_already_has_fail_the_import() {
     import(&store, "last-deleted", &[]).assert_ok();
     let before = read_store(&store);
     let run = import(&store, "last-deleted", &[]);
-    run.assert_fails_with("document \"d0\" (header entry 0): a document with this id already exists");
+    run.assert_fails_with(
+        "document \"d0\" (header entry 0): a document with this id already exists",
+    );
     assert_eq!(read_store(&store), before);
 }
 
@@ -101,7 +120,10 @@ fn a_store_the_original_cannot_reopen_still_imports() {
     let ids: Vec<String> = read_store(&store).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids, ["d0", "d1"]);
     let run = import(&dir.path().join("empty-store"), "empty", &[]);
-    assert!(run.assert_ok().stderr.contains("imported 0 documents"), "{run:?}");
+    assert!(
+        run.assert_ok().stderr.contains("imported 0 documents"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -110,8 +132,13 @@ fn skip_bad_is_only_for_jina_stores_and_broken_headers_are_refused() {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"id\":\"a\"}\n").unwrap();
     let store = dir.path().join("store");
-    damfs(["import".as_ref(), store.as_os_str(), input.as_os_str(), "--skip-bad".as_ref()])
-        .assert_fails_with("applies only to imports of a Jina store");
+    damfs([
+        "import".as_ref(),
+        store.as_os_str(),
+        input.as_os_str(),
+        "--skip-bad".as_ref(),
+    ])
+    .assert_fails_with("applies only to imports of a Jina store");
 
     let jina = dir.path().join("broken");
     std::fs::create_dir(&jina).unwrap();

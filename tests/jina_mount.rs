@@ -34,7 +34,12 @@ impl Setup {
         for f in ["header.bin", "body.bin"] {
             std::fs::copy(fixture(name).join(f), jina.join(f)).unwrap();
         }
-        Setup { dir, jina, mnt, tmp }
+        Setup {
+            dir,
+            jina,
+            mnt,
+            tmp,
+        }
     }
 
     fn mount(&self, args: &[&str]) -> Run {
@@ -68,7 +73,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, i64, i64)> {
             let e = e.unwrap();
             let m = e.metadata().unwrap();
             let name = e.file_name().to_string_lossy().into_owned();
-            (name, (std::fs::read(e.path()).unwrap(), m.mtime(), m.mtime_nsec()))
+            (
+                name,
+                (std::fs::read(e.path()).unwrap(), m.mtime(), m.mtime_nsec()),
+            )
         })
         .collect()
 }
@@ -94,23 +102,39 @@ fn a_read_only_mount_serves_every_document_as_the_originals_to_json() {
         }
     }
     // Real tools see the same files; writes are refused.
-    let grep = run(Command::new("grep").args(["-rl", "last content wins"]).arg(&by_id));
-    assert_eq!(grep.assert_ok().stdout.trim(), by_id.join("dup").display().to_string());
+    let grep = run(Command::new("grep")
+        .args(["-rl", "last content wins"])
+        .arg(&by_id));
+    assert_eq!(
+        grep.assert_ok().stdout.trim(),
+        by_id.join("dup").display().to_string()
+    );
     let write = run(Command::new("sh")
         .arg("-c")
         .arg("echo '{}' > \"$1\"")
         .arg("sh")
         .arg(by_id.join("text")));
-    assert!(write.code != 0 && write.stderr.contains("Read-only"), "{write:?}");
+    assert!(
+        write.code != 0 && write.stderr.contains("Read-only"),
+        "{write:?}"
+    );
 
     // The private copy exists while mounted and is gone after unmount; the Jina store was
     // never written to.
     let copies = || std::fs::read_dir(&s.tmp).unwrap().count();
     assert_eq!(copies(), 1);
     damfs(["unmount".as_ref(), s.mnt.as_os_str()]).assert_ok();
-    assert_eq!(copies(), 0, "the converted copy is removed when the daemon exits");
+    assert_eq!(
+        copies(),
+        0,
+        "the converted copy is removed when the daemon exits"
+    );
     assert_eq!(snapshot(&s.jina), before, "JINA_DIR changed");
-    assert!(s.log().contains("serving 29 documents of the Jina store"), "{}", s.log());
+    assert!(
+        s.log().contains("serving 29 documents of the Jina store"),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
@@ -126,7 +150,10 @@ fn records_that_cannot_be_converted_are_logged_and_left_out_of_the_mount() {
     assert_eq!(names, ["graph", "ok-after", "ok-before", "zeros"]);
     let log = s.log();
     assert!(log.contains("skipped document \"complex\""), "{log}");
-    assert!(log.contains("skipped 10 that could not be converted"), "{log}");
+    assert!(
+        log.contains("skipped 11 that could not be converted"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -7,7 +7,6 @@
 //! cannot be converted fails the import before anything is written, unless `skip_bad` is
 //! set: then it is reported (id and reason) and left out.
 
-use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 
@@ -15,22 +14,9 @@ use log::warn;
 
 use super::{open_read_only, open_writable, progress_bar, roll_back, show, CliError, CliResult};
 use crate::jina::from_json::{document_from_json, ArrayRules};
+use crate::jina::plan::Plan;
 use crate::jina::writer::StoreWriter;
-use crate::jina::convert::{check_record, Records};
-use crate::jina::{Documents, JinaStore, OpenError, Problem, Unprintable};
-
-/// What pass 1 found out about a live document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Checked {
-    /// Cannot be imported (or not reached).
-    Bad,
-    /// Its id is its header key (the usual case).
-    SameAsKey,
-    /// Its id differs from its header key (a truncated key, or an odd store).
-    Other,
-    /// No id: it gets a fresh one.
-    Fresh,
-}
+use crate::jina::{Documents, JinaStore, OpenError};
 
 /// How an import of an original store went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,78 +48,13 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
     let jina = open_jina(dir)?;
     let name = show(dir);
 
-    // Pass 1: check every record (decode, and everything printing could fail on). Only ids
-    // that differ from their header key are kept: header keys are unique already, so only
-    // those can repeat an id.
-    let mut state = vec![Checked::Bad; jina.len()];
-    let mut mismatched: hashbrown::HashMap<String, u64> = hashbrown::HashMap::new();
-    let mut problems: Vec<(u64, String)> = Vec::new();
-    let mut skip: HashSet<u64> = HashSet::new();
-    let mut truncated = false;
+    // Pass 1: check every record and find the ids that would clash.
     let total = jina.live_bytes();
     let bar = progress_bar(total, "checking");
-    let mut records = Records::new(&jina);
-    let mut n = 0u64;
-    let bad = |p: Problem, problems: &mut Vec<(u64, String)>, skip: &mut HashSet<u64>| {
-        if skip_bad {
-            warn!("{name}: skipped {p}");
-            skip.insert(p.entry);
-        } else {
-            problems.push((p.entry, format!("{name}: {p}")));
-        }
-    };
-    while let Some(item) = records.next() {
-        let checked = match item.map_err(|e| read_error(dir, e))? {
-            Ok(bytes) => check_record(bytes).map_err(|why| records.problem(why)),
-            Err(p) => Err(p),
-        };
-        let at = records.position;
-        match (checked, at) {
-            (Ok(None), Some(pos)) => state[pos] = Checked::Fresh,
-            (Ok(Some(id)), Some(pos)) if Some(id.as_str()) == records.key => {
-                state[pos] = Checked::SameAsKey
-            }
-            (Ok(Some(id)), Some(pos)) => match mismatched.get(&id) {
-                Some(&first) => {
-                    let why = Unprintable::damfs(format!(
-                        "its id is also the id of the document at header entry {first}"
-                    ));
-                    bad(records.problem(why), &mut problems, &mut skip);
-                }
-                None => {
-                    mismatched.insert(id, records.entry);
-                    state[pos] = Checked::Other;
-                }
-            },
-            (Ok(_), None) => {}
-            (Err(p), _) => bad(p, &mut problems, &mut skip),
-        }
-        n += 1;
-        if n % 1024 == 0 {
-            bar.set_position(records.bytes_read);
-        }
-        if problems.len() >= super::MAX_PROBLEMS {
-            truncated = true;
-            break;
-        }
-    }
+    let limit = (!skip_bad).then_some(super::MAX_PROBLEMS);
+    let plan =
+        Plan::make(&jina, limit, &|n| bar.set_position(n)).map_err(|e| read_error(dir, e))?;
     bar.finish_and_clear();
-    // An id that differs from its key may be another document's key (and id).
-    for (id, &entry) in &mismatched {
-        if let Some(pos) = jina.position_of_key(id) {
-            if state[pos] == Checked::SameAsKey {
-                let p = Problem {
-                    key: Some(id.clone()),
-                    entry,
-                    why: Unprintable::damfs(format!(
-                        "its id is also the id of the document at header entry {}",
-                        jina.live()[pos].entry
-                    )),
-                };
-                bad(p, &mut problems, &mut skip);
-            }
-        }
-    }
     let invalid = |mut problems: Vec<(u64, String)>, truncated: bool| {
         problems.sort();
         let truncated = truncated || problems.len() > super::MAX_PROBLEMS;
@@ -143,24 +64,22 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
             truncated,
         }
     };
-    if !problems.is_empty() {
-        return Err(invalid(problems, truncated));
+    if skip_bad {
+        for p in &plan.problems {
+            warn!("{name}: skipped {p}");
+        }
+    } else if !plan.problems.is_empty() {
+        let problems = plan
+            .problems
+            .iter()
+            .map(|p| (p.entry, format!("{name}: {p}")));
+        return Err(invalid(problems.collect(), plan.truncated));
     }
 
     // Only now may the store be created.
     let mut dam = open_writable(store, false)?;
-    let same = jina
-        .live()
-        .iter()
-        .zip(&state)
-        .filter(|(_, s)| **s == Checked::SameAsKey)
-        .map(|(l, _)| (&*l.key, l.entry));
-    let other = mismatched
-        .iter()
-        .filter(|(_, entry)| !skip.contains(*entry))
-        .map(|(id, &entry)| (id.as_str(), entry));
-    let clashes: Vec<(u64, String)> = same
-        .chain(other)
+    let clashes: Vec<(u64, String)> = plan
+        .ids(&jina)
         .filter(|(id, _)| dam.contains(id))
         .map(|(id, entry)| {
             let p = format!(
@@ -173,7 +92,8 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
     if !clashes.is_empty() {
         return Err(invalid(clashes, false));
     }
-    drop((state, mismatched));
+    let skip = plan.skipped_entries();
+    drop(plan);
 
     // Pass 2: convert again and append in one streaming extend.
     let before = dam.len();
@@ -191,7 +111,8 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
                 failure = Some(format!("reading {name}: {e}"));
                 return None;
             }
-            Ok(Ok(doc)) => return Some(doc),
+            Ok(Ok(doc)) if !skip.contains(&docs.records.entry) => return Some(doc),
+            Ok(Ok(_)) => continue,
             Ok(Err(p)) if skip.contains(&p.entry) => continue,
             Ok(Err(p)) => {
                 failure = Some(format!("{name} changed while it was imported ({p})"));

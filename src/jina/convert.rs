@@ -44,7 +44,9 @@ pub fn convert_record(bytes: &[u8], text: &mut String) -> Result<String, Unprint
     let notes = write_document(&doc, fresh.as_deref(), text)?;
     check_notes(notes)?;
     if text.len() > MAX_DOC_LEN {
-        return Err(Unprintable::damfs("its JSON is larger than 4 GiB".to_owned()));
+        return Err(Unprintable::damfs(
+            "its JSON is larger than 4 GiB".to_owned(),
+        ));
     }
     Ok(fresh.unwrap_or(doc.id))
 }
@@ -125,7 +127,9 @@ impl<'a> Records<'a> {
             self.entry = bad.entry;
             self.key = None;
             self.position = None;
-            return Some(Ok(Err(self.problem(Unprintable::original(bad.reason.clone())))));
+            return Some(Ok(Err(
+                self.problem(Unprintable::original(bad.reason.clone()))
+            )));
         }
         let live = self.store.live().get(self.next)?;
         self.position = Some(self.next);

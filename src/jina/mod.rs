@@ -5,8 +5,8 @@
 //! - [`proto`]: the records, as `prost` derive structs;
 //! - [`header`], [`reader`]: the files and the original's rules for reading them;
 //! - [`pyfloat`], [`pyjson`], [`ndarray`], [`to_json`]: the exact `to_json()` text;
-//! - [`convert`]: records to damfs documents, with the ones that cannot be converted
-//!   reported (id and reason);
+//! - [`convert`], [`plan`]: records to damfs documents, with the ones that cannot be
+//!   converted (or whose ids clash) reported with id and reason;
 //! - [`from_json`], [`writer`]: damfs documents back to an original store;
 //! - [`mount`]: what `damfs mount JINA_DIR MNT --read-only` serves.
 
@@ -15,6 +15,7 @@ pub mod from_json;
 pub mod header;
 pub mod mount;
 pub mod ndarray;
+pub mod plan;
 pub mod proto;
 pub mod pyfloat;
 pub mod pyjson;

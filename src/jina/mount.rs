@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use log::{info, warn};
 
 use super::convert::Documents;
+use super::plan::Plan;
 use super::reader::{is_original_store, JinaStore};
 use crate::{DocumentArrayMemmap, Options};
 
@@ -34,47 +35,51 @@ pub fn store_to_serve(store: &Path, read_only: bool) -> Result<PathBuf, String> 
     }
     remove_stale_copies();
     let copy = private_dir().map_err(|e| format!("creating a private copy of {shown}: {e}"))?;
-    convert_copy(store, &copy).map_err(|e| {
+    if let Err(e) = convert_copy(store, &copy) {
         let _ = std::fs::remove_dir_all(&copy);
-        e
-    })?;
+        return Err(e);
+    }
     Ok(copy)
 }
 
-/// Converts every printable document (the others are logged and skipped).
+/// Converts every document that can be (the others are logged and left out).
 fn convert_copy(store: &Path, copy: &Path) -> Result<(), String> {
     let shown = store.display();
     let jina = JinaStore::open(store).map_err(|e| format!("opening {shown}: {e}"))?;
+    let plan = Plan::make(&jina, None, &|_| {}).map_err(|e| format!("converting {shown}: {e}"))?;
+    for p in &plan.problems {
+        warn!("{shown}: skipped {p}");
+    }
+    let skip = plan.skipped_entries();
+    drop(plan);
     let opts = Options {
         buffer_pool_size: 0,
         read_only: false,
     };
     let mut dam = DocumentArrayMemmap::open_with(copy, opts)
         .map_err(|e| format!("creating the converted copy in {}: {e}", copy.display()))?;
-    let mut read_error = None;
-    let mut skipped = 0usize;
-    let docs = Documents::new(&jina).map_while(|item| match item {
-        Err(e) => {
-            read_error = Some(e);
-            None
-        }
-        Ok(r) => Some(r),
-    });
-    let docs = docs.filter_map(|r| match r {
-        Ok(doc) => Some(doc),
-        Err(problem) => {
-            warn!("{shown}: skipped {problem}");
-            skipped += 1;
-            None
+    let mut failure = None;
+    let mut docs = Documents::new(&jina);
+    let stream = std::iter::from_fn(|| loop {
+        match docs.next()? {
+            Err(e) => {
+                failure = Some(e.to_string());
+                return None;
+            }
+            Ok(Ok(doc)) if !skip.contains(&docs.records.entry) => return Some(doc),
+            Ok(Ok(_)) => continue,
+            // The store changed since the check: leave this one out too.
+            Ok(Err(p)) => warn!("{shown}: skipped {p}"),
         }
     });
-    let added = dam.extend(docs);
-    if let Some(e) = read_error {
+    let added = dam.extend(stream);
+    if let Some(e) = failure {
         return Err(format!("converting {shown}: {e}"));
     }
     added
         .and_then(|()| dam.save())
         .map_err(|e| format!("converting {shown}: {e}"))?;
+    let skipped = skip.len();
     info!(
         "{shown}: serving {} documents of the Jina store (converted into {}){}",
         dam.len(),

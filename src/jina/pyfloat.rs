@@ -29,7 +29,12 @@ pub fn write_repr(x: f64, out: &mut String) {
             out.push_str(&digits[1..]);
         }
         let e = decpt - 1;
-        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if e < 0 { '-' } else { '+' },
+            e.unsigned_abs()
+        );
     } else if decpt <= 0 {
         out.push_str("0.");
         for _ in 0..decpt.unsigned_abs() {
@@ -114,7 +119,7 @@ mod tests {
         assert_eq!(repr(-0.0), "-0.0");
         assert_eq!(repr(f64::from(0.1f32)), "0.10000000149011612");
         // A tie between two shortest candidates goes to even, as in CPython.
-        assert_eq!(repr(750.66827392578125), "750.6682739257812");
+        assert_eq!(repr(f64::from_bits(0x4087_7558_a000_0000)), "750.6682739257812");
         assert_eq!(repr(18014398509481992.0), "1.801439850948199e+16");
         assert_eq!(repr(5e-324), "5e-324");
     }

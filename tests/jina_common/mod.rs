@@ -9,7 +9,14 @@ use serde_json::Value;
 pub const FIXTURES: [&str; 4] = ["varied", "unprintable", "last-deleted", "empty"];
 
 /// Documents jina prints but damfs cannot hold, with a word of the reason damfs gives.
-pub const DAMFS_REFUSES: [(&str, &str); 2] = [("nan-embedding", "NaN"), ("slash/id", "id")];
+pub const DAMFS_REFUSES: [(&str, &str); 3] = [
+    ("nan-embedding", "NaN"),
+    ("slash/id", "id"),
+    (
+        "alias",
+        "id \"ok-before\" is also the id of the document at header entry 0",
+    ),
+];
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
