@@ -16,7 +16,8 @@ use super::{open_read_only, open_writable, progress_bar, roll_back, show, CliErr
 use crate::jina::from_json::{document_from_json, ArrayRules};
 use crate::jina::plan::Plan;
 use crate::jina::writer::StoreWriter;
-use crate::jina::{Documents, JinaStore, OpenError};
+use crate::jina::convert::Stream;
+use crate::jina::{JinaStore, OpenError};
 
 /// How an import of an original store went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,44 +94,25 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
         return Err(invalid(clashes, false));
     }
     let skip = plan.skipped_entries();
+    let skipped = skip.len();
     drop(plan);
 
     // Pass 2: convert again and append in one streaming extend.
     let before = dam.len();
     let bar = progress_bar(total, "importing");
-    let mut failure: Option<String> = None;
-    let mut n = 0u64;
-    let mut docs = Documents::new(&jina);
-    let stream = std::iter::from_fn(|| loop {
-        n += 1;
-        if n % 1024 == 0 {
-            bar.set_position(docs.records.bytes_read);
-        }
-        match docs.next()? {
-            Err(e) => {
-                failure = Some(format!("reading {name}: {e}"));
-                return None;
-            }
-            Ok(Ok(doc)) if !skip.contains(&docs.records.entry) => return Some(doc),
-            Ok(Ok(_)) => continue,
-            Ok(Err(p)) if skip.contains(&p.entry) => continue,
-            Ok(Err(p)) => {
-                failure = Some(format!("{name} changed while it was imported ({p})"));
-                return None;
-            }
-        }
-    });
-    let extended = dam.extend(stream);
+    let progress = |n| bar.set_position(n);
+    let mut stream = Stream::new(&jina, skip, false).with_progress(&progress);
+    let extended = dam.extend(&mut stream);
     bar.finish_and_clear();
-    let result = match (extended, failure) {
+    let result = match (extended, stream.failure) {
         (Err(e), _) => Err(e.to_string()),
-        (Ok(()), Some(why)) => Err(why),
+        (Ok(()), Some(why)) => Err(format!("reading {name}: {why}")),
         (Ok(()), None) => dam.save().map_err(|e| format!("saving: {e}")),
     };
     match result {
         Ok(()) => Ok(JinaImportReport {
             imported: dam.len() - before,
-            skipped: skip.len(),
+            skipped,
         }),
         Err(reason) => {
             let written: Vec<String> = dam.ids().skip(before).map(str::to_owned).collect();

@@ -186,3 +186,79 @@ impl Iterator for Documents<'_> {
         }))
     }
 }
+
+/// The second pass of a conversion: the documents to add, for one streaming `extend`. Records
+/// in `skip` (what the check pass left out) are passed over. A record that fails now although
+/// the check passed (the store changed in between) stops the stream with `failure` set, or
+/// with `lenient` is logged and passed over; so does a failure to read.
+pub struct Stream<'a> {
+    docs: Documents<'a>,
+    skip: std::collections::HashSet<u64>,
+    lenient: bool,
+    /// Documents still expected (for `size_hint`, so that the store sizes its table once).
+    remaining: usize,
+    /// Why the stream stopped early.
+    pub failure: Option<String>,
+    progress: Option<&'a dyn Fn(u64)>,
+    count: u64,
+}
+
+impl<'a> Stream<'a> {
+    pub fn new(store: &'a JinaStore, skip: std::collections::HashSet<u64>, lenient: bool) -> Self {
+        let remaining = store.len().saturating_sub(skip.len());
+        Stream {
+            docs: Documents::new(store),
+            skip,
+            lenient,
+            remaining,
+            failure: None,
+            progress: None,
+            count: 0,
+        }
+    }
+
+    /// Calls `f` with the bytes read so far, every 1024 documents.
+    pub fn with_progress(mut self, f: &'a dyn Fn(u64)) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+}
+
+impl Iterator for Stream<'_> {
+    type Item = Document;
+
+    fn next(&mut self) -> Option<Document> {
+        if self.failure.is_some() {
+            return None;
+        }
+        self.count += 1;
+        if let Some(f) = self.progress.filter(|_| self.count % 1024 == 0) {
+            f(self.docs.records.bytes_read);
+        }
+        loop {
+            match self.docs.next()? {
+                Err(e) => {
+                    self.failure = Some(e.to_string());
+                    return None;
+                }
+                Ok(_) if self.skip.contains(&self.docs.records.entry) => {}
+                Ok(Ok(doc)) => {
+                    self.remaining = self.remaining.saturating_sub(1);
+                    return Some(doc);
+                }
+                Ok(Err(p)) if self.lenient => log::warn!("skipped {p}"),
+                Ok(Err(p)) => {
+                    self.failure = Some(format!("the store changed while it was read ({p})"));
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // Exact unless the store changed since the check pass (then only a reservation is
+        // off).
+        (self.remaining, None)
+    }
+}

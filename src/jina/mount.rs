@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use log::{info, warn};
 
-use super::convert::Documents;
+use super::convert::Stream;
 use super::plan::Plan;
 use super::reader::{is_original_store, JinaStore};
 use crate::{DocumentArrayMemmap, Options};
@@ -51,6 +51,7 @@ fn convert_copy(store: &Path, copy: &Path) -> Result<(), String> {
         warn!("{shown}: skipped {p}");
     }
     let skip = plan.skipped_entries();
+    let skipped = skip.len();
     drop(plan);
     let opts = Options {
         buffer_pool_size: 0,
@@ -58,28 +59,14 @@ fn convert_copy(store: &Path, copy: &Path) -> Result<(), String> {
     };
     let mut dam = DocumentArrayMemmap::open_with(copy, opts)
         .map_err(|e| format!("creating the converted copy in {}: {e}", copy.display()))?;
-    let mut failure = None;
-    let mut docs = Documents::new(&jina);
-    let stream = std::iter::from_fn(|| loop {
-        match docs.next()? {
-            Err(e) => {
-                failure = Some(e.to_string());
-                return None;
-            }
-            Ok(Ok(doc)) if !skip.contains(&docs.records.entry) => return Some(doc),
-            Ok(Ok(_)) => continue,
-            // The store changed since the check: leave this one out too.
-            Ok(Err(p)) => warn!("{shown}: skipped {p}"),
-        }
-    });
-    let added = dam.extend(stream);
-    if let Some(e) = failure {
+    let mut stream = Stream::new(&jina, skip, true);
+    let added = dam.extend(&mut stream);
+    if let Some(e) = stream.failure {
         return Err(format!("converting {shown}: {e}"));
     }
     added
         .and_then(|()| dam.save())
         .map_err(|e| format!("converting {shown}: {e}"))?;
-    let skipped = skip.len();
     info!(
         "{shown}: serving {} documents of the Jina store (converted into {}){}",
         dam.len(),
