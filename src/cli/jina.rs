@@ -13,10 +13,10 @@ use std::path::Path;
 use log::warn;
 
 use super::{open_read_only, open_writable, progress_bar, roll_back, show, CliError, CliResult};
+use crate::jina::convert::Stream;
 use crate::jina::from_json::{document_from_json, ArrayRules};
 use crate::jina::plan::Plan;
 use crate::jina::writer::StoreWriter;
-use crate::jina::convert::Stream;
 use crate::jina::{JinaStore, OpenError};
 
 /// How an import of an original store went.

@@ -222,7 +222,6 @@ impl<'a> Stream<'a> {
         self.progress = Some(f);
         self
     }
-
 }
 
 impl Iterator for Stream<'_> {

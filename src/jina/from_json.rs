@@ -472,3 +472,61 @@ fn encode(v: &Value, dtype: Dtype, out: &mut Vec<u8>) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense(doc: &str, rules: ArrayRules) -> Result<DenseNdArrayProto, SchemaError> {
+        let v: Value = serde_json::from_str(doc).unwrap();
+        let d = document_from_json(v.as_object().unwrap(), &rules)?;
+        match d.embedding.and_then(|e| e.content) {
+            Some(NdArrayContent::Dense(d)) => Ok(d),
+            _ => panic!("no dense embedding"),
+        }
+    }
+
+    fn rule(s: &str) -> ArrayRules {
+        ArrayRules {
+            embedding: DtypeRule::parse(s).unwrap(),
+            blob: DtypeRule::Float32,
+        }
+    }
+
+    #[test]
+    fn the_exact_rule_keeps_every_value() {
+        let d = dense(r#"{"embedding": [[1, 2], [3, -4]]}"#, rule("exact")).unwrap();
+        assert_eq!(
+            (d.dtype.as_str(), d.shape.as_slice()),
+            ("<i8", &[2u32, 2][..])
+        );
+        let d = dense(
+            r#"{"embedding": [0.5, 0.10000000149011612]}"#,
+            rule("exact"),
+        )
+        .unwrap();
+        assert_eq!(d.dtype, "<f4");
+        let d = dense(r#"{"embedding": [0.1]}"#, rule("exact")).unwrap();
+        assert_eq!(d.dtype, "<f8");
+        assert_eq!(d.buffer, 0.1f64.to_le_bytes());
+        let d = dense(r#"{"embedding": 3.5}"#, rule("exact")).unwrap();
+        assert!(d.shape.is_empty());
+    }
+
+    #[test]
+    fn forced_dtypes_check_every_value() {
+        let d = dense(r#"{"embedding": [1, 255]}"#, rule("uint8")).unwrap();
+        assert_eq!(
+            (d.dtype.as_str(), d.buffer.as_slice()),
+            ("|u1", &[1u8, 255][..])
+        );
+        let d = dense(r#"{"embedding": [1.5]}"#, rule(">f4")).unwrap();
+        assert_eq!(d.buffer, 1.5f32.to_be_bytes());
+        let e = dense(r#"{"embedding": [256]}"#, rule("uint8")).unwrap_err();
+        assert!(e.reason.contains("out of range"), "{e}");
+        let e = dense(r#"{"embedding": [1.5]}"#, rule("int32")).unwrap_err();
+        assert!(e.reason.contains("not an integer"), "{e}");
+        let d = dense(r#"{"embedding": ["ab", "c"]}"#, rule("float32")).unwrap();
+        assert_eq!((d.dtype.as_str(), d.buffer.len()), ("<U2", 16));
+    }
+}

@@ -30,7 +30,7 @@ pub struct Dtype {
 }
 
 /// Most elements an array may have when printed (a guard against a forged shape).
-const MAX_ELEMENTS: u64 = 1 << 28;
+const MAX_ELEMENTS: u64 = 1 << 26;
 
 impl Dtype {
     pub fn itemsize(&self) -> usize {

@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(repr(-0.0), "-0.0");
         assert_eq!(repr(f64::from(0.1f32)), "0.10000000149011612");
         // A tie between two shortest candidates goes to even, as in CPython.
-        assert_eq!(repr(f64::from_bits(0x4087_7558_a000_0000)), "750.6682739257812");
+        assert_eq!(
+            repr(f64::from_bits(0x4087_7558_a000_0000)),
+            "750.6682739257812"
+        );
         assert_eq!(repr(18014398509481992.0), "1.801439850948199e+16");
         assert_eq!(repr(5e-324), "5e-324");
     }
