@@ -191,6 +191,10 @@ def unprintable(path):
     append_raw(path, 'garbage', b'\xff\xff\xff\xff')
     append_raw(path, 'bad-utf8', b'\x0a\x08bad-utf8\x6a\x02\xff\xfe')
     append_raw(path, 'graph', b'\x0a\x05graph\xda\x01\x02ab\x6a\x01g')  # jina 2.0's graph=27
+    # jina 2.0-2.2 wrote offset (18) as a uint32 varint; the float schema skips it, also
+    # inside a chunk.
+    append_raw(path, 'old-offset', b'\x0a\x0aold-offset\x90\x01\x07\x6a\x01t'
+               b'\x22\x06\x0a\x01c\x90\x01\x07')
     # Another key whose record has the id of an existing document (damfs ids are unique).
     append_raw(path, 'alias', DocumentProto(id='ok-before', text='same id').SerializeToString())
     dam = DocumentArrayMemmap(path)

@@ -4,13 +4,12 @@
 
 mod jina_common;
 
+use damfs::jina::convert::decode_record;
 use damfs::jina::convert::Documents;
 use damfs::jina::plan::Plan;
-use damfs::jina::proto::DocumentProto;
 use damfs::jina::to_json::write_document;
 use damfs::jina::JinaStore;
 use jina_common::*;
-use prost::Message;
 
 #[test]
 fn live_documents_come_in_the_originals_order_with_its_key_rules() {
@@ -37,7 +36,7 @@ fn every_record_prints_exactly_as_the_originals_to_json() {
         let mut reader = store.body_reader();
         for (live, want) in store.live().iter().zip(expected(name)) {
             let bytes = reader.record(live).unwrap().unwrap().to_vec();
-            let printed = DocumentProto::decode(bytes.as_slice())
+            let printed = decode_record(bytes.as_slice())
                 .map_err(|e| e.to_string())
                 .and_then(|doc| {
                     let mut text = String::new();

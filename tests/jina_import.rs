@@ -76,7 +76,7 @@ fn skip_bad_leaves_out_and_reports_each_bad_record() {
     let run = import(&store, "unprintable", &["--skip-bad"]);
     run.assert_ok();
     assert!(
-        run.stderr.contains("imported 4 documents; skipped 11"),
+        run.stderr.contains("imported 5 documents; skipped 11"),
         "{run:?}"
     );
     for key in [
@@ -95,7 +95,10 @@ fn skip_bad_leaves_out_and_reports_each_bad_record() {
         );
     }
     let ids: Vec<String> = read_store(&store).into_iter().map(|(id, _)| id).collect();
-    assert_eq!(ids, ["ok-before", "zeros", "graph", "ok-after"]);
+    assert_eq!(
+        ids,
+        ["ok-before", "zeros", "graph", "old-offset", "ok-after"]
+    );
 }
 
 #[test]

@@ -147,7 +147,10 @@ fn records_that_cannot_be_converted_are_logged_and_left_out_of_the_mount() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["graph", "ok-after", "ok-before", "zeros"]);
+    assert_eq!(
+        names,
+        ["graph", "ok-after", "ok-before", "old-offset", "zeros"]
+    );
     let log = s.log();
     assert!(log.contains("skipped document \"complex\""), "{log}");
     assert!(

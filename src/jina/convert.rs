@@ -9,6 +9,7 @@ use prost::Message;
 use super::proto::DocumentProto;
 use super::reader::{BodyReader, JinaStore};
 use super::to_json::{check_document, write_document, PrintNotes};
+use super::wire::strip_mismatched;
 use super::Unprintable;
 use crate::store::MAX_DOC_LEN;
 use crate::{fresh_id, validate_id, Document};
@@ -59,8 +60,13 @@ pub fn check_record(bytes: &[u8]) -> Result<Option<String>, Unprintable> {
     Ok(fresh.is_none().then_some(doc.id))
 }
 
+/// Decodes a record as the original's parser does (fields of the wrong wire type skipped).
+pub fn decode_record(bytes: &[u8]) -> Result<DocumentProto, prost::DecodeError> {
+    DocumentProto::decode(&*strip_mismatched(bytes))
+}
+
 fn decode(bytes: &[u8]) -> Result<(DocumentProto, Option<String>), Unprintable> {
-    let doc = DocumentProto::decode(bytes).map_err(|e| {
+    let doc = decode_record(bytes).map_err(|e| {
         Unprintable::original(format!("the record is not a valid DocumentProto ({e})"))
     })?;
     let fresh = doc.id.is_empty().then(fresh_id);

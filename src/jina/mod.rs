@@ -21,6 +21,7 @@ pub mod pyfloat;
 pub mod pyjson;
 pub mod reader;
 pub mod to_json;
+pub mod wire;
 pub mod writer;
 
 pub use convert::{convert_record, Documents, Problem};
