@@ -151,3 +151,23 @@ fn skip_bad_is_only_for_jina_stores_and_broken_headers_are_refused() {
         .assert_fails_with("not a whole number of 168-byte entries");
     assert!(!store.exists());
 }
+
+#[test]
+fn damaged_entries_are_reported_by_header_entry() {
+    let dir = scratch();
+    let jina = dir.path().join("damaged");
+    std::fs::create_dir(&jina).unwrap();
+    let mut header = std::fs::read(fixture("last-deleted").join("header.bin")).unwrap();
+    header[..4].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes()); // entry 0's key: not UTF-32
+    std::fs::write(jina.join("header.bin"), header).unwrap();
+    let body = std::fs::read(fixture("last-deleted").join("body.bin")).unwrap();
+    std::fs::write(jina.join("body.bin"), &body[..body.len() / 2]).unwrap(); // cuts d1 off
+    let store = dir.path().join("store");
+    let run = damfs(["import".as_ref(), store.as_os_str(), jina.as_os_str()]);
+    run.assert_fails_with("header entry 0: the original cannot print it either: its key in header.bin is not valid UTF-32");
+    run.assert_fails_with(
+        "document \"d1\" (header entry 1): the original cannot print it either: its record",
+    );
+    run.assert_fails_with("goes past the end of body.bin");
+    assert!(!store.exists());
+}
