@@ -4,15 +4,22 @@
 //!
 //! ```text
 //! fuse_floor STORE_DIR MOUNTPOINT [--zero-open] [--readdirplus auto|always|off]
-//!            [--threads N] [--ttl SECS] [--entry-ttl SECS]
+//!            [--threads N] [--ttl SECS] [--entry-ttl SECS] [--direct-io] [--rw]
 //! ```
 //!
 //! Settings: FOPEN_KEEP_CACHE | FOPEN_NOFLUSH on open, entry/attr TTLs (60 s as damfs),
 //! readdirplus, 4 threads with cloned fds, FUSE_ATOMIC_O_TRUNC, FUSE_PARALLEL_DIROPS,
-//! max_background 64. `--zero-open` answers OPEN/OPENDIR with ENOSYS when the kernel offers
-//! FUSE_NO_OPEN_SUPPORT / FUSE_NO_OPENDIR_SUPPORT: the kernel then sends no OPEN/RELEASE at
-//! all; it also answers FLUSH with ENOSYS (else every close() still sends one, as files opened
-//! without an OPEN reply get FOPEN_KEEP_CACHE but not FOPEN_NOFLUSH). Runs in the foreground until unmounted (`umount MOUNTPOINT`).
+//! max_background 64. Runs in the foreground until unmounted (`umount MOUNTPOINT`).
+//!
+//! - `--direct-io` opens files with FOPEN_DIRECT_IO | FOPEN_NOFLUSH instead (what damfs
+//!   gives readers of a read-write mount);
+//! - `--rw` mounts without MS_RDONLY, as a read-write damfs mount is (the kernel then drops
+//!   a file's atime after each direct read, so the next fstat asks again); writes are
+//!   still refused;
+//! - `--zero-open` answers OPEN/OPENDIR with ENOSYS when the kernel offers
+//!   FUSE_NO_OPEN_SUPPORT / FUSE_NO_OPENDIR_SUPPORT: the kernel then sends no OPEN/RELEASE
+//!   at all; it also answers FLUSH with ENOSYS (else every close() still sends one, as files
+//!   opened without an OPEN reply get FOPEN_KEEP_CACHE but not FOPEN_NOFLUSH).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -46,6 +53,7 @@ struct Floor {
     /// Name cache lifetime (defaults to `ttl`; damfs uses 0 on read-write mounts).
     entry_ttl: Duration,
     zero_open: bool,
+    direct_io: bool,
     plus: Plus,
     no_open: AtomicBool,
     no_opendir: AtomicBool,
@@ -201,10 +209,12 @@ impl Filesystem for Floor {
         if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
-        reply.opened(
-            FileHandle(0),
-            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH,
-        );
+        let flags = if self.direct_io {
+            FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
+        };
+        reply.opened(FileHandle(0), flags);
     }
 
     fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -304,9 +314,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut pos = Vec::new();
     let (mut zero_open, mut plus, mut threads, mut ttl) = (false, Plus::Auto, 4usize, 60u64);
     let mut entry_ttl: Option<u64> = None;
+    let (mut direct_io, mut rw) = (false, false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--zero-open" => zero_open = true,
+            "--direct-io" => direct_io = true,
+            "--rw" => rw = true,
             "--readdirplus" => {
                 plus = match args.next().as_deref() {
                     Some("auto") => Plus::Auto,
@@ -323,7 +336,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let [store, mountpoint] = <[String; 2]>::try_from(pos).map_err(|_| {
         "usage: fuse_floor STORE_DIR MOUNTPOINT [--zero-open] [--readdirplus auto|always|off] \
-         [--threads N] [--ttl SECS] [--entry-ttl SECS]"
+         [--threads N] [--ttl SECS] [--entry-ttl SECS] [--direct-io] [--rw]"
     })?;
     let dam = DocumentArrayMemmap::open_with(
         &store,
@@ -352,6 +365,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ttl: Duration::from_secs(ttl),
         entry_ttl: Duration::from_secs(entry_ttl.unwrap_or(ttl)),
         zero_open,
+        direct_io,
         plus,
         no_open: AtomicBool::new(false),
         no_opendir: AtomicBool::new(false),
@@ -363,9 +377,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName("fuse_floor".into()),
-        MountOption::RO,
         MountOption::NoAtime,
     ];
+    if !rw {
+        config.mount_options.push(MountOption::RO);
+    }
     config.n_threads = Some(threads);
     config.clone_fd = true;
     fuser::mount(fs, &mountpoint, &config)?;

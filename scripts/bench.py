@@ -248,8 +248,10 @@ def bench_mount(a, res):
     targets = [Target('plain', plain),
                floor_target('floor', store, m / 'mnt-floor', floor_args),
                floor_target('floor_zero_open', store, m / 'mnt-floor0', floor_args + ['--zero-open']),
-               # damfs's read-write settings: names never cached (entry TTL 0), attributes 60 s
-               floor_target('floor_rw', store, m / 'mnt-floorrw', floor_args + ['--entry-ttl', '0'])]
+               # damfs's read-write settings: names cached, readers with direct I/O, a writable
+               # mount (the kernel drops the atime after direct reads), no readdirplus
+               floor_target('floor_rw', store, m / 'mnt-floorrw',
+                            floor_args + ['--direct-io', '--rw', '--readdirplus', 'off'])]
     have_damfs = damfs_mount_works()
     if have_damfs:
         targets += [damfs_target('damfs_ro', store, m / 'mnt-ro', True),
@@ -295,6 +297,9 @@ def bench_mount(a, res):
                 s = timed(f'find {src} -type f -exec cp -t {p} {{}} +')
                 mres['write'].setdefault('cp_new', {}).setdefault(t.name, []).append({'s': s})
                 shutil.rmtree(src)
+        rw = [t for t in targets if t.name == 'damfs_rw']
+        if rw:
+            mres['catch_up'] = catch_up_latency(rw[0], store_rw, m, max(5, min(30, a.runs * 6)))
         for t in targets:
             if t.name.startswith('damfs'):
                 mres.setdefault('daemon_rss', {})[t.name] = daemon_rss(t.path)
@@ -306,6 +311,28 @@ def bench_mount(a, res):
                 log(f'stopping {t.name}: {e}')
     if have_damfs and a.big_n:
         bench_big_mount(a, res)
+
+
+def catch_up_latency(t, store, work, runs):
+    """How long after another process's saved change (`damfs import` of one document, whose
+    process has exited) the live mount shows it, without .reload: seconds, per run."""
+    out = []
+    for r in range(runs):
+        doc_id = f'catchup{r:04d}'.rjust(32, 'u')
+        src = work / 'catchup.jsonl'
+        src.write_text(json.dumps({'id': doc_id, 'text': 'from another process'}) + '\n')
+        subprocess.run([str(DAMFS), 'import', str(store), str(src)], check=True,
+                       stderr=subprocess.DEVNULL)
+        done = time.perf_counter()
+        seen = None
+        while time.perf_counter() - done < 5:
+            if (t.path / 'by-id' / doc_id).exists():
+                seen = time.perf_counter() - done
+                break
+            time.sleep(0.0005)
+        out.append({'s': seen})
+        time.sleep(0.05)
+    return out
 
 
 def make_new_docs(src, n, tag):
@@ -465,11 +492,12 @@ def report(a, res):
     if mres and 'skipped' not in mres:
         names = ['plain', 'floor', 'floor_zero_open', 'floor_rw', 'damfs_ro', 'damfs_rw']
         lines += [f'## The mount, {mres["n"]:,} documents', '',
-                  '`floor` = minimal in-memory fuser 0.18 server with damfs\'s kernel settings '
-                  '(keep-cache + noflush, TTL 60 s, readdirplus, 4 threads); `floor_rw` = the same with '
-                  'names uncached (entry TTL 0), as damfs read-write mounts (÷frw); `floor_zero_open` = '
-                  'the same answering OPEN/OPENDIR with ENOSYS (FUSE_NO_OPEN_SUPPORT). Workloads '
-                  'run on `by-id/`. Ratios: vs `plain` (÷p) and vs `floor` (÷f).', '']
+                  '`floor` = minimal in-memory fuser 0.18 server with damfs\'s read-only kernel '
+                  'settings (keep-cache + noflush, TTL 60 s, readdirplus, 4 threads); `floor_rw` = '
+                  'the same with the open settings of damfs read-write mounts (names cached, readers '
+                  'with direct I/O, a writable mount, no readdirplus; ÷frw); `floor_zero_open` = '
+                  'the read-only floor answering OPEN/OPENDIR with ENOSYS (FUSE_NO_OPEN_SUPPORT). '
+                  'Workloads run on `by-id/`. Ratios: vs `plain` (÷p) and vs `floor` (÷f).', '']
         if not mres.get('damfs'):
             lines += ['`damfs mount` was not available on this build: damfs columns are empty.', '']
         for kind, title in (('warm', 'Warm (page cache and dentries hot)'),
@@ -511,9 +539,15 @@ def report(a, res):
                     if kind == 'warm' and n == 'damfs_ro' and base_p:
                         goals.append((f'mount ro warm {w} vs plain', ratio_str(v / base_p),
                                       '≤ 1.15×', v / base_p <= 1.15))
-                    if kind == 'warm' and n == 'damfs_rw' and base_rw:
+                    if kind == 'warm' and n == 'damfs_rw' and w == 'ls_l' and base_p:
+                        goals.append(('mount rw warm ls_l vs plain', ratio_str(v / base_p),
+                                      '≤ 1.3×', v / base_p <= 1.3))
+                    elif kind == 'warm' and n == 'damfs_rw' and base_rw:
                         goals.append((f'mount rw warm {w} vs floor with the same settings',
-                                      ratio_str(v / base_rw), '≤ 1.3×', v / base_rw <= 1.3))
+                                      ratio_str(v / base_rw), '≤ 1.2×', v / base_rw <= 1.2))
+                    if kind == 'warm' and n == 'damfs_rw' and base_p:
+                        goals.append((f'mount rw warm {w} vs plain (what users feel)',
+                                      ratio_str(v / base_p), '', None))
                 lines.append(f'| {w} | ' + ' | '.join(cells) + ' |')
             lines.append('')
         wt = mres.get('write', {})
@@ -529,6 +563,20 @@ def report(a, res):
                              f'{verdict(ok)} |')
                 goals.append((f'mount write {w} vs plain', ratio_str(r), '≤ 5×', ok))
             lines.append('')
+        cu = [x['s'] for x in mres.get('catch_up', []) if x['s'] is not None]
+        if mres.get('catch_up'):
+            missed = len(mres['catch_up']) - len(cu)
+            p50 = median(cu) if cu else None
+            p99 = sorted(cu)[min(len(cu) - 1, int(len(cu) * 0.99))] if cu else None
+            lines += ['### Live view', '',
+                      f'Another process saves a new document (`damfs import` of one line); the '
+                      f'read-write mount shows it, without `.reload`, after p50 {fmt_s(p50)}, max '
+                      f'{fmt_s(max(cu) if cu else None)} ({len(cu)} runs'
+                      + (f', {missed} not seen within 5 s' if missed else '') + ').', '']
+            goals.append(('live view catch-up p50', fmt_s(p50), '≤ 100 ms',
+                          None if p50 is None else p50 <= 0.1 and missed == 0))
+            goals.append(('live view catch-up max', fmt_s(p99), '≤ 1 s',
+                          None if p99 is None else max(cu) <= 1 and missed == 0))
         if mres.get('daemon_rss'):
             lines += ['Daemon RSS after the workloads: ' + ', '.join(
                 f'{k} {fmt_b(v[0])} (peak {fmt_b(v[1])})' for k, v in mres['daemon_rss'].items()

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+cargo test --doc # the crate docs' and the README's Rust examples
 # The benchmarks build and a CI-size run completes (1,000 documents, no peer; no timing is
 # asserted anywhere). The report goes to target/bench-quick/.
 bash scripts/bench.sh --quick

@@ -767,27 +767,7 @@ pub fn export(store: &Path, out: &mut dyn Write, out_name: &str) -> CliResult<us
     Ok(n)
 }
 
-/// Removes the whitespace outside strings of a valid JSON text. Unlike re-serialising with
-/// serde_json this keeps every token byte for byte (numbers are not rounded through f64).
-pub fn compact_json(text: &[u8], out: &mut Vec<u8>) {
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in text {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if !is_json_space(b) {
-            out.push(b);
-            in_string = b == b'"';
-        }
-    }
-}
+pub use crate::document::compact_json;
 
 // ---- stat, prune, clear ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@
 use std::ffi::{CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -331,7 +331,26 @@ fn serve(opts: &MountOptions, store: &Path, mnt: &Path, mut ready: Ready) -> Res
     let saved = fs.save();
     let _ = std::fs::remove_file(&pidfile);
     match (run, saved) {
-        (_, Err(e)) => Err(err(format!("saving the store after unmount failed: {e}"))),
+        (_, Err(e)) => {
+            let lost = fs.unsaved_ids();
+            if !lost.is_empty() {
+                const SHOWN: usize = 50;
+                let more = lost.len().saturating_sub(SHOWN);
+                let ids: Vec<&str> = lost.iter().take(SHOWN).map(String::as_str).collect();
+                error!(
+                    "these {} document(s) were changed through the mount and never saved; \
+                     their changes are lost: {}{}",
+                    lost.len(),
+                    ids.join(", "),
+                    if more > 0 {
+                        format!(" (and {more} more)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Err(err(format!("saving the store after unmount failed: {e}")))
+        }
         (Err(e), Ok(())) => Err(err(format!("the FUSE session failed: {e}"))),
         (Ok(()), Ok(())) => {
             info!("saved; exiting");
@@ -364,7 +383,7 @@ fn start_session(
     let fs = Arc::new(Filesystem::new(dam, config));
     let adapter = FuseAdapter::new(fs.clone())
         .map_err(|e| err(format!("starting the notification thread: {e}")))?;
-    let slot = adapter.notifier_slot();
+    let channel = adapter.channel();
 
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
@@ -388,8 +407,17 @@ fn start_session(
 
     let session = fuser::Session::new(adapter, mnt, &cfg)
         .map_err(|e| err(format!("mounting on {}: {e}", mnt.display())))?;
-    // The handshake is done, the adapter is inside the session: hand it the notifier.
-    let _ = slot.set(session.notifier());
+    // The handshake is done, the adapter is inside the session: connect its way back to
+    // the kernel (the notifier, and the device for epoch bumps).
+    let device = session
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| err(format!("duplicating the FUSE descriptor: {e}")))?;
+    channel.connect(session.notifier(), device);
+    if !opts.read_only {
+        crate::fuse::start_live_view(fs.clone(), channel)
+            .map_err(|e| err(format!("starting the live view thread: {e}")))?;
+    }
     Ok((session, fs))
 }
 

@@ -371,6 +371,29 @@ impl Visitor<'_> for KeyIs<'_> {
     }
 }
 
+/// Removes the whitespace outside strings of a valid JSON text (to make a pretty-printed
+/// document one JSON Lines record). Unlike re-serialising with serde_json this keeps every
+/// token byte for byte (numbers are not rounded through f64).
+pub fn compact_json(text: &[u8], out: &mut Vec<u8>) {
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            out.push(b);
+            in_string = b == b'"';
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,17 @@ pub enum Error {
     /// The directory is not a store and cannot become one.
     #[error("{} is not a damfs store: {reason}", path.display())]
     NotAStore { path: PathBuf, reason: String },
+    /// The store's directory was removed or replaced while this handle had it open: nothing
+    /// was written, and the handle still holds its `unsaved` changes.
+    #[error(
+        "{}: the store is gone: {reason}; nothing was written, {unsaved} unsaved document(s) kept in memory",
+        path.display()
+    )]
+    StoreGone {
+        path: PathBuf,
+        reason: String,
+        unsaved: usize,
+    },
     /// The store was opened read-only and a write was attempted.
     #[error("the store is open read-only")]
     ReadOnly,

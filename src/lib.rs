@@ -30,5 +30,10 @@ pub mod jina;
 pub mod store;
 
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};
+
+/// The README's Rust examples, compiled and run as doctests (so they stay true).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use error::{Error, Result};
 pub use store::{DocumentArrayMemmap, Options, Slice, Stats};

@@ -34,8 +34,8 @@ fn large_directories_list_completely_in_both_readdir_modes() {
     let root = m.sh("ls -1 \"$MNT\" | grep -c '^[0-9]*$'");
     assert_eq!(root.stdout.trim(), "3000");
     let found = m.sh("find \"$MNT\" -type f | wc -l");
-    // 3000 positions + 3000 ids + .stats and 4 control files.
-    assert_eq!(found.stdout.trim(), "6005");
+    // 3000 positions + 3000 ids + .stats, the 2 bulk views and 4 control files.
+    assert_eq!(found.stdout.trim(), "6007");
     // Positions list in order (ls -v sorts numerically).
     let sizes = m.sh("ls -lv \"$MNT\" | awk '$1 ~ /^-/ && $NF ~ /^[0-9]+$/ {print $5}' | head -3");
     assert_eq!(

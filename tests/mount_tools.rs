@@ -52,13 +52,13 @@ fn ls_shows_positions_by_id_and_the_control_files() {
 
     let la = m.sh("ls -1A \"$MNT\"");
     la.assert_ok();
-    for control in [".stats", ".reload", ".save", ".prune", ".clear"] {
+    for control in ROOT_FILES {
         assert!(
             la.lines().contains(&control),
             "ls -A shows {control}: {la:#?}"
         );
     }
-    assert_eq!(la.lines().len(), 12 + 1 + 5);
+    assert_eq!(la.lines().len(), 12 + 1 + 7);
 
     let by_id = m.sh("ls \"$MNT/by-id\"");
     by_id.assert_ok();
@@ -136,7 +136,7 @@ fn find_lists_every_document_under_both_names() {
     let mut want: Vec<String> = (0..5)
         .flat_map(|i| [format!("{mnt}/{i}"), format!("{mnt}/by-id/doc{i}")])
         .collect();
-    for c in [".stats", ".reload", ".save", ".prune", ".clear"] {
+    for c in ROOT_FILES {
         want.push(format!("{mnt}/{c}"));
     }
     want.sort();
@@ -251,6 +251,8 @@ fn grep_r_finds_documents_by_content() {
     let mut want: Vec<String> = (0..10)
         .flat_map(|i| [format!("{mnt}/{i}"), format!("{mnt}/by-id/doc{i}")])
         .collect();
+    // The bulk view holds every document too.
+    want.push(format!("{mnt}/.all.jsonl"));
     want.sort();
     assert_eq!(files.lines(), want);
     m.sh("grep -r 'no such text' \"$MNT\"")
@@ -921,7 +923,7 @@ fn thousands_of_documents_list_completely_and_rm_all_empties_the_store() {
     let bad = m
         .sh("ls -l \"$MNT/by-id\" | awk 'NR > 1 && ($2 != 2 || $5 != 33 + 2 * length($9))' | head");
     assert_eq!(bad.stdout, "", "every line: 2 links, the exact size");
-    assert_eq!(m.sh("find \"$MNT\" -type f | wc -l").stdout.trim(), "6005");
+    assert_eq!(m.sh("find \"$MNT\" -type f | wc -l").stdout.trim(), "6007");
     let names = m.names("by-id");
     let mut want: Vec<String> = (0..3000).map(|i| format!("doc{i}")).collect();
     want.sort();

@@ -42,6 +42,7 @@ enum Op {
     Reload,
     Clear,
     Prune,
+    CompactIndex,
     Reopen,
 }
 
@@ -77,6 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reload),
         1 => Just(Op::Clear),
         1 => Just(Op::Prune),
+        1 => Just(Op::CompactIndex),
         2 => Just(Op::Reopen),
     ]
 }
@@ -248,7 +250,7 @@ fn model_apply(m: &mut Model, op: &Op) -> Result<Option<String>, Fail> {
             return Ok(Some(m[p].1.clone()));
         }
         Op::Clear => m.clear(),
-        Op::Save | Op::Reload | Op::Prune | Op::Reopen => {}
+        Op::Save | Op::Reload | Op::Prune | Op::CompactIndex | Op::Reopen => {}
     }
     Ok(None)
 }
@@ -306,6 +308,7 @@ fn store_apply(
         Op::Reload => unit(d.reload()),
         Op::Clear => unit(d.clear()),
         Op::Prune => unit(d.prune()),
+        Op::CompactIndex => unit(d.compact_index()),
         Op::Reopen => unreachable!(),
     }
 }
@@ -327,6 +330,11 @@ fn check(dam: &DocumentArrayMemmap, m: &Model, step: usize, op: &Op) {
             "{what}: position of {name}"
         );
     }
+    // Positions and ids agree both ways, at every position.
+    for (p, (id, _)) in m.iter().enumerate() {
+        assert_eq!(dam.id_at(p), Some(id.as_str()), "{what}: id at {p}");
+    }
+    assert_eq!(dam.id_at(m.len()), None, "{what}");
     let st = dam.stats();
     assert!(st.pool_used <= st.pool_size, "{what}: {st:?}");
     assert!(st.pool_dirty <= st.pool_used, "{what}: {st:?}");
@@ -350,8 +358,16 @@ fn run(pool: usize, ops: &[Op]) {
     assert_no_leftovers(dir.path());
 }
 
+/// 128 cases per pool size, or `PROPTEST_CASES` (the long runs: see the README).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(128)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn model_pool_0(ops in prop::collection::vec(op(), 1..60)) { run(0, &ops); }

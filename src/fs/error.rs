@@ -59,7 +59,9 @@ impl From<StoreError> for FsError {
             | StoreError::InvalidId { .. }
             | StoreError::ZeroStep => libc::EINVAL,
             StoreError::ReadOnly => libc::EROFS,
-            StoreError::Corrupt { .. } | StoreError::UnsupportedVersion { .. } => libc::EIO,
+            StoreError::Corrupt { .. }
+            | StoreError::UnsupportedVersion { .. }
+            | StoreError::StoreGone { .. } => libc::EIO,
             StoreError::NotAStore { .. } => libc::EINVAL,
             StoreError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         };

@@ -4,7 +4,9 @@
 
 use hashbrown::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use super::bulk::AllLinesCursor;
 use super::types::Ino;
 
 pub enum HandleKind {
@@ -14,12 +16,14 @@ pub enum HandleKind {
         buf: Option<Vec<u8>>,
         dirty: bool,
     },
-    /// A document opened for reading on a read-write mount: the text as it was at open.
-    /// Every read of the handle is served from it (with direct I/O), so a reader sees one
-    /// whole version even while writers replace the document — never a mix, never the
-    /// zero or overgrown size the kernel briefly believes while a writer has it open.
+    /// A document opened for reading on a read-write mount: the text as it was at open,
+    /// and when that version was made. Every read of the handle is served from it (with
+    /// direct I/O), so a reader sees one whole version even while writers replace the
+    /// document — never a mix, never the zero or overgrown size the kernel briefly
+    /// believes while a writer has it open.
     Reader {
         text: Arc<[u8]>,
+        mtime: SystemTime,
     },
     /// A temporary file: the data lives in the node, shared by all handles.
     Temp {
@@ -31,6 +35,12 @@ pub enum HandleKind {
     },
     /// A control file (`/.reload` …).
     Control,
+    /// A reader of `/.all.jsonl`, with where it is in the stream.
+    AllLines(AllLinesCursor),
+    /// A writer of `/.append.jsonl`: what it wrote, appended at close.
+    Append {
+        buf: Vec<u8>,
+    },
     Dir,
 }
 

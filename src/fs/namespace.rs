@@ -28,6 +28,8 @@ pub const CONTROL_FILES: [(&str, Ino, &str); 4] = [
 ];
 
 pub const STATS_NAME: &str = ".stats";
+pub const ALL_NAME: &str = ".all.jsonl";
+pub const APPEND_NAME: &str = ".append.jsonl";
 pub const BY_ID_NAME: &str = "by-id";
 
 /// Longest name (bytes), as on other Linux filesystems.
@@ -38,6 +40,8 @@ pub const NAME_MAX: usize = 255;
 pub enum RootName {
     ById,
     Stats,
+    /// `.all.jsonl` or `.append.jsonl`.
+    Bulk(Ino),
     Control(Ino),
     /// `0`, `1`, … (canonical decimal: no sign, no leading zeros).
     Position(usize),
@@ -51,6 +55,12 @@ pub fn classify_root(name: &str) -> RootName {
     }
     if name == STATS_NAME {
         return RootName::Stats;
+    }
+    if name == ALL_NAME {
+        return RootName::Bulk(ALL_INO);
+    }
+    if name == APPEND_NAME {
+        return RootName::Bulk(APPEND_INO);
     }
     if let Some(&(_, ino, _)) = CONTROL_FILES.iter().find(|(n, _, _)| *n == name) {
         return RootName::Control(ino);
@@ -101,6 +111,7 @@ mod tests {
         assert_eq!(classify_root("by-id"), RootName::ById);
         assert_eq!(classify_root(".prune"), RootName::Control(PRUNE_INO));
         assert_eq!(classify_root(".stats"), RootName::Stats);
+        assert_eq!(classify_root(".all.jsonl"), RootName::Bulk(ALL_INO));
         assert_eq!(classify_root("sedX1b2c3"), RootName::Other);
         assert_eq!(classify_root("99999999999999999999999999"), RootName::Other);
     }

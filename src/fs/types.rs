@@ -12,6 +12,12 @@ pub const RELOAD_INO: Ino = 4;
 pub const SAVE_INO: Ino = 5;
 pub const PRUNE_INO: Ino = 6;
 pub const CLEAR_INO: Ino = 7;
+/// `/.all.jsonl`: every document as one JSON line, in order (read-only).
+pub const ALL_INO: Ino = 8;
+/// `/.append.jsonl`: JSON Lines written here are appended at close, all or nothing.
+pub const APPEND_INO: Ino = 9;
+/// Inode numbers up to this one are the fixed nodes above.
+pub const LAST_FIXED_INO: Ino = APPEND_INO;
 
 /// Kind of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,16 @@ pub struct Entry {
     pub entry_ttl: Duration,
     /// How long the attributes may be cached.
     pub attr_ttl: Duration,
+}
+
+/// What a name resolves to, for the kernel.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup {
+    Found(Entry),
+    /// No such name; the kernel may remember that for `ttl`.
+    Missing {
+        ttl: Duration,
+    },
 }
 
 /// What `open`/`create` hand back.

@@ -3,14 +3,18 @@
 //! ```text
 //! file header (32 bytes, little-endian):
 //!   magic[8]  "DAMFSIDX" (index) or "DAMFSBDY" (body)
-//!   version   u32   FORMAT_VERSION
+//!   version   u32   FORMAT_VERSION (2; version 1 is still read)
 //!   flags     u32   0
 //!   generation u64  the store generation; prune/clear start a new one
 //!   reserved  u64   0
 //!
 //! body-<generation>.dam: the header, then documents' JSON texts, concatenated, exactly as given.
 //!
-//! index.dam: the header, then batches, appended; a batch is all-or-nothing:
+//! index.dam, version 2: the header, two commit records at offsets 512 and 1024 (see
+//! `commit`), then batches from offset 1536. Version 1 has no commit records: batches start
+//! at offset 32.
+//!
+//! Batches are appended; a batch is all-or-nothing:
 //!   magic u32 "BTCH", flags u32 (bit 0 DURABLE), payload_len u32, crc32(payload) u32, payload
 //!   payload = entries:
 //!     PUT    0x01 id_len:u8 id  offset:u64 len:u32 crc32(body bytes):u32   (insert or replace)
@@ -28,8 +32,12 @@ use crate::error::{Error, Result};
 
 pub const INDEX_MAGIC: [u8; 8] = *b"DAMFSIDX";
 pub const BODY_MAGIC: [u8; 8] = *b"DAMFSBDY";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format: no commit records (read, and upgraded by a writable open).
+pub const LEGACY_VERSION: u32 = 1;
 pub const FILE_HEADER_LEN: u64 = 32;
+/// Where a version-2 index's batches start (after the header and the commit records).
+pub const INDEX_DATA_START: u64 = 1536;
 
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"BTCH");
 pub const BATCH_HEADER_LEN: usize = 16;
@@ -72,8 +80,36 @@ pub fn file_header(magic: [u8; 8], generation: u64) -> [u8; FILE_HEADER_LEN as u
     h
 }
 
-/// Checks a file header and returns the generation it names.
-pub fn read_file_header(path: &Path, bytes: &[u8], magic: [u8; 8]) -> Result<u64> {
+/// A version-2 index's header: its generation, and the generation of the body it names
+/// (the same after prune or clear; an older one after the index alone was compacted).
+pub fn index_header(generation: u64, body_generation: u64) -> [u8; FILE_HEADER_LEN as usize] {
+    let mut h = file_header(INDEX_MAGIC, generation);
+    h[24..32].copy_from_slice(&body_generation.to_le_bytes());
+    h
+}
+
+/// What a file header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub version: u32,
+    pub generation: u64,
+    /// In an index, the generation of its body file (`body-<body_generation>.dam`).
+    pub body_generation: u64,
+}
+
+impl Header {
+    /// Where an index of this version keeps its first batch.
+    pub fn index_data_start(&self) -> u64 {
+        if self.version == LEGACY_VERSION {
+            FILE_HEADER_LEN
+        } else {
+            INDEX_DATA_START
+        }
+    }
+}
+
+/// Checks a file header and returns what it says.
+pub fn read_file_header(path: &Path, bytes: &[u8], magic: [u8; 8]) -> Result<Header> {
     let corrupt = |reason: &str| Error::Corrupt {
         file: path.to_owned(),
         offset: 0,
@@ -86,23 +122,33 @@ pub fn read_file_header(path: &Path, bytes: &[u8], magic: [u8; 8]) -> Result<u64
         return Err(corrupt("not a damfs file (bad magic)"));
     }
     let version = u32::from_le_bytes(le4(&bytes[8..12]));
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != LEGACY_VERSION {
         return Err(Error::UnsupportedVersion {
             file: path.to_owned(),
             found: version,
             supported: FORMAT_VERSION,
         });
     }
-    Ok(u64::from_le_bytes(le8(&bytes[16..24])))
+    let generation = u64::from_le_bytes(le8(&bytes[16..24]));
+    // Version 1 and body files keep this field 0: the body is the same generation's.
+    let body_generation = match u64::from_le_bytes(le8(&bytes[24..32])) {
+        0 => generation,
+        g => g,
+    };
+    Ok(Header {
+        version,
+        generation,
+        body_generation,
+    })
 }
 
-fn le4(b: &[u8]) -> [u8; 4] {
+pub(super) fn le4(b: &[u8]) -> [u8; 4] {
     let mut a = [0; 4];
     a.copy_from_slice(&b[..4]);
     a
 }
 
-fn le8(b: &[u8]) -> [u8; 8] {
+pub(super) fn le8(b: &[u8]) -> [u8; 8] {
     let mut a = [0; 8];
     a.copy_from_slice(&b[..8]);
     a
@@ -176,16 +222,19 @@ impl BatchWriter {
         self.out.is_empty()
     }
 
+    /// Starts an empty batch (a version-1 save with nothing to write marks itself with one).
+    pub fn empty_batch(&mut self) {
+        self.open();
+    }
+
     /// Bytes built so far.
     pub fn len(&self) -> usize {
         self.out.len()
     }
 
-    /// The finished bytes; `durable` flags the last batch (an empty one is made if needed).
+    /// The finished bytes; `durable` flags the last batch (none is made for nothing: a save
+    /// with nothing new to write records its commit only).
     pub fn finish(mut self, durable: bool) -> Vec<u8> {
-        if durable && self.start.is_none() {
-            self.open();
-        }
         self.seal(if durable { FLAG_DURABLE } else { 0 });
         self.out
     }
@@ -203,6 +252,9 @@ pub struct IndexScan {
     pub valid_len: u64,
     /// A torn tail that was ignored: its offset and length.
     pub torn: Option<(u64, u64)>,
+    /// The torn tail starts with whole batches that `verify` refused (their texts were lost
+    /// in a crash): they would read as valid, so the next writer must cut them off.
+    pub lost: bool,
 }
 
 /// One parsed batch: its offset, flags and payload.
@@ -270,15 +322,30 @@ fn durable_batch_after(bytes: &[u8], from: usize) -> bool {
 }
 
 /// Reads the batches in `bytes` (the index file from offset `base` on) and calls
-/// `apply(op, durable)` for each entry in order; `durable` tells whether the entry is at or
-/// before the last DURABLE batch. A torn tail is reported, not applied; damage anywhere else
-/// is an error naming the file and offset.
+/// `apply(op, durable)` for each entry in order; `durable` tells whether the entry is inside
+/// what a save made durable (before `committed`, the file offset the commit record names,
+/// or at or before the last DURABLE batch). A torn tail after `committed` is reported, not
+/// applied; damage anywhere else, and any damage before `committed`, is an error naming the
+/// file and offset. Each entry after what saves made durable is first passed to `verify`
+/// (is its text there?): from the first batch with a refused entry on, the rest is dropped
+/// as a torn tail too, so that unsaved changes are only ever lost from the end.
 pub fn scan_index(
     path: &Path,
     bytes: &[u8],
     base: u64,
+    committed: u64,
+    mut verify: impl FnMut(Op<'_>) -> bool,
     mut apply: impl FnMut(Op<'_>, bool) -> Result<()>,
 ) -> Result<IndexScan> {
+    let committed_rel = committed.saturating_sub(base);
+    if committed_rel > bytes.len() as u64 {
+        return Err(Error::Corrupt {
+            file: path.to_owned(),
+            offset: base + bytes.len() as u64,
+            reason: format!("file is truncated: saved data extends to offset {committed}"),
+        });
+    }
+    let committed_rel = committed_rel as usize;
     let start = 0usize;
     // First pass: find the valid prefix and the last durable batch.
     let mut pos = start;
@@ -287,10 +354,31 @@ pub fn scan_index(
     while pos < bytes.len() {
         match batch_at(bytes, pos) {
             Ok(b) => {
-                pos += BATCH_HEADER_LEN + b.payload.len();
+                let end = pos + BATCH_HEADER_LEN + b.payload.len();
+                if pos < committed_rel && end > committed_rel {
+                    return Err(Error::Corrupt {
+                        file: path.to_owned(),
+                        offset: base + pos as u64,
+                        reason: format!(
+                            "a batch crosses the saved length (offset {committed}) named by \
+                             the commit record"
+                        ),
+                    });
+                }
+                pos = end;
                 if b.flags & FLAG_DURABLE != 0 {
                     durable_end = pos;
                 }
+            }
+            Err(_) if pos < committed_rel => {
+                return Err(Error::Corrupt {
+                    file: path.to_owned(),
+                    offset: base + pos as u64,
+                    reason: format!(
+                        "damaged batch (bad magic, length or checksum) inside saved data \
+                         (saved up to offset {committed})"
+                    ),
+                });
             }
             Err(bad) => {
                 let (resume, saved) = match bad {
@@ -312,7 +400,27 @@ pub fn scan_index(
             }
         }
     }
-    let valid_len = pos;
+    let mut valid_len = pos;
+    let durable_end = durable_end.max(committed_rel);
+    // Check the unsaved batches' entries; cut before the first one with a lost text.
+    let mut lost = false;
+    let mut pos = durable_end;
+    while pos < valid_len {
+        let Ok(b) = batch_at(bytes, pos) else { break };
+        let mut ok = true;
+        decode_entries(path, base, &b, |op| {
+            ok &= verify(op);
+            Ok(())
+        })?;
+        if !ok {
+            let end = torn.map_or(valid_len, |(at, n)| (at - base + n) as usize);
+            torn = Some((base + pos as u64, (end - pos) as u64));
+            valid_len = pos;
+            lost = true;
+            break;
+        }
+        pos += BATCH_HEADER_LEN + b.payload.len();
+    }
     // Second pass: apply the entries.
     let mut pos = start;
     while pos < valid_len {
@@ -328,6 +436,7 @@ pub fn scan_index(
     Ok(IndexScan {
         valid_len: base + valid_len as u64,
         torn,
+        lost,
     })
 }
 
@@ -453,10 +562,17 @@ mod tests {
 
     fn ops(bytes: &[u8]) -> Result<(Vec<String>, IndexScan)> {
         let mut seen = Vec::new();
-        let scan = scan_index(Path::new("index.dam"), &bytes[32..], 32, |op, d| {
-            seen.push(format!("{op:?} {d}"));
-            Ok(())
-        })?;
+        let scan = scan_index(
+            Path::new("index.dam"),
+            &bytes[32..],
+            32,
+            32,
+            |_| true,
+            |op, d| {
+                seen.push(format!("{op:?} {d}"));
+                Ok(())
+            },
+        )?;
         Ok((seen, scan))
     }
 
@@ -464,7 +580,9 @@ mod tests {
     fn round_trip() {
         let bytes = sample();
         assert_eq!(
-            read_file_header(Path::new("x"), &bytes, INDEX_MAGIC).unwrap(),
+            read_file_header(Path::new("x"), &bytes, INDEX_MAGIC)
+                .unwrap()
+                .generation,
             7
         );
         let (seen, scan) = ops(&bytes).unwrap();
@@ -494,6 +612,40 @@ mod tests {
             err.contains("index.dam") && err.contains("offset 32"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn damage_before_the_committed_length_is_an_error() {
+        let bytes = sample();
+        let committed = bytes.len() as u64;
+        let scan = |b: &[u8]| {
+            let mut seen = Vec::new();
+            scan_index(
+                Path::new("index.dam"),
+                &b[32..],
+                32,
+                committed,
+                |_| true,
+                |op, _| {
+                    seen.push(format!("{op:?}"));
+                    Ok(())
+                },
+            )
+            .map(|_| seen)
+        };
+        let full = scan(&bytes).unwrap();
+        for cut in 33..bytes.len() {
+            let err = scan(&bytes[..cut]).expect_err("a cut inside saved data opened");
+            assert!(err.to_string().contains("offset"), "{err}");
+        }
+        // A flip is an error, or (in a batch's flags, which only hint) changes nothing.
+        for at in 32..bytes.len() {
+            let mut b = bytes.clone();
+            b[at] ^= 0x10;
+            if let Ok(seen) = scan(&b) {
+                assert_eq!(seen, full, "a flip at {at} changed the entries");
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,15 +22,25 @@ pub struct Guard {
 
 impl LockFile {
     pub fn open(path: &Path, create: bool) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(create)
-            .create(create)
-            .truncate(false)
-            .open(path)?;
+        let file = super::io::open_file(
+            OpenOptions::new()
+                .read(true)
+                .write(create)
+                .create(create)
+                .truncate(false),
+            path,
+        )?;
         Ok(LockFile {
             file: Arc::new(file),
         })
+    }
+
+    /// The lock file's (device, inode): the store directory's identity. prune and clear
+    /// never replace this file, so another one at the store's path means the directory was
+    /// removed or replaced.
+    pub fn identity(&self) -> io::Result<(u64, u64)> {
+        let m = self.file.metadata()?;
+        Ok((m.dev(), m.ino()))
     }
 
     pub fn exclusive(&self) -> io::Result<Guard> {

@@ -3,11 +3,19 @@
 //!
 //! - ids live in one byte arena (`[len:u8][bytes]`), no allocation per document;
 //! - a slot is 24 bytes (arena offset, body offset, length, checksum);
-//! - the position order is a `Vec<u32>` of slot numbers (4 bytes);
 //! - the id → slot map is a `hashbrown::HashTable<u32>` that hashes ids out of the arena
 //!   (about 4.6–9 bytes per document depending on load).
 //!
-//! So a document with a 32-byte id costs about 24 + 4 + 33 + ~8 ≈ 69 bytes.
+//! Positions are not stored. A new document always takes a new slot at the end, and renames
+//! and replacements keep the slot, so position order *is* slot order with the deleted slots
+//! left out: the position of a slot is the number of live slots before it. While no slot is
+//! dead that is the slot number itself; once one is, a Fenwick tree of live counts (4 bytes
+//! a slot, see `ranks`) answers position ↔ slot both ways in O(log n), and a delete is an
+//! O(log n) update instead of a scan and a `Vec::remove`. Loading replays deletes in O(1)
+//! (marking the slot dead) and then compacts the table once, in O(n).
+//!
+//! So a document with a 32-byte id costs about 24 + 33 + ~8 ≈ 65 bytes (+4 once documents
+//! were deleted since the store was opened).
 
 use std::hash::BuildHasher;
 
@@ -15,6 +23,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::format::Loc;
+use super::ranks::Ranks;
 
 /// A slot number: stable for a document while the table lives (renames keep it).
 pub type SlotNo = u32;
@@ -32,7 +41,6 @@ struct Slot {
 /// A point in a table's history (see [`Table::mark`]).
 pub struct Mark {
     slots: usize,
-    order: usize,
     arena: usize,
 }
 
@@ -40,20 +48,34 @@ pub struct Mark {
 pub struct Table {
     arena: Vec<u8>,
     slots: Vec<Slot>,
-    order: Vec<SlotNo>,
     map: HashTable<SlotNo>,
     hasher: DefaultHashBuilder,
+    /// Dead slots (deleted documents, and the old slot of a document renamed onto another).
+    dead: usize,
+    /// Live counts per slot, kept only while some slot is dead (and not while replaying).
+    ranks: Option<Ranks>,
+    /// Replaying an index: deletes only mark slots dead; `finish_replay` compacts.
+    replaying: bool,
     live_body: u64,
     live_ids: u64,
 }
 
 impl Table {
+    #[cfg(test)]
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A table to replay an index into (see [`Table::finish_replay`]).
+    pub fn for_replay() -> Self {
+        Table {
+            replaying: true,
+            ..Self::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.slots.len() - self.dead
     }
 
     /// Bytes of body text the live documents use.
@@ -70,8 +92,8 @@ impl Table {
     pub fn heap_bytes(&self) -> usize {
         self.arena.capacity()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.order.capacity() * 4
             + self.map.allocation_size()
+            + self.ranks.as_ref().map_or(0, Ranks::heap_bytes)
     }
 
     /// The id bytes at an arena offset (compared and hashed as bytes: no UTF-8 check on the
@@ -91,21 +113,51 @@ impl Table {
     pub fn reserve(&mut self, additional: usize, id_bytes: usize) {
         self.arena.reserve(id_bytes);
         self.slots.reserve(additional);
-        self.order.reserve(additional);
         let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
         self.map.reserve(additional, |&s| {
             hasher.hash_one(Self::id_bytes(arena, slots[s as usize].id_at))
         });
     }
 
-    /// Gives back spare capacity (after loading, when the final size is known).
-    pub fn shrink_to_fit(&mut self) {
+    /// Ends a replay: drops the dead slots (renumbering the live ones, in order, without
+    /// rehashing a single id) and gives back spare capacity.
+    pub fn finish_replay(&mut self) {
+        self.replaying = false;
+        if self.dead > 0 {
+            self.compact();
+        }
         self.arena.shrink_to_fit();
         self.slots.shrink_to_fit();
-        self.order.shrink_to_fit();
         let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
         self.map
             .shrink_to_fit(|&s| hasher.hash_one(Self::id_bytes(arena, slots[s as usize].id_at)));
+    }
+
+    /// Renumbers the live slots 0.. in order and rebuilds the arena with only their ids. The
+    /// map keeps its buckets (ids hash the same wherever the arena holds them); only the slot
+    /// numbers stored in it change. Slot numbers held elsewhere (the pool) become invalid.
+    fn compact(&mut self) {
+        let mut renumber = vec![SlotNo::MAX; self.slots.len()];
+        let mut arena = Vec::with_capacity(self.live_ids as usize + self.len());
+        let mut slots = Vec::with_capacity(self.len());
+        for (old, s) in self.slots.iter().enumerate() {
+            if s.id_at == DEAD {
+                continue;
+            }
+            renumber[old] = slots.len() as SlotNo;
+            let id = Self::id_bytes(&self.arena, s.id_at);
+            let id_at = arena.len() as u64;
+            arena.push(id.len() as u8);
+            arena.extend_from_slice(id);
+            slots.push(Slot { id_at, ..*s });
+        }
+        for s in self.map.iter_mut() {
+            *s = renumber[*s as usize];
+        }
+        self.arena = arena;
+        self.slots = slots;
+        self.dead = 0;
+        self.ranks = None;
     }
 
     pub fn id(&self, slot: SlotNo) -> &str {
@@ -121,14 +173,42 @@ impl Table {
         }
     }
 
-    /// The slot of the document at `pos`.
-    pub fn at(&self, pos: usize) -> Option<SlotNo> {
-        self.order.get(pos).copied()
+    fn is_live(&self, slot: usize) -> bool {
+        self.slots.get(slot).is_some_and(|s| s.id_at != DEAD)
     }
 
-    /// Slots in position order.
-    pub fn order(&self) -> &[SlotNo] {
-        &self.order
+    /// The slot of the document at `pos` (O(log n)).
+    pub fn at(&self, pos: usize) -> Option<SlotNo> {
+        if pos >= self.len() {
+            return None;
+        }
+        match &self.ranks {
+            Some(r) => Some(r.nth(pos) as SlotNo),
+            None => Some(pos as SlotNo), // nothing dead: positions are slot numbers
+        }
+    }
+
+    /// Position of a live slot (O(log n)).
+    pub fn position(&self, slot: SlotNo) -> Option<usize> {
+        if !self.is_live(slot as usize) {
+            return None;
+        }
+        Some(match &self.ranks {
+            Some(r) => r.count_before(slot as usize),
+            None => slot as usize,
+        })
+    }
+
+    /// Live slots in position order, from the slot at or after `from`.
+    pub fn slots_from(&self, from: SlotNo) -> impl Iterator<Item = SlotNo> + '_ {
+        (from as usize..self.slots.len())
+            .filter(|&s| self.slots[s].id_at != DEAD)
+            .map(|s| s as SlotNo)
+    }
+
+    /// Live slots in position order.
+    pub fn live_slots(&self) -> impl Iterator<Item = SlotNo> + '_ {
+        self.slots_from(0)
     }
 
     pub fn find(&self, id: &str) -> Option<SlotNo> {
@@ -140,11 +220,6 @@ impl Table {
                 Self::id_bytes(arena, slots[s as usize].id_at) == id
             })
             .copied()
-    }
-
-    /// Position of a slot (a scan: positions are not kept per slot).
-    pub fn position(&self, slot: SlotNo) -> Option<usize> {
-        self.order.iter().position(|&s| s == slot)
     }
 
     fn push_id(&mut self, id: &str) -> u64 {
@@ -196,7 +271,6 @@ impl Table {
     pub fn mark(&self) -> Mark {
         Mark {
             slots: self.slots.len(),
-            order: self.order.len(),
             arena: self.arena.len(),
         }
     }
@@ -216,8 +290,10 @@ impl Table {
             self.live_ids -= id.len() as u64;
         }
         self.slots.truncate(mark.slots);
-        self.order.truncate(mark.order);
         self.arena.truncate(mark.arena);
+        if let Some(r) = self.ranks.as_mut() {
+            r.truncate(mark.slots);
+        }
     }
 
     /// Points a slot at new text.
@@ -239,60 +315,64 @@ impl Table {
         self.live_ids = self.live_ids - from.len() as u64 + to.len() as u64;
     }
 
-    /// Removes the document at `pos` and returns its slot.
-    pub fn remove_at(&mut self, pos: usize) -> SlotNo {
-        let slot = self.order.remove(pos);
+    /// Removes the document at `pos` and returns its slot (O(log n)).
+    #[cfg(test)]
+    pub fn remove_at(&mut self, pos: usize) -> Option<SlotNo> {
+        let slot = self.at(pos)?;
         self.kill(slot);
-        slot
+        Some(slot)
     }
 
-    /// Removes a document by slot.
+    /// Removes a document by slot (O(log n)).
     pub fn remove_slot(&mut self, slot: SlotNo) {
-        if let Some(pos) = self.position(slot) {
-            self.order.remove(pos);
+        if self.is_live(slot as usize) {
             self.kill(slot);
         }
     }
 
-    /// Removes the documents at the given positions (any order, no duplicates) in one pass.
+    /// Removes the documents at the given positions (any order, no duplicates): they are
+    /// all resolved to slots first, so earlier removals do not shift later positions.
     pub fn remove_positions(&mut self, positions: &[usize]) -> Vec<SlotNo> {
-        let mut doomed = vec![false; self.order.len()];
-        for &p in positions {
-            doomed[p] = true;
-        }
-        let mut removed = Vec::with_capacity(positions.len());
-        let mut keep = Vec::with_capacity(self.order.len() - positions.len());
-        for (p, &slot) in self.order.iter().enumerate() {
-            if doomed[p] {
-                removed.push(slot);
-            } else {
-                keep.push(slot);
-            }
-        }
-        self.order = keep;
-        for &slot in &removed {
+        let slots: Vec<SlotNo> = positions.iter().filter_map(|&p| self.at(p)).collect();
+        for &slot in &slots {
             self.kill(slot);
         }
-        removed
+        slots
     }
 
     fn kill(&mut self, slot: SlotNo) {
         let id = self.id(slot).to_owned();
         self.map_remove(&id);
-        let s = &mut self.slots[slot as usize];
-        self.live_body -= u64::from(s.len);
-        self.live_ids -= id.len() as u64;
-        s.id_at = DEAD;
+        self.mark_dead(slot, id.len());
     }
 
-    /// Applies one index entry while replaying a log (ops about unknown ids are ignored:
-    /// they can only come from a writer that raced a clear).
+    /// Marks a slot dead once its id left the map.
+    fn mark_dead(&mut self, slot: SlotNo, id_len: usize) {
+        let s = &mut self.slots[slot as usize];
+        self.live_body -= u64::from(s.len);
+        self.live_ids -= id_len as u64;
+        s.id_at = DEAD;
+        self.dead += 1;
+        if self.replaying {
+            return; // compacted at the end of the replay
+        }
+        match self.ranks.as_mut() {
+            Some(r) => r.remove(slot as usize),
+            // The first dead slot: build the counts once, in O(n).
+            None => {
+                let slots = &self.slots;
+                self.ranks = Some(Ranks::build(slots.len(), |i| slots[i].id_at != DEAD));
+            }
+        }
+    }
+
     /// Adds a new document at the end unless the id exists (then `false`, nothing changes).
     /// One hash probe for both.
     pub fn push_new(&mut self, id: &str, loc: Loc) -> bool {
         self.upsert(id, loc, false)
     }
 
+    /// Applies a PUT while replaying an index: insert, or replace the text in place.
     pub fn apply_put(&mut self, id: &str, loc: Loc) {
         self.upsert(id, loc, true);
     }
@@ -326,7 +406,9 @@ impl Table {
                     len: loc.len,
                     crc: loc.crc,
                 });
-                self.order.push(next);
+                if let Some(r) = self.ranks.as_mut() {
+                    r.push_live();
+                }
                 self.live_body += u64::from(loc.len);
                 self.live_ids += id.len() as u64;
                 true
@@ -334,12 +416,24 @@ impl Table {
         }
     }
 
+    /// Applies a DELETE (ops about unknown ids are ignored: they can only come from a writer
+    /// that raced a clear). One hash probe, no allocation: a replay does this for every
+    /// delete an index holds.
     pub fn apply_delete(&mut self, id: &str) {
-        if let Some(slot) = self.find(id) {
-            self.remove_slot(slot);
-        }
+        let bytes = id.as_bytes();
+        let hash = self.hasher.hash_one(bytes);
+        let (arena, slots) = (&self.arena, &self.slots);
+        let Ok(e) = self.map.find_entry(hash, |&s| {
+            Self::id_bytes(arena, slots[s as usize].id_at) == bytes
+        }) else {
+            return;
+        };
+        let (slot, _) = e.remove();
+        self.mark_dead(slot, id.len());
     }
 
+    /// Applies a RENAME: `from` takes the id `to`, keeping its position; a document that had
+    /// `to` is removed.
     pub fn apply_rename(&mut self, from: &str, to: &str) {
         if let Some(slot) = self.find(from) {
             if let Some(other) = self.find(to) {
@@ -373,7 +467,7 @@ mod tests {
         t.rename(42, "other");
         assert_eq!(t.find("id_42"), None);
         assert_eq!(t.id(t.at(42).unwrap()), "other");
-        t.remove_at(0);
+        t.remove_at(0).unwrap();
         assert_eq!(t.id(t.at(0).unwrap()), "id_1");
         assert_eq!(t.find("id_0"), None);
         let removed = t.remove_positions(&[0, 98]);
@@ -386,5 +480,56 @@ mod tests {
         t.apply_rename("id_2", "id_3");
         assert_eq!(t.len(), 96);
         assert_eq!(t.id(t.at(0).unwrap()), "id_3");
+    }
+
+    /// Positions and slots agree both ways with a plain vector of the live slots, through
+    /// deletes at random places, appends after them, and a replay's compaction.
+    #[test]
+    fn positions_match_a_vector_model() {
+        let mut t = Table::new();
+        let mut model: Vec<String> = Vec::new();
+        let mut x = 12345u64;
+        let mut rnd = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for round in 0..3000 {
+            if model.is_empty() || rnd(3) > 0 {
+                let id = format!("d{round}");
+                t.push(&id, loc(round));
+                model.push(id);
+            } else {
+                let p = rnd(model.len());
+                let slot = t.remove_at(p).unwrap();
+                assert_eq!(t.position(slot), None);
+                model.remove(p);
+            }
+            if round % 97 == 0 {
+                for (p, id) in model.iter().enumerate() {
+                    let slot = t.find(id).unwrap();
+                    assert_eq!(t.position(slot), Some(p));
+                    assert_eq!(t.at(p), Some(slot));
+                }
+                let order: Vec<&str> = t.live_slots().map(|s| t.id(s)).collect();
+                assert_eq!(order, model);
+            }
+        }
+        assert_eq!(t.len(), model.len());
+        assert_eq!(t.at(model.len()), None);
+        // A replay of the same history compacts to the same order.
+        let mut r = Table::for_replay();
+        for (i, id) in model.iter().enumerate() {
+            r.apply_put(&format!("gone{i}"), loc(1));
+            r.apply_put(id, loc(2));
+            r.apply_delete(&format!("gone{i}"));
+        }
+        r.finish_replay();
+        let order: Vec<&str> = r.live_slots().map(|s| r.id(s)).collect();
+        assert_eq!(order, model);
+        for (p, id) in model.iter().enumerate() {
+            assert_eq!(r.position(r.find(id).unwrap()), Some(p));
+        }
     }
 }

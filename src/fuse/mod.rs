@@ -1,52 +1,41 @@
 //! The fuser adapter: unpacks each kernel request, calls the filesystem core
 //! ([`crate::fs::Filesystem`]), replies, and sends the cache invalidations the core asks for.
-//! No namespace logic lives here; this file only translates types and orders notifications.
+//! No namespace logic lives here; this module only translates
+//! types (`convert`) and orders notifications (`channel`).
+
+mod channel;
+mod convert;
 
 use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
-    InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    CopyFileRangeFlags, Errno, FileHandle, FopenFlags, INodeNo, InitFlags, IoctlFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, Version, WriteFlags,
 };
 use log::{debug, info, warn};
 
-use crate::fs::{self, Attr, FsError, Kind, SetAttr};
+use crate::fs::{self, FsError, RequestCounts, SetAttr};
+use channel::EPOCH_ABI;
+pub use channel::{start_live_view, KernelChannel};
+use convert::*;
 
 /// Directory entries asked of the core per READDIR before we learn how many fit the
 /// kernel's buffer (its size is not visible through fuser's reply type).
 const INITIAL_DIR_BATCH: usize = 64;
 const MAX_DIR_BATCH: usize = 4096;
 
-/// Sends the core's invalidations: attributes only (a negative offset), which the kernel
-/// applies under a spinlock. It never waits for a page or directory lock that a request
-/// still waiting for this daemon may hold, so a handler can send it inline, before its
-/// reply, and a daemon killed at any moment can always exit. (Names are never cached on a
-/// read-write mount, and its documents are read with direct I/O; see `fs::Filesystem`.)
-fn send_invalidations(notifier: &OnceLock<Notifier>, inodes: &[u64]) {
-    let Some(n) = notifier.get() else {
-        return;
-    };
-    for &ino in inodes {
-        match n.inval_inode(INodeNo(ino), -1, 0) {
-            Ok(()) => {}
-            // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => debug!("invalidating inode {ino} failed: {e}"),
-        }
-    }
-}
-
 /// The `fuser::Filesystem` implementation over the filesystem core.
 pub struct FuseAdapter {
     fs: Arc<fs::Filesystem>,
-    notifier: Arc<OnceLock<Notifier>>,
+    channel: Arc<KernelChannel>,
+    counts: Arc<RequestCounts>,
     /// The kernel accepted zero-message open (read-only mounts): OPEN/OPENDIR get ENOSYS.
     no_open: AtomicBool,
     no_opendir: AtomicBool,
@@ -57,8 +46,9 @@ pub struct FuseAdapter {
 impl FuseAdapter {
     pub fn new(fs: Arc<fs::Filesystem>) -> io::Result<Self> {
         Ok(FuseAdapter {
+            counts: fs.requests(),
             fs,
-            notifier: Arc::new(OnceLock::new()),
+            channel: Arc::new(KernelChannel::default()),
             no_open: AtomicBool::new(false),
             no_opendir: AtomicBool::new(false),
             dir_batch: [
@@ -68,10 +58,10 @@ impl FuseAdapter {
         })
     }
 
-    /// Where the daemon puts the session's notifier once the session exists (the adapter
-    /// is moved into the session before a notifier can be made).
-    pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
-        self.notifier.clone()
+    /// Where the daemon connects the session's notifier and descriptor once the session
+    /// exists (the adapter is moved into the session before either can be made).
+    pub fn channel(&self) -> Arc<KernelChannel> {
+        self.channel.clone()
     }
 
     /// Logs a failed request and gives the errno to reply with.
@@ -88,10 +78,18 @@ impl FuseAdapter {
         Errno::from_i32(e.errno)
     }
 
-    /// Sends the core's pending invalidations, then replies.
+    /// Sends the core's pending notes, then replies: the requester must not see its
+    /// change done before the kernel's caches say so.
     fn finish(&self, reply: impl FnOnce()) {
-        send_invalidations(&self.notifier, &self.fs.take_invalidations());
+        let notes = self.fs.take_invalidations();
+        if !notes.is_empty() {
+            self.channel.send(&notes, &self.counts);
+        }
         reply();
+    }
+
+    fn count(&self, kind: fs::Request) {
+        self.counts.count(kind);
     }
 
     fn readdir_into(
@@ -152,103 +150,35 @@ impl FuseAdapter {
     }
 }
 
-/// The process name of a request's pid, for log lines ("sed", "vim").
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn file_type(kind: Kind) -> FileType {
-    match kind {
-        Kind::Directory => FileType::Directory,
-        Kind::File => FileType::RegularFile,
-    }
-}
-
-fn file_attr(a: &Attr) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(a.ino),
-        size: a.size,
-        blocks: a.blocks(),
-        atime: a.atime,
-        mtime: a.mtime,
-        ctime: a.ctime,
-        crtime: a.ctime,
-        kind: file_type(a.kind),
-        perm: a.perm,
-        nlink: a.nlink,
-        uid: a.uid,
-        gid: a.gid,
-        rdev: 0,
-        blksize: 4096,
-        flags: 0,
-    }
-}
-
-/// Attributes for `.` and `..` in READDIRPLUS: the kernel skips these names (no lookup is
-/// counted), but fuser needs an attr to encode the entry.
-fn dot_attr(ino: u64) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(ino),
-        size: 0,
-        blocks: 0,
-        atime: SystemTime::UNIX_EPOCH,
-        mtime: SystemTime::UNIX_EPOCH,
-        ctime: SystemTime::UNIX_EPOCH,
-        crtime: SystemTime::UNIX_EPOCH,
-        kind: FileType::Directory,
-        perm: 0o755,
-        nlink: 2,
-        uid: 0,
-        gid: 0,
-        rdev: 0,
-        blksize: 4096,
-        flags: 0,
-    }
-}
-
-fn fopen_flags(o: &fs::Opened) -> FopenFlags {
-    let mut f = FopenFlags::empty();
-    if o.keep_cache {
-        f |= FopenFlags::FOPEN_KEEP_CACHE;
-    }
-    if o.direct_io {
-        f |= FopenFlags::FOPEN_DIRECT_IO;
-    }
-    if o.noflush {
-        f |= FopenFlags::FOPEN_NOFLUSH;
-    }
-    f
-}
-
-fn system_time(t: TimeOrNow) -> SystemTime {
-    match t {
-        TimeOrNow::SpecificTime(t) => t,
-        TimeOrNow::Now => SystemTime::now(),
-    }
-}
-
-const GEN: Generation = Generation(0);
-
 impl fuser::Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let caps = config.capabilities();
+        let read_only = self.fs.zero_message_open();
         // Each wanted capability alone: one the kernel lacks must not drop the others.
-        let wanted = [
+        let mut wanted = vec![
             // O_TRUNC arrives in OPEN, tied to the handle (not as a handle-less SETATTR).
             InitFlags::FUSE_ATOMIC_O_TRUNC,
-            // `ls -l` gets names and attributes in one round trip.
-            InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
             // Lookups in one directory need not wait for each other.
             InitFlags::FUSE_PARALLEL_DIROPS,
         ];
+        if read_only {
+            // `ls -l` gets names and attributes in one round trip. Not on a read-write
+            // mount: the kernel stamps readdirplus entries with the name epoch when it
+            // parses the reply, so an entry built just before a bump could stay cached,
+            // stale. There each name is looked up once, then cached.
+            wanted.push(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
+        } else {
+            // Readers and writers of a read-write mount use direct I/O; this lets the
+            // kernel map such files anyway (through the page cache, filled by the mapping
+            // reader's reads), so mmap works (Python's mmap, ripgrep, parsers).
+            wanted.push(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
+        }
         for flags in wanted {
             if let Err(missing) = config.add_capabilities(flags) {
                 info!("kernel lacks FUSE capability {missing:?}");
             }
         }
-        if self.fs.zero_message_open() {
+        if read_only {
             // Read-only mounts keep no per-open state: answering OPEN/OPENDIR with ENOSYS
             // makes the kernel stop sending OPEN, FLUSH and RELEASE altogether.
             if caps.contains(InitFlags::FUSE_NO_OPEN_SUPPORT) {
@@ -257,6 +187,14 @@ impl fuser::Filesystem for FuseAdapter {
             if caps.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {
                 self.no_opendir.store(true, Ordering::Relaxed);
             }
+        } else if config.kernel_abi() >= EPOCH_ABI {
+            self.fs.enable_name_cache();
+        } else {
+            let Version(major, minor) = config.kernel_abi();
+            info!(
+                "the kernel speaks FUSE {major}.{minor}, without FUSE_NOTIFY_INC_EPOCH (7.44): \
+                 names are not cached on this read-write mount (each path walk asks damfs)"
+            );
         }
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
@@ -264,19 +202,28 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let r = self.fs.lookup(parent.0, name);
+        self.count(fs::Request::Lookup);
+        let r = self.fs.lookup_by(parent.0, name, req.pid());
         self.finish(|| match r {
-            Ok(e) => reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN),
+            Ok(fs::Lookup::Found(e)) => {
+                reply.entry_with_ttls(&e.attr_ttl, &e.entry_ttl, &file_attr(&e.attr), GEN)
+            }
+            // Node id 0: a negative entry the kernel caches for `ttl` (0: not at all).
+            Ok(fs::Lookup::Missing { ttl }) => {
+                reply.entry_with_ttls(&Duration::ZERO, &ttl, &negative_attr(), GEN)
+            }
             Err(e) => reply.error(self.fail("lookup", req, parent.0, &e)),
         });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.count(fs::Request::Forget);
         // Forgetting changes nothing the kernel caches: no invalidations to collect.
         self.fs.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.count(fs::Request::Getattr);
         let r = self.fs.getattr(ino.0, fh.map(|f| f.0));
         self.finish(|| match r {
             Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
@@ -302,6 +249,7 @@ impl fuser::Filesystem for FuseAdapter {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        self.count(fs::Request::Setattr);
         let set = SetAttr {
             size,
             mode,
@@ -327,6 +275,7 @@ impl fuser::Filesystem for FuseAdapter {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Create);
         if mode & libc::S_IFMT != libc::S_IFREG {
             let e = self.fs.refuse_node(parent.0, name);
             self.finish(|| reply.error(self.fail("mknod", req, parent.0, &e)));
@@ -336,7 +285,7 @@ impl fuser::Filesystem for FuseAdapter {
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
         let r = self
             .fs
-            .create(parent.0, name, mode, flags)
+            .create_by(parent.0, name, mode, flags, req.pid())
             .map(|(entry, opened)| {
                 self.fs.release(entry.attr.ino, opened.fh);
                 entry
@@ -356,12 +305,14 @@ impl fuser::Filesystem for FuseAdapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Other);
         let e = self.fs.refuse_node(parent.0, name);
         self.finish(|| reply.error(self.fail("mkdir", req, parent.0, &e)));
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let r = self.fs.unlink(parent.0, name);
+        self.count(fs::Request::Unlink);
+        let r = self.fs.unlink_by(parent.0, name, req.pid());
         self.finish(|| match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(self.fail("unlink", req, parent.0, &e)),
@@ -369,6 +320,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.count(fs::Request::Other);
         // The only directories are fixed (/, /by-id): refused like mkdir.
         let e = self.fs.refuse_node(parent.0, name);
         self.finish(|| reply.error(self.fail("rmdir", req, parent.0, &e)));
@@ -382,6 +334,7 @@ impl fuser::Filesystem for FuseAdapter {
         _target: &Path,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Other);
         let e = self.fs.refuse_node(parent.0, link_name);
         self.finish(|| reply.error(self.fail("symlink", req, parent.0, &e)));
     }
@@ -396,6 +349,7 @@ impl fuser::Filesystem for FuseAdapter {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Rename);
         let r = self
             .fs
             .rename(parent.0, name, newparent.0, newname, flags.bits());
@@ -413,11 +367,13 @@ impl fuser::Filesystem for FuseAdapter {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        self.count(fs::Request::Other);
         let e = self.fs.refuse_node(newparent.0, newname);
         self.finish(|| reply.error(self.fail("link", req, ino.0, &e)));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.count(fs::Request::Open);
         if self.no_open.load(Ordering::Relaxed) {
             reply.error(Errno::ENOSYS);
             return;
@@ -440,6 +396,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.count(fs::Request::Read);
         let r = self.fs.read(ino.0, fh.0, offset, size);
         self.finish(|| match r {
             Ok(data) => reply.data(&data),
@@ -459,6 +416,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        self.count(fs::Request::Write);
         let r = self.fs.write(ino.0, fh.0, offset, data);
         self.finish(|| match r {
             Ok(n) => reply.written(n),
@@ -474,6 +432,7 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Flush);
         if self.fs.zero_message_open() {
             // Nothing to commit on a read-only mount. The kernel still sends FLUSH on every
             // close after a zero-message open; ENOSYS makes it stop for good.
@@ -497,6 +456,7 @@ impl fuser::Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Release);
         self.fs.release(ino.0, fh.0);
         self.finish(|| reply.ok());
     }
@@ -509,6 +469,7 @@ impl fuser::Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Fsync);
         let r = self.fs.fsync(ino.0, fh.0);
         self.finish(|| match r {
             Ok(()) => reply.ok(),
@@ -517,6 +478,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.count(fs::Request::Opendir);
         if self.no_opendir.load(Ordering::Relaxed) {
             reply.error(Errno::ENOSYS);
             return;
@@ -536,6 +498,7 @@ impl fuser::Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.count(fs::Request::Readdir);
         let r = self.readdir_into(req, ino, offset, false, |e, _| {
             reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name)
         });
@@ -553,6 +516,7 @@ impl fuser::Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        self.count(fs::Request::Readdirplus);
         let r = self.readdir_into(req, ino, offset, true, |e, entry| match entry {
             // One TTL for both in fuser 0.18's readdirplus: the shorter one is safe.
             Some(en) => reply.add(
@@ -586,6 +550,7 @@ impl fuser::Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.count(fs::Request::Fsync);
         // Tools fsync the directory after a rename to make it durable: save the store.
         let r = self.fs.save();
         self.finish(|| match r {
@@ -595,6 +560,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.count(fs::Request::Statfs);
         let s = self.fs.statfs();
         self.finish(|| {
             reply.statfs(
@@ -613,7 +579,8 @@ impl fuser::Filesystem for FuseAdapter {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let r = self.fs.create(parent.0, name, mode, flags);
+        self.count(fs::Request::Create);
+        let r = self.fs.create_by(parent.0, name, mode, flags, req.pid());
         self.finish(|| match r {
             Ok((e, o)) => reply.created(
                 &e.entry_ttl.min(e.attr_ttl),

@@ -1,0 +1,169 @@
+//! Loading a generation: open its files, check their headers and commit record, and replay
+//! the index into a lookup table.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::commit::{self};
+use super::files::*;
+use super::format::{self, Header, Op, BODY_MAGIC, FILE_HEADER_LEN, INDEX_MAGIC, LEGACY_VERSION};
+use super::table::Table;
+use super::*;
+use crate::error::{Error, Result};
+
+/// Loads the current generation: opens its files and replays the index into a table.
+/// Called with the lock held (shared or exclusive).
+pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
+    let index_path = dir.join(INDEX_FILE);
+    let index = io::open(OpenOptions::new().read(true).write(writable), &index_path)
+        .map_err(io_at(&index_path, "opening"))?;
+    let meta = index.metadata().map_err(io_at(&index_path, "reading"))?;
+    // SAFETY: the index is only appended to, or cut back past a torn tail under the
+    // exclusive lock, which this caller's lock excludes while the map is alive.
+    let index_map = if meta.len() > 0 {
+        // Populated: the whole index is read now, in large sequential reads, instead of
+        // one page fault at a time while it is parsed.
+        Some(
+            unsafe { memmap2::MmapOptions::new().populate().map(index.file()) }
+                .map_err(io_at(&index_path, "mapping"))?,
+        )
+    } else {
+        None
+    };
+    let index_bytes: &[u8] = index_map.as_deref().unwrap_or(&[]);
+    let index_header: Header = format::read_file_header(&index_path, index_bytes, INDEX_MAGIC)?;
+    let generation = index_header.generation;
+    let data_start = index_header.index_data_start();
+    if (index_bytes.len() as u64) < data_start {
+        return Err(Error::Corrupt {
+            file: index_path,
+            offset: index_bytes.len() as u64,
+            reason: format!("file is shorter than its {data_start}-byte header"),
+        });
+    }
+    // What the latest save made durable; a version-1 index does not say.
+    let committed = if index_header.version == LEGACY_VERSION {
+        None
+    } else {
+        Some(commit::latest(&index_path, index_bytes, generation)?)
+    };
+
+    let body_path = dir.join(body_name(index_header.body_generation));
+    let body = io::open(OpenOptions::new().read(true).write(writable), &body_path)
+        .map_err(io_at(&body_path, "opening"))?;
+    let body_len = body.metadata().map_err(io_at(&body_path, "reading"))?.len();
+    let mut header = [0u8; FILE_HEADER_LEN as usize];
+    body.read_exact_at(&mut header, 0).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::Corrupt {
+                file: body_path.clone(),
+                offset: 0,
+                reason: "file is shorter than its 32-byte header".into(),
+            }
+        } else {
+            Error::io(format!("reading {}", body_path.display()), e)
+        }
+    })?;
+    let body_generation = format::read_file_header(&body_path, &header, BODY_MAGIC)?.generation;
+    if body_generation != index_header.body_generation {
+        return Err(Error::Corrupt {
+            file: body_path,
+            offset: 16,
+            reason: format!(
+                "generation {body_generation} does not match the generation the index names, {}",
+                index_header.body_generation
+            ),
+        });
+    }
+    if let Some(c) = committed.filter(|c| c.body_len > body_len) {
+        return Err(Error::Corrupt {
+            file: body_path,
+            offset: body_len,
+            reason: format!(
+                "file is truncated: a save made it durable up to offset {}",
+                c.body_len
+            ),
+        });
+    }
+    let mut files = Files {
+        generation,
+        body_generation,
+        version: index_header.version,
+        data_start,
+        index,
+        index_id: (meta.dev(), meta.ino()),
+        index_len: 0,
+        body,
+        body_path: body_path.clone(),
+        body_len,
+        map: None,
+        cut_at: None,
+    };
+    files.remap();
+
+    let mut table = Table::for_replay();
+    let batches = &index_bytes[data_start as usize..];
+    let (docs, id_bytes) = format::estimate(batches);
+    table.reserve(docs, id_bytes);
+    let committed_index = committed.map_or(data_start, |c| c.index_len);
+    let scan = format::scan_index(
+        &index_path,
+        batches,
+        data_start,
+        committed_index,
+        // An unsaved PUT's text may have been lost in a power cut: it must be in the body,
+        // with its checksum.
+        |op| match op {
+            Op::Put { id, loc } => {
+                let there = loc.end() <= body_len
+                    && loc.offset >= FILE_HEADER_LEN
+                    && files.with_bytes(id, loc, |_| ()).is_ok();
+                if !there {
+                    log::warn!(
+                        "{}: dropping unsaved changes from {id:?} on: its text was lost in a crash",
+                        dir.display()
+                    );
+                }
+                there
+            }
+            _ => true,
+        },
+        |op, durable| {
+            match op {
+                Op::Put { id, loc } => {
+                    if loc.end() > body_len || loc.offset < FILE_HEADER_LEN {
+                        // Only a saved entry gets here (unsaved ones were verified).
+                        debug_assert!(durable);
+                        return Err(Error::Corrupt {
+                            file: body_path.clone(),
+                            offset: body_len,
+                            reason: format!(
+                                "file is truncated: document {id:?} needs bytes up to {}",
+                                loc.end()
+                            ),
+                        });
+                    }
+                    table.apply_put(id, loc);
+                }
+                Op::Delete { id } => table.apply_delete(id),
+                Op::Rename { from, to } => table.apply_rename(from, to),
+            }
+            Ok(())
+        },
+    )?;
+    if let Some((at, n)) = scan.torn {
+        // Cut off by the next write, under the exclusive lock (readers may map it now).
+        log::warn!(
+            "{}: ignoring a torn tail of {n} bytes at offset {at} (left by a crash)",
+            index_path.display()
+        );
+    }
+    files.index_len = scan.valid_len;
+    if scan.lost {
+        files.cut_at = Some((scan.valid_len, index_bytes.len() as u64));
+    }
+    // Deleted documents' slots go, and the estimate's spare room is given back.
+    table.finish_replay();
+    Ok((files, table))
+}
