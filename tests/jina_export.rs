@@ -196,3 +196,23 @@ fn a_field_jinas_schema_does_not_have_is_an_error_naming_document_and_field() {
     export(&store, &out, &[]).assert_fails_with("not empty");
     assert_eq!(std::fs::read_to_string(out.join("keep")).unwrap(), "mine");
 }
+
+#[test]
+fn ids_that_share_their_first_36_characters_are_refused() {
+    let dir = scratch();
+    let (store, out) = (dir.path().join("store"), dir.path().join("out"));
+    let input = dir.path().join("docs.jsonl");
+    let long = "x".repeat(36);
+    std::fs::write(
+        &input,
+        format!("{{\"id\":\"{long}-one\"}}\n{{\"id\":\"short\"}}\n{{\"id\":\"{long}-two\"}}\n"),
+    )
+    .unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), input.as_os_str()]).assert_ok();
+    let run = export(&store, &out, &[]);
+    run.assert_fails_with(&format!(
+        "document \"{long}-two\": the original keys documents by the first 36 characters of \
+         their id, which \"{long}-one\" shares"
+    ));
+    assert!(!out.exists());
+}

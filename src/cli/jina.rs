@@ -2,8 +2,8 @@
 //! in and out, with the same all-or-nothing rules as a JSON Lines import.
 //!
 //! Import reads the original store twice, like a JSON Lines import reads its input: the
-//! first pass converts every record and keeps only the ids (duplicates, clashes with the
-//! store), the second converts again and appends with one streaming `extend`. A record that
+//! first pass ([`Plan`]) checks every record without printing it and finds the ids that
+//! would clash, the second converts and appends with one streaming `extend`. A record that
 //! cannot be converted fails the import before anything is written, unless `skip_bad` is
 //! set: then it is reported (id and reason) and left out.
 
@@ -16,6 +16,7 @@ use super::{open_read_only, open_writable, progress_bar, roll_back, show, CliErr
 use crate::jina::convert::Stream;
 use crate::jina::from_json::{document_from_json, ArrayRules};
 use crate::jina::plan::Plan;
+use crate::jina::reader::{BODY_FILE, HEADER_FILE};
 use crate::jina::writer::StoreWriter;
 use crate::jina::{JinaStore, OpenError};
 
@@ -159,17 +160,22 @@ pub fn export(store: &Path, dir: &Path, rules: &ArrayRules) -> CliResult<usize> 
             })
         }
     };
+    // On failure nothing is left behind: the directory if it was made here, else the files.
     let give_up = |writer: Option<StoreWriter>| {
         if let Some(w) = writer {
             w.abandon();
         }
         if created {
-            let _ = std::fs::remove_dir(dir);
+            let _ = std::fs::remove_dir_all(dir);
+        } else {
+            for name in [HEADER_FILE, BODY_FILE] {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
         }
     };
     let io_err = |what: String| move |e: io::Error| CliError::Io { what, source: e };
     let mut writer = match StoreWriter::create(dir) {
-        Ok(w) => Some(w),
+        Ok(w) => w,
         Err(e) => {
             give_up(None);
             return Err(io_err(format!("writing {shown}"))(e));
@@ -188,50 +194,43 @@ pub fn export(store: &Path, dir: &Path, rules: &ArrayRules) -> CliResult<usize> 
                 continue;
             }
             Err(e) => {
-                give_up(writer);
+                give_up(Some(writer));
                 return Err(CliError::Store {
                     what: format!("reading document {id:?}"),
                     source: e,
                 });
             }
         };
+        // After a problem the rest is only checked: nothing of it will be kept.
         match document_from_json(&map, rules) {
             Err(e) => problems.push(format!("document {id:?}: {e}")),
-            Ok(proto) if problems.is_empty() => {
-                let Some(w) = writer.as_mut() else { continue };
-                match w.append(&proto) {
-                    Ok(Ok(())) => n += 1,
-                    Ok(Err(other)) => problems.push(format!(
-                        "document {id:?}: the original keys documents by the first 36 \
-                         characters of their id, which {other:?} shares"
-                    )),
-                    Err(e) => {
-                        give_up(writer);
-                        return Err(io_err(format!("writing {shown}"))(e));
-                    }
+            Ok(proto) => match writer.append(&proto, problems.is_empty()) {
+                Ok(Ok(())) => n += 1,
+                Ok(Err(other)) => problems.push(format!(
+                    "document {id:?}: the original keys documents by the first 36 \
+                     characters of their id, which {other:?} shares"
+                )),
+                Err(e) => {
+                    give_up(Some(writer));
+                    return Err(io_err(format!("writing {shown}"))(e));
                 }
-            }
-            Ok(_) => {}
+            },
         }
         if problems.len() >= super::MAX_PROBLEMS {
             break;
         }
     }
     if !problems.is_empty() {
-        give_up(writer);
+        give_up(Some(writer));
         let truncated = problems.len() >= super::MAX_PROBLEMS;
         return Err(CliError::ExportInvalid {
             problems,
             truncated,
         });
     }
-    if let Some(w) = writer {
-        if let Err(e) = w.finish() {
-            if created {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            return Err(io_err(format!("writing {shown}"))(e));
-        }
+    if let Err(e) = writer.finish() {
+        give_up(None);
+        return Err(io_err(format!("writing {shown}"))(e));
     }
     Ok(n)
 }

@@ -52,14 +52,18 @@ impl StoreWriter {
         })
     }
 
-    /// Appends a document. Errors with the other id if its header key (the id truncated to
-    /// 36 characters) is taken: the original would then silently keep only one of them.
-    pub fn append(&mut self, doc: &DocumentProto) -> io::Result<Result<(), String>> {
+    /// Appends a document (with `write` false, only checks its key). Errors with the other
+    /// id if its header key (the id truncated to 36 characters) is taken: the original would
+    /// then silently keep only one of them.
+    pub fn append(&mut self, doc: &DocumentProto, write: bool) -> io::Result<Result<(), String>> {
         let key: String = doc.id.chars().take(KEY_LENGTH).collect();
         if let Some(other) = self.keys.get(&key) {
             return Ok(Err(other.clone()));
         }
         self.keys.insert(key.clone(), doc.id.clone());
+        if !write {
+            return Ok(Ok(()));
+        }
         self.record.clear();
         doc.encode(&mut self.record)
             .map_err(|e| io::Error::other(format!("encoding a record: {e}")))?;
