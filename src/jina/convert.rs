@@ -62,7 +62,12 @@ pub fn check_record(bytes: &[u8]) -> Result<Option<String>, Unprintable> {
 
 /// Decodes a record as the original's parser does (fields of the wrong wire type skipped).
 pub fn decode_record(bytes: &[u8]) -> Result<DocumentProto, prost::DecodeError> {
-    DocumentProto::decode(&*strip_mismatched(bytes))
+    // prost refuses any field of the wrong wire type, so a record it accepts has none: only
+    // a refused one needs the (slower) look for them.
+    DocumentProto::decode(bytes).or_else(|e| match strip_mismatched(bytes) {
+        std::borrow::Cow::Owned(cleaned) => DocumentProto::decode(cleaned.as_slice()),
+        std::borrow::Cow::Borrowed(_) => Err(e),
+    })
 }
 
 fn decode(bytes: &[u8]) -> Result<(DocumentProto, Option<String>), Unprintable> {

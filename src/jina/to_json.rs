@@ -47,8 +47,24 @@ pub fn write_document(
 /// out, or why it cannot).
 pub fn check_document(doc: &DocumentProto) -> Result<PrintNotes, Unprintable> {
     let mut notes = PrintNotes::default();
-    document(doc, "", &mut notes)?;
+    check_arrays(doc, "", &mut notes)?;
     Ok(notes)
+}
+
+/// Only arrays can fail to print: checks them (at every level) without building the text.
+fn check_arrays(d: &DocumentProto, path: &str, notes: &mut PrintNotes) -> Result<(), Unprintable> {
+    if let Some(Content::Blob(a)) = &d.content {
+        array(a, &field(path, "blob"), notes)?;
+    }
+    if let Some(e) = &d.embedding {
+        array(e, &field(path, "embedding"), notes)?;
+    }
+    for (name, docs) in [("chunks", &d.chunks), ("matches", &d.matches)] {
+        for (i, c) in docs.iter().enumerate() {
+            check_arrays(c, &format!("{}[{i}]", field(path, name)), notes)?;
+        }
+    }
+    Ok(())
 }
 
 fn document<'a>(
