@@ -26,6 +26,7 @@ pub mod document;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod jina;
 pub mod store;
 
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};

@@ -22,23 +22,42 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Add documents from JSON Lines (one object per line) or one JSON array of objects.
+    /// Add documents from JSON Lines (one object per line), one JSON array of objects, or a
+    /// Jina DocumentArrayMemmap directory (header.bin + body.bin).
     ///
     /// The whole input is validated first: on any bad record nothing is written. The store
-    /// is created if it does not exist.
+    /// is created if it does not exist. A Jina store's documents are stored as the text of
+    /// jina's `doc.to_json()`.
     Import {
         /// The store directory.
         store: PathBuf,
-        /// The input file; `-` or nothing reads standard input.
+        /// The input file, or a Jina store's directory; `-` or nothing reads standard input.
         input: Option<PathBuf>,
+        /// Jina stores only: leave out (and report) records that cannot be converted instead
+        /// of failing.
+        #[arg(long)]
+        skip_bad: bool,
     },
     /// Write every document as JSON Lines, in order.
     Export {
         /// The store directory.
         store: PathBuf,
         /// Write to this file instead of standard output.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE", conflicts_with = "jina")]
         output: Option<PathBuf>,
+        /// Write a Jina DocumentArrayMemmap store (for jina 2.x) into this new or empty
+        /// directory instead of JSON Lines.
+        #[arg(long, value_name = "DIR")]
+        jina: Option<PathBuf>,
+        /// With --jina: the dtype of embeddings: `float32` (numbers as float32, the
+        /// default), `exact` (no value changes: int64, float32 or float64), or a numpy dtype.
+        #[arg(long, value_name = "RULE", default_value = "float32", requires = "jina",
+              value_parser = parse_dtype_rule)]
+        embedding_dtype: damfs::jina::from_json::DtypeRule,
+        /// With --jina: the dtype of blobs (as --embedding-dtype).
+        #[arg(long, value_name = "RULE", default_value = "float32", requires = "jina",
+              value_parser = parse_dtype_rule)]
+        blob_dtype: damfs::jina::from_json::DtypeRule,
     },
     /// Print the store's figures as JSON.
     Stat {
@@ -90,12 +109,54 @@ enum Command {
 
 fn run(command: Command) -> CliResult<()> {
     match command {
-        Command::Import { store, input } => {
+        Command::Import {
+            store,
+            input: Some(dir),
+            skip_bad,
+        } if damfs::jina::is_original_store(&dir) => {
+            let report = cli::jina::import(&store, &dir, skip_bad)?;
+            match report.skipped {
+                0 => eprintln!("imported {} documents", report.imported),
+                n => eprintln!(
+                    "imported {} documents; skipped {n} that could not be converted",
+                    report.imported
+                ),
+            }
+        }
+        Command::Import {
+            store,
+            input,
+            skip_bad,
+        } => {
+            if skip_bad {
+                return Err(CliError::Io {
+                    what: "--skip-bad".into(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "it applies only to imports of a Jina store (a directory holding \
+                         header.bin and body.bin)",
+                    ),
+                });
+            }
             let input = Input::from_arg(input.as_deref());
             let report = cli::import(&store, &input)?;
             eprintln!("imported {} documents", report.imported);
         }
-        Command::Export { store, output } => match output {
+        Command::Export {
+            store,
+            jina: Some(dir),
+            embedding_dtype,
+            blob_dtype,
+            ..
+        } => {
+            let rules = damfs::jina::from_json::ArrayRules {
+                embedding: embedding_dtype,
+                blob: blob_dtype,
+            };
+            let n = cli::jina::export(&store, &dir, &rules)?;
+            eprintln!("exported {n} documents to {}", dir.display());
+        }
+        Command::Export { store, output, .. } => match output {
             Some(path) => {
                 let name = path.display().to_string();
                 let file = File::create(&path).map_err(|e| CliError::Io {
@@ -165,6 +226,10 @@ fn run_daemon(command: Command) -> Result<(), daemon::DaemonError> {
         Command::Unmount { mountpoint } => daemon::unmount(&mountpoint),
         _ => Ok(()),
     }
+}
+
+fn parse_dtype_rule(s: &str) -> Result<damfs::jina::from_json::DtypeRule, String> {
+    damfs::jina::from_json::DtypeRule::parse(s)
 }
 
 /// A byte count: digits with an optional K, M or G (powers of 1024) suffix.
