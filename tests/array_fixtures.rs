@@ -174,7 +174,8 @@ fn match_of_queries_gives_the_originals_matches_and_scores() {
     let tmp = common::scratch();
     let mut dam = fixture_store(&tmp.path().join("s"));
     let exp = expected();
-    let cases: [(&str, Metric, Option<(f32, f32)>); 5] = [
+    type Case = (&'static str, Metric, Option<(f32, f32)>);
+    let cases: [Case; 5] = [
         ("cosine", Metric::Cosine, None),
         ("euclidean", Metric::Euclidean, None),
         ("sqeuclidean", Metric::SqEuclidean, None),
