@@ -274,3 +274,16 @@ fn visualize_writes_a_png_and_prints_the_legend() {
     damfs(["visualize", s(&no_emb), "-o", s(&tmp.path().join("x.png"))])
         .assert_fails_with("no document has an embedding");
 }
+
+#[test]
+fn output_cut_short_by_head_is_not_a_failure() {
+    let tmp = common::scratch();
+    let store = imported(tmp.path());
+    let script = format!(
+        "set -o pipefail; {bin} shuffle {s} | head -1 >/dev/null && {bin} match {q} {s} | head -c 10 >/dev/null",
+        bin = common::BIN,
+        s = s(&store),
+        q = s(&fixture("queries.jsonl")),
+    );
+    common::run(std::process::Command::new("bash").args(["-c", &script])).assert_ok();
+}

@@ -22,6 +22,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use indicatif::ProgressBar;
 use memmap2::Mmap;
 
 use super::error::{ArrayError, ArrayResult};
@@ -200,6 +201,14 @@ pub struct Embeddings {
 /// (and writes it, unless the store is read-only). Unsaved changes in the pool are saved
 /// first so that the view on disk is the one the cache describes.
 pub fn open(dam: &mut DocumentArrayMemmap) -> ArrayResult<Embeddings> {
+    open_with_progress(dam, None)
+}
+
+/// [`open`], advancing `progress` by one per document when the cache has to be rebuilt.
+pub fn open_with_progress(
+    dam: &mut DocumentArrayMemmap,
+    progress: Option<&ProgressBar>,
+) -> ArrayResult<Embeddings> {
     if dam.stats().pool_dirty > 0 {
         dam.save()?;
     }
@@ -220,7 +229,12 @@ pub fn open(dam: &mut DocumentArrayMemmap) -> ArrayResult<Embeddings> {
             None
         }
     };
-    build(dam, view, old, None)
+    if let Some(p) = progress {
+        p.set_length(dam.len() as u64);
+        p.set_position(0);
+        p.set_message("embeddings");
+    }
+    build(dam, view, old, None, progress)
 }
 
 /// Writes the cache for a matrix just set on every document (no parsing needed).
@@ -229,7 +243,7 @@ pub(crate) fn store_known(dam: &mut DocumentArrayMemmap, known: &Matrix) -> Arra
         dam.save()?;
     }
     let view = view_of(dam);
-    build(dam, view, None, Some(known)).map(drop)
+    build(dam, view, None, Some(known), None).map(drop)
 }
 
 /// Opens the cache file and checks its header and data CRC. `Ok(None)`: there is none,
@@ -322,6 +336,7 @@ fn build(
     view: View,
     old: Option<(Header, File)>,
     known: Option<&Matrix>,
+    progress: Option<&ProgressBar>,
 ) -> ArrayResult<Embeddings> {
     let old = old.and_then(|(h, f)| OldRows::new(h, &f));
     let mut dim: Option<usize> = known.map(Matrix::dim);
@@ -376,6 +391,9 @@ fn build(
             dim: row_dim,
         }
         .encode(&mut fps);
+        if let Some(p) = progress {
+            p.inc(1);
+        }
     }
     let dim = dim.unwrap_or(0);
     let mut crc = crc32fast::Hasher::new();
@@ -412,7 +430,12 @@ fn f32_bytes(data: &[f32]) -> &[u8] {
 }
 
 fn write_file(path: &Path, header: &Header, matrix: &[u8], fps: &[u8]) -> io::Result<()> {
-    let tmp = path.with_file_name(format!("{CACHE_FILE}.tmp-{}", std::process::id()));
+    // Unique per writer (process and call), so concurrent builders never share a file.
+    let tmp = path.with_file_name(format!(
+        "{CACHE_FILE}.tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(&header.encode())?;

@@ -325,9 +325,19 @@ pub fn match_command(
         let queries = read_queries(left)?;
         let n = queries.len();
         opts.progress = Some(progress(right_len as u64, "matching"));
-        let done = matching::match_queries(queries, &mut right_dam, &opts).map_err(fail(what))?;
+        let mut write_error = None;
+        let result = matching::match_queries_each(queries, &mut right_dam, &opts, |doc| {
+            if let Err(e) = write_line(out, doc.json()) {
+                write_error = Some(e);
+                return Err(ArrayError::InvalidArgument("output closed".into()));
+            }
+            Ok(())
+        });
         finish(&opts);
-        write_docs(&done, out)?;
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        result.map_err(fail(what))?;
         return Ok(MatchReport {
             queries: n,
             right: right_len,
@@ -372,6 +382,9 @@ pub fn visualize(
     size: u32,
 ) -> CommandResult<Vec<LegendEntry>> {
     let mut dam = open_existing(store, 0)?;
-    plot::visualize(&mut dam, output, color_by, size)
-        .map_err(fail(format!("visualizing {}", show(store))))
+    let bar = progress(dam.len() as u64, "embeddings");
+    let legend = plot::visualize_with_progress(&mut dam, output, color_by, size, Some(&bar))
+        .map_err(fail(format!("visualizing {}", show(store))));
+    bar.finish_and_clear();
+    legend
 }

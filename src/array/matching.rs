@@ -105,6 +105,11 @@ pub fn nearest(
         Some(l) => (l + usize::from(opts.exclude_self)).min(right.rows()),
     };
     let mut search = Search::new(queries, opts.metric, k, opts.normalization.is_some());
+    if let Some(p) = &opts.progress {
+        p.set_length(right.rows() as u64);
+        p.set_position(0);
+        p.set_message("matching");
+    }
     let mut batch = Vec::new();
     let mut start = 0;
     while start < right.rows() {
@@ -149,7 +154,7 @@ pub fn match_stores(
         return Ok(());
     }
     let queries = complete_matrix(left)?;
-    let right_cache = cache::open(right)?;
+    let right_cache = cache::open_with_progress(right, opts.progress.as_ref())?;
     right_cache.check_complete(right)?;
     let found = nearest(&queries, &right_cache, opts)?;
     write_into_store(
@@ -167,7 +172,7 @@ pub fn match_self(dam: &mut DocumentArrayMemmap, opts: &MatchOptions) -> ArrayRe
     if dam.is_empty() {
         return Ok(());
     }
-    let cache = cache::open(dam)?;
+    let cache = cache::open_with_progress(dam, opts.progress.as_ref())?;
     cache.check_complete(dam)?;
     let queries = cache.to_matrix()?;
     let found = nearest(&queries, &cache, opts)?;
@@ -207,17 +212,33 @@ pub fn match_queries(
     right: &mut DocumentArrayMemmap,
     opts: &MatchOptions,
 ) -> ArrayResult<Vec<Document>> {
+    let mut out = Vec::with_capacity(queries.len());
+    match_queries_each(queries, right, opts, |doc| {
+        out.push(doc);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`match_queries`], handing each query with its matches to `sink` in order instead of
+/// collecting them (so only one query's matches are in memory at a time).
+pub fn match_queries_each(
+    queries: Vec<Document>,
+    right: &mut DocumentArrayMemmap,
+    opts: &MatchOptions,
+    mut sink: impl FnMut(Document) -> ArrayResult<()>,
+) -> ArrayResult<()> {
     opts.check()?;
     if queries.is_empty() || right.is_empty() {
-        return Ok(queries);
+        return queries.into_iter().try_for_each(sink);
     }
     let matrix = query_matrix(&queries)?;
-    let right_cache = cache::open(right)?;
+    let right_cache = cache::open_with_progress(right, opts.progress.as_ref())?;
     right_cache.check_complete(right)?;
     let found = nearest(&matrix, &right_cache, opts)?;
-    let left_ids: HashSet<&str> = queries.iter().map(Document::id).collect();
-    let mut out = Vec::with_capacity(queries.len());
-    for (query, neighbours) in queries.iter().zip(found) {
+    drop(matrix);
+    let left_ids: HashSet<String> = queries.iter().map(|q| q.id().to_owned()).collect();
+    for (query, neighbours) in queries.into_iter().zip(found) {
         let plan = plan_matches(query.id(), &neighbours, opts, |row| right_id(right, row))?;
         let ctx = QueryContext::of(query.json())?;
         let mut matches = Vec::with_capacity(plan.len());
@@ -229,12 +250,12 @@ pub fn match_queries(
             })??;
             matches.push(m);
         }
-        out.push(Document::from_json_for_id(
+        sink(Document::from_json_for_id(
             with_matches(query.json(), &matches)?,
             query.id(),
-        )?);
+        )?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn right_id(right: &DocumentArrayMemmap, row: usize) -> ArrayResult<String> {

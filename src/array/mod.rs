@@ -40,8 +40,8 @@ pub use content::{
 };
 pub use distance::Metric;
 pub use error::{ArrayError, ArrayResult};
-pub use matching::{match_queries, match_self, match_stores, MatchOptions};
+pub use matching::{match_queries, match_queries_each, match_self, match_stores, MatchOptions};
 pub use matrix::{Matrix, NdArray};
 pub use paths::{flatten, parse_paths, traverse, traverse_flat, Flat, Leaf};
 pub use sampling::{batch, batch_seeded, sample, shuffle, split};
-pub use visualize::{pca_2d, visualize, LegendEntry};
+pub use visualize::{pca_2d, visualize, visualize_with_progress, LegendEntry};

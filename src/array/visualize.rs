@@ -136,7 +136,18 @@ pub fn visualize(
     color_by: Option<&str>,
     size: u32,
 ) -> ArrayResult<Vec<LegendEntry>> {
-    let cache = cache::open(dam)?;
+    visualize_with_progress(dam, output, color_by, size, None)
+}
+
+/// [`visualize`], advancing `progress` while the embeddings cache is (re)built.
+pub fn visualize_with_progress(
+    dam: &mut DocumentArrayMemmap,
+    output: &Path,
+    color_by: Option<&str>,
+    size: u32,
+    progress: Option<&indicatif::ProgressBar>,
+) -> ArrayResult<Vec<LegendEntry>> {
+    let cache = cache::open_with_progress(dam, progress)?;
     if cache.is_empty() {
         return Err(ArrayError::InvalidArgument(
             "there is nothing to plot: no document has an embedding".into(),
