@@ -83,6 +83,9 @@ fn traverse_chunks_reaches_granularity_one() {
     assert!(chunks
         .iter()
         .all(|c| c.get("granularity") == Some(json!(1))));
+    let per_path = array::traverse_flat_per_path(&dam, "r,c").unwrap();
+    assert!(matches!(per_path[0], array::Flat::Root(_)));
+    assert_eq!((per_path[0].len(), per_path[1].len()), (100, 500));
     // A bad letter is an error naming the path.
     let err = array::traverse_flat(&dam, "r,x").err().unwrap();
     assert!(matches!(err, ArrayError::InvalidPath { .. }), "{err}");

@@ -195,7 +195,7 @@ pub fn match_self(dam: &mut DocumentArrayMemmap, opts: &MatchOptions) -> ArrayRe
             let text = right_texts(dam, row)?;
             matches.push(match_json(&text, &ids[row], true, &ctx, opts, score)?);
         }
-        let doc = Document::from_json_for_id(with_matches(&query, &matches)?, &ids[pos])?;
+        let doc = with_matches_doc(&query, &ids[pos], &matches)?;
         dam.set_by_id(&ids[pos], doc)?;
         if let Some(p) = &opts.progress {
             p.inc(1);
@@ -250,10 +250,7 @@ pub fn match_queries_each(
             })??;
             matches.push(m);
         }
-        sink(Document::from_json_for_id(
-            with_matches(query.json(), &matches)?,
-            query.id(),
-        )?)?;
+        sink(with_matches_doc(query.json(), query.id(), &matches)?)?;
     }
     Ok(())
 }
@@ -353,7 +350,7 @@ fn write_into_store(
             })??;
             matches.push(text);
         }
-        let doc = Document::from_json_for_id(with_matches(&query, &matches)?, &ids[pos])?;
+        let doc = with_matches_doc(&query, &ids[pos], &matches)?;
         left.set_by_id(&ids[pos], doc)?;
         if let Some(p) = &opts.progress {
             p.inc(1);
@@ -477,6 +474,12 @@ fn match_json(
     push_field(&mut out, "scores", &scores);
     out.push('}');
     Ok(out)
+}
+
+/// The query document with its new matches. The text is built from the query's own fields
+/// (its id among them) and valid JSON values only, so it is not scanned again.
+fn with_matches_doc(query: &str, id: &str, matches: &[String]) -> ArrayResult<Document> {
+    Ok(Document::from_trusted(id, &with_matches(query, matches)?))
 }
 
 /// The query's text with `matches` set to the given match texts (in place if it had some).

@@ -42,6 +42,8 @@ pub use distance::Metric;
 pub use error::{ArrayError, ArrayResult};
 pub use matching::{match_queries, match_queries_each, match_self, match_stores, MatchOptions};
 pub use matrix::{Matrix, NdArray};
-pub use paths::{flatten, parse_paths, traverse, traverse_flat, Flat, Leaf};
+pub use paths::{
+    flatten, parse_paths, traverse, traverse_flat, traverse_flat_per_path, Flat, Leaf,
+};
 pub use sampling::{batch, batch_seeded, sample, shuffle, split};
 pub use visualize::{pca_2d, visualize, visualize_with_progress, LegendEntry};

@@ -218,6 +218,29 @@ pub fn traverse_flat<'a>(dam: &'a DocumentArrayMemmap, paths: &str) -> ArrayResu
     Ok(Flat::Docs(out))
 }
 
+/// One flat array per path (the original's `traverse_flat_per_path`): for `"r,c"`, the
+/// store itself and then all the chunks.
+pub fn traverse_flat_per_path<'a>(
+    dam: &'a DocumentArrayMemmap,
+    paths: &str,
+) -> ArrayResult<Vec<Flat<'a>>> {
+    parse_paths(paths)?
+        .into_iter()
+        .map(|path| {
+            if path.is_root() {
+                return Ok(Flat::Root(dam));
+            }
+            let mut out = Vec::new();
+            for leaf in traverse(dam, &path.text)? {
+                if let Leaf::Docs(docs) = leaf? {
+                    out.extend(docs);
+                }
+            }
+            Ok(Flat::Docs(out))
+        })
+        .collect()
+}
+
 /// Calls `f` with every document the paths reach, without collecting them (what
 /// `damfs traverse` uses: memory for one root document's leaves at a time).
 pub fn for_each_reached(
