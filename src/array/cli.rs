@@ -133,8 +133,10 @@ pub fn attrs(store: &Path, fields: &[String], out: &mut dyn Write) -> CommandRes
     let dam = open_read_only(store)?;
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
     let what = format!("reading {}", show(store));
+    let bar = progress(dam.len() as u64, "attrs");
     let mut n = 0;
     for doc in dam.iter() {
+        bar.inc(1);
         let doc = doc.map_err(store_err(&what))?;
         let mut values = document_attributes(&doc, &fields).map_err(fail(what.clone()))?;
         let line = if values.len() == 1 {
@@ -145,6 +147,7 @@ pub fn attrs(store: &Path, fields: &[String], out: &mut dyn Write) -> CommandRes
         write_line(out, &line.to_string())?;
         n += 1;
     }
+    bar.finish_and_clear();
     Ok(n)
 }
 
@@ -221,7 +224,9 @@ pub fn split(store: &Path, tag: &str, outdir: &Path) -> CommandResult<Vec<SplitG
     })?;
     let what = format!("splitting {}", show(store));
     let mut groups: Groups<(PathBuf, BufWriter<File>, usize)> = Groups::default();
+    let bar = progress(dam.len() as u64, "split");
     for doc in dam.iter() {
+        bar.inc(1);
         let doc = doc.map_err(store_err(&what))?;
         let Some(value) = sampling::split_key(&doc, tag).map_err(fail(what.clone()))? else {
             continue;
@@ -240,6 +245,7 @@ pub fn split(store: &Path, tag: &str, outdir: &Path) -> CommandResult<Vec<SplitG
         write_line(file, doc.json())?;
         *count += 1;
     }
+    bar.finish_and_clear();
     groups
         .groups
         .into_iter()
