@@ -600,3 +600,49 @@ fn visualize_writes_a_png_coloured_by_a_tag() {
         300
     );
 }
+
+#[test]
+fn the_avx2_kernel_and_the_portable_path_find_the_same_neighbours() {
+    use damfs::array::distance::{Metric, Search};
+    let mut r = rng();
+    for (nq, rows, dim) in [(37, 1000, 13), (16, 257, 128), (1, 10, 1), (50, 333, 7)] {
+        let q = random_matrix_with(&mut r, nq, dim);
+        let y: Vec<f32> = (0..rows * dim).map(|_| r.gen::<f32>() - 0.3).collect();
+        for metric in [Metric::Cosine, Metric::Euclidean, Metric::SqEuclidean] {
+            let run = |portable: bool| {
+                let mut s = Search::new(&q, metric, 5, true);
+                if portable {
+                    s = s.portable();
+                }
+                // Two batches of unequal size, as `nearest` feeds them.
+                let cut = (rows / 3) * dim;
+                s.feed(&y[..cut]).unwrap();
+                s.feed(&y[cut..]).unwrap();
+                s.finish()
+            };
+            for (fast, slow) in run(false).into_iter().zip(run(true)) {
+                assert!((fast.min - slow.min).abs() < 1e-4 && (fast.max - slow.max).abs() < 1e-4);
+                let (fast, slow) = (fast.into_sorted(), slow.into_sorted());
+                assert_eq!(fast.len(), slow.len());
+                for (a, b) in fast.iter().zip(&slow) {
+                    assert!(
+                        (a.dist - b.dist).abs() <= 1e-4 * b.dist.abs().max(1.0),
+                        "{metric:?} {a:?} {b:?}"
+                    );
+                }
+                let rows_fast: Vec<usize> = fast.iter().map(|n| n.row).collect();
+                let rows_slow: Vec<usize> = slow.iter().map(|n| n.row).collect();
+                assert_eq!(rows_fast, rows_slow, "{metric:?} nq={nq} dim={dim}");
+            }
+        }
+    }
+}
+
+fn random_matrix_with(r: &mut rand::rngs::StdRng, rows: usize, dim: usize) -> Matrix {
+    Matrix::new(
+        rows,
+        dim,
+        (0..rows * dim).map(|_| r.gen::<f32>() - 0.3).collect(),
+    )
+    .unwrap()
+}

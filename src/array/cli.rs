@@ -77,7 +77,11 @@ fn open_read_only(store: &Path) -> CommandResult<DocumentArrayMemmap> {
 /// Opens an existing store for writing (its cache, or matches): a missing store is an
 /// error, never created. Falls back to read-only when the store cannot be written.
 fn open_existing(store: &Path, pool: usize) -> CommandResult<DocumentArrayMemmap> {
-    drop(open_read_only(store)?);
+    // A store has an index (README, "On-disk format"); without one, the read-only open
+    // gives the store's own diagnosis, and nothing is created either way.
+    if !store.join("index.dam").is_file() {
+        drop(open_read_only(store)?);
+    }
     match DocumentArrayMemmap::open_with(
         store,
         Options {
@@ -360,9 +364,7 @@ pub fn match_command(
         matching::match_self(&mut right_dam, &opts).map_err(fail(what))?;
         n
     } else {
-        drop(open_read_only(left)?);
-        let mut left_dam = DocumentArrayMemmap::open(left)
-            .map_err(store_err(&format!("cannot open {}", show(left))))?;
+        let mut left_dam = open_existing(left, 1000)?;
         matching::match_stores(&mut left_dam, &mut right_dam, &opts).map_err(fail(what))?;
         left_dam.len()
     };

@@ -13,6 +13,7 @@ use std::collections::BinaryHeap;
 use std::str::FromStr;
 
 use super::error::{ArrayError, ArrayResult};
+use super::kernel::{self, Packed, LANES};
 use super::matrix::Matrix;
 
 /// A distance metric (smaller is closer).
@@ -102,7 +103,7 @@ impl Best {
     }
 
     #[inline]
-    fn offer(&mut self, n: Neighbour) {
+    pub(crate) fn offer(&mut self, n: Neighbour) {
         if self.heap.len() < self.k {
             self.heap.push(n);
         } else if let Some(mut worst) = self.heap.peek_mut() {
@@ -114,7 +115,7 @@ impl Best {
 
     /// The worst distance still kept, once `k` are kept: anything not below it is out.
     #[inline]
-    fn bound(&self) -> f32 {
+    pub(crate) fn bound(&self) -> f32 {
         if self.heap.len() < self.k {
             f32::INFINITY
         } else {
@@ -141,6 +142,8 @@ pub struct Search<'q> {
     threads: usize,
     track_range: bool,
     tiles: Vec<Vec<f32>>,
+    /// The queries packed for the AVX2 kernel, when the CPU has it.
+    packed: Option<Packed>,
 }
 
 /// A thread's SGEMM output buffer, and whether distance ranges are wanted.
@@ -156,18 +159,28 @@ impl<'q> Search<'q> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(queries.rows().div_ceil(64).max(1));
+        let query_stats: Vec<f32> = (0..queries.rows())
+            .map(|i| metric.row_stat(queries.row(i)))
+            .collect();
+        let packed = kernel::available()
+            .then(|| Packed::new(queries.as_slice(), &query_stats, queries.dim()));
         Search {
             metric,
             queries,
-            query_stats: (0..queries.rows())
-                .map(|i| metric.row_stat(queries.row(i)))
-                .collect(),
+            query_stats,
             best: vec![Best::new(k.max(1)); queries.rows()],
             seen: 0,
             threads,
             track_range,
             tiles: Vec::new(),
+            packed,
         }
+    }
+
+    /// Uses the portable path (SGEMM tiles) even where the AVX2 kernel runs.
+    pub fn portable(mut self) -> Self {
+        self.packed = None;
+        self
     }
 
     /// Takes in the next `rows` right-hand rows (`batch` holds them end to end).
@@ -183,6 +196,17 @@ impl<'q> Search<'q> {
             .chunks_exact(dim)
             .map(|r| self.metric.row_stat(r))
             .collect();
+        if let Some(packed) = &self.packed {
+            let fused = Fused {
+                metric: self.metric,
+                track_range: self.track_range,
+                offset: self.seen,
+                threads: self.threads,
+            };
+            fused.feed(&mut self.best, packed, batch, &stats, dim);
+            self.seen += rows;
+            return Ok(());
+        }
         let per_thread = self.queries.rows().div_ceil(self.threads);
         let (metric, queries, offset) = (self.metric, self.queries, self.seen);
         let track_range = self.track_range;
@@ -211,6 +235,47 @@ impl<'q> Search<'q> {
     /// The best neighbours of every query, closest first.
     pub fn finish(self) -> Vec<Best> {
         self.best
+    }
+}
+
+/// The AVX2 path's settings for one batch.
+struct Fused {
+    metric: Metric,
+    track_range: bool,
+    offset: usize,
+    threads: usize,
+}
+
+impl Fused {
+    /// Each thread takes whole blocks of 16 queries; rows are taken in groups that stay in
+    /// the L2 cache while every block of the thread passes over them.
+    fn feed(&self, best: &mut [Best], packed: &Packed, batch: &[f32], stats: &[f32], dim: usize) {
+        const GROUP: usize = 256;
+        let per_thread = packed.blocks().div_ceil(self.threads) * LANES;
+        let rows = stats.len();
+        std::thread::scope(|scope| {
+            for (chunk, best) in best.chunks_mut(per_thread).enumerate() {
+                let first_block = chunk * per_thread / LANES;
+                scope.spawn(move || {
+                    for start in (0..rows).step_by(GROUP) {
+                        let end = (start + GROUP).min(rows);
+                        let y = &batch[start * dim..end * dim];
+                        for (i, b) in best.chunks_mut(LANES).enumerate() {
+                            kernel::scan_block(
+                                self.metric,
+                                self.track_range,
+                                packed,
+                                first_block + i,
+                                y,
+                                &stats[start..end],
+                                self.offset + start,
+                                b,
+                            );
+                        }
+                    }
+                });
+            }
+        });
     }
 }
 

@@ -26,6 +26,7 @@ pub mod cli;
 pub mod content;
 pub mod distance;
 pub mod error;
+pub mod kernel;
 pub mod matching;
 pub mod matrix;
 pub mod paths;
