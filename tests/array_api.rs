@@ -211,7 +211,7 @@ fn split_by_tag_in_first_seen_order() {
 
 #[test]
 fn embeddings_getter_matches_get_attributes() {
-    // §8.1 items 29 and 32
+    // §8.1 items 29, 30 and 32
     let tmp = common::scratch();
     let docs = (0..100)
         .map(|i| {
@@ -226,6 +226,19 @@ fn embeddings_getter_matches_get_attributes() {
         let row: Vec<f32> = serde_json::from_value(a.clone()).unwrap();
         assert_eq!(m.row(i), &row[..]);
     }
+    // §8.1 item 30: a slice of the matrix equals the same slice of get_attributes.
+    let part = array::embeddings_range(&mut dam, 10..20).unwrap().unwrap();
+    assert_eq!(part.rows(), 10);
+    for i in 0..10 {
+        assert_eq!(part.row(i), m.row(10 + i));
+    }
+    assert_eq!(
+        array::embeddings_range(&mut dam, 95..200)
+            .unwrap()
+            .unwrap()
+            .rows(),
+        5
+    );
     let want = random_matrix(100, 128);
     let tmp2 = common::scratch();
     let docs = (0..100)

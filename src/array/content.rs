@@ -57,6 +57,24 @@ pub fn embeddings(dam: &mut DocumentArrayMemmap) -> ArrayResult<Option<Matrix>> 
     Ok(Some(cache.to_matrix()?))
 }
 
+/// The embeddings of the documents at positions `range` (the 2.1–2.4 original's
+/// `_get_embeddings(slice)`), read from the cache without building the whole matrix.
+pub fn embeddings_range(
+    dam: &mut DocumentArrayMemmap,
+    range: std::ops::Range<usize>,
+) -> ArrayResult<Option<Matrix>> {
+    let cache = cache::open(dam)?;
+    if cache.rows() == 0 || cache.is_empty() {
+        return Ok(None);
+    }
+    cache.check_complete(dam)?;
+    let end = range.end.min(cache.rows());
+    let start = range.start.min(end);
+    let mut data = Vec::new();
+    cache.read_rows(start, end - start, &mut data)?;
+    Ok(Some(Matrix::new(end - start, cache.dim(), data)?))
+}
+
 /// Sets every document's embedding to its row of `matrix` (one row per document, in store
 /// order), or removes every embedding with `None`.
 pub fn set_embeddings(dam: &mut DocumentArrayMemmap, matrix: Option<&Matrix>) -> ArrayResult<()> {

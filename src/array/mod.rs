@@ -37,7 +37,8 @@ pub mod visualize;
 pub use attributes::{attribute, get_attributes, get_attributes_with_docs};
 pub use cache::{Embeddings, CACHE_FILE};
 pub use content::{
-    blobs, buffers, embeddings, set_blobs, set_buffers, set_embeddings, set_texts, texts,
+    blobs, buffers, embeddings, embeddings_range, set_blobs, set_buffers, set_embeddings,
+    set_texts, texts,
 };
 pub use distance::Metric;
 pub use error::{ArrayError, ArrayResult};
