@@ -193,7 +193,14 @@ pub fn match_self(dam: &mut DocumentArrayMemmap, opts: &MatchOptions) -> ArrayRe
         let ctx = QueryContext::of(&query)?;
         for (row, score) in plan {
             let text = right_texts(dam, row)?;
-            matches.push(match_json(&text, &ids[row], true, &ctx, opts, score)?);
+            matches.push(match_json(
+                text.as_bytes(),
+                &ids[row],
+                true,
+                &ctx,
+                opts,
+                score,
+            )?);
         }
         let doc = with_matches_doc(&query, &ids[pos], &matches)?;
         dam.set_by_id(&ids[pos], doc)?;
@@ -245,9 +252,7 @@ pub fn match_queries_each(
         for (row, score) in plan {
             let id = right_id(right, row)?;
             let in_left = left_ids.contains(id.as_str());
-            let m = right.with_json(&id, |b| {
-                match_json(&String::from_utf8_lossy(b), &id, in_left, &ctx, opts, score)
-            })??;
+            let m = right.with_json(&id, |b| match_json(b, &id, in_left, &ctx, opts, score))??;
             matches.push(m);
         }
         sink(with_matches_doc(query.json(), query.id(), &matches)?)?;
@@ -345,9 +350,7 @@ fn write_into_store(
         for (row, score) in plan_matches(&ids[pos], &neighbours, opts, id_of)? {
             let id = id_of(row)?;
             let in_left = left.contains(&id);
-            let text = right_json(&id, &mut |b| {
-                match_json(&String::from_utf8_lossy(b), &id, in_left, &ctx, opts, score)
-            })??;
+            let text = right_json(&id, &mut |b| match_json(b, &id, in_left, &ctx, opts, score))??;
             matches.push(text);
         }
         let doc = with_matches_doc(&query, &ids[pos], &matches)?;
@@ -383,8 +386,9 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
-fn fields_of<'a>(json: &'a str, id: &str) -> ArrayResult<Fields<'a>> {
-    serde_json::from_str(json)
+fn fields_of<'a>(json: &'a [u8], id: &str) -> ArrayResult<Fields<'a>> {
+    // From bytes: serde_json checks the UTF-8 as it scans, so there is one pass, not two.
+    serde_json::from_slice(json)
         .map_err(|e| ArrayError::bad_field(id, format!("not a JSON object: {e}")))
 }
 
@@ -405,7 +409,7 @@ struct QueryContext {
 
 impl QueryContext {
     fn of(query: &str) -> ArrayResult<QueryContext> {
-        let fields = fields_of(query, "query")?;
+        let fields = fields_of(query.as_bytes(), "query")?;
         let mut ctx = QueryContext {
             adjacency: 0,
             granularity: None,
@@ -442,7 +446,7 @@ fn score_json(v: f32) -> String {
 /// The JSON text of one match: the right-hand document (or only its id), with scores,
 /// adjacency and granularity set, and its matches removed when it is also on the left.
 fn match_json(
-    right: &str,
+    right: &[u8],
     id: &str,
     drop_matches: bool,
     ctx: &QueryContext,
@@ -485,7 +489,7 @@ fn with_matches_doc(query: &str, id: &str, matches: &[String]) -> ArrayResult<Do
 /// The query's text with `matches` set to the given match texts (in place if it had some).
 fn with_matches(query: &str, matches: &[String]) -> ArrayResult<String> {
     let list = format!("[{}]", matches.join(","));
-    let fields = fields_of(query, "query")?;
+    let fields = fields_of(query.as_bytes(), "query")?;
     let mut out = String::with_capacity(query.len() + list.len() + 16);
     out.push('{');
     let mut placed = false;
