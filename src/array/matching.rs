@@ -157,13 +157,7 @@ pub fn match_stores(
     let right_cache = cache::open_with_progress(right, opts.progress.as_ref())?;
     right_cache.check_complete(right)?;
     let found = nearest(&queries, &right_cache, opts)?;
-    write_into_store(
-        left,
-        found,
-        opts,
-        |id, f| right.with_json(id, f),
-        |pos| right.id_at(pos).map(str::to_owned),
-    )
+    write_into_store(left, found, opts, right)
 }
 
 /// Matches every document of a store against the store itself and writes the matches.
@@ -179,9 +173,6 @@ pub fn match_self(dam: &mut DocumentArrayMemmap, opts: &MatchOptions) -> ArrayRe
     drop(cache);
     // Positions of the right-hand side are those of this view; ids are taken before any write.
     let ids: Vec<String> = dam.ids().map(str::to_owned).collect();
-    let right_texts = |d: &DocumentArrayMemmap, pos: usize| -> ArrayResult<String> {
-        Ok(d.with_json(&ids[pos], |b| String::from_utf8_lossy(b).into_owned())?)
-    };
     if let Some(p) = &opts.progress {
         p.set_length(dam.len() as u64);
         p.set_position(0);
@@ -192,15 +183,8 @@ pub fn match_self(dam: &mut DocumentArrayMemmap, opts: &MatchOptions) -> ArrayRe
         let plan = plan_matches(&ids[pos], &neighbours, opts, |row| Ok(ids[row].clone()))?;
         let ctx = QueryContext::of(&query)?;
         for (row, score) in plan {
-            let text = right_texts(dam, row)?;
-            matches.push(match_json(
-                text.as_bytes(),
-                &ids[row],
-                true,
-                &ctx,
-                opts,
-                score,
-            )?);
+            let id = &ids[row];
+            matches.push(dam.with_json(id, |b| match_json(b, id, true, &ctx, opts, score))??);
         }
         let doc = with_matches_doc(&query, &ids[pos], &matches)?;
         dam.set_by_id(&ids[pos], doc)?;
@@ -324,25 +308,19 @@ fn plan_matches(
     Ok(kept)
 }
 
+/// Writes each left document's matches (`found`: rows of `right`), then saves `left`.
 fn write_into_store(
     left: &mut DocumentArrayMemmap,
     found: Vec<Vec<(usize, f32)>>,
     opts: &MatchOptions,
-    right_json: impl Fn(
-        &str,
-        &mut dyn FnMut(&[u8]) -> ArrayResult<String>,
-    ) -> crate::Result<ArrayResult<String>>,
-    right_id_at: impl Fn(usize) -> Option<String>,
+    right: &DocumentArrayMemmap,
 ) -> ArrayResult<()> {
     let ids: Vec<String> = left.ids().map(str::to_owned).collect();
     if let Some(p) = &opts.progress {
         p.set_length(ids.len() as u64);
         p.set_position(0);
     }
-    let id_of = |row: usize| {
-        right_id_at(row)
-            .ok_or_else(|| ArrayError::InvalidArgument(format!("no right-hand document at {row}")))
-    };
+    let id_of = |row: usize| right_id(right, row);
     for (pos, neighbours) in found.into_iter().enumerate() {
         let query = left.with_json(&ids[pos], |b| String::from_utf8_lossy(b).into_owned())?;
         let ctx = QueryContext::of(&query)?;
@@ -350,7 +328,8 @@ fn write_into_store(
         for (row, score) in plan_matches(&ids[pos], &neighbours, opts, id_of)? {
             let id = id_of(row)?;
             let in_left = left.contains(&id);
-            let text = right_json(&id, &mut |b| match_json(b, &id, in_left, &ctx, opts, score))??;
+            let text =
+                right.with_json(&id, |b| match_json(b, &id, in_left, &ctx, opts, score))??;
             matches.push(text);
         }
         let doc = with_matches_doc(&query, &ids[pos], &matches)?;
