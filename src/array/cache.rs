@@ -209,20 +209,41 @@ pub fn open_with_progress(
     dam: &mut DocumentArrayMemmap,
     progress: Option<&ProgressBar>,
 ) -> ArrayResult<Embeddings> {
+    open_as(dam, progress, false)
+}
+
+/// [`open_with_progress`] for callers that want the whole matrix: it is read into memory
+/// in the same pass that checks the CRC (then [`Embeddings::into_matrix`] copies nothing).
+pub fn load(
+    dam: &mut DocumentArrayMemmap,
+    progress: Option<&ProgressBar>,
+) -> ArrayResult<Embeddings> {
+    open_as(dam, progress, true)
+}
+
+fn open_as(
+    dam: &mut DocumentArrayMemmap,
+    progress: Option<&ProgressBar>,
+    keep: bool,
+) -> ArrayResult<Embeddings> {
     if dam.stats().pool_dirty > 0 {
         dam.save()?;
     }
     let view = view_of(dam);
     let path = cache_path(dam);
-    let old = match read_verified(&path) {
-        Ok(Some((header, file))) if header.view == view => {
+    let old = match read_verified(&path, keep) {
+        Ok(Some(v)) if v.header.view == view => {
+            let source = match v.kept {
+                Some(data) => Source::Memory(data),
+                None => Source::File(v.file),
+            };
             return Ok(Embeddings {
-                header,
-                source: Source::File(file),
+                header: v.header,
+                source,
                 path,
-            })
+            });
         }
-        Ok(Some((header, file))) => Some((header, file)),
+        Ok(Some(v)) => Some((v.header, v.file)),
         Ok(None) => None,
         Err(e) => {
             log::warn!("{}: ignoring the embeddings cache: {e}", path.display());
@@ -248,7 +269,9 @@ pub(crate) fn store_known(dam: &mut DocumentArrayMemmap, known: &Matrix) -> Arra
 
 /// Opens the cache file and checks its header and data CRC. `Ok(None)`: there is none,
 /// or it is not a valid cache (a stale one is still returned: its rows can be reused).
-fn read_verified(path: &Path) -> io::Result<Option<(Header, File)>> {
+///
+/// With `keep`, the matrix is kept as it is read (one pass for callers that want it all).
+fn read_verified(path: &Path, keep: bool) -> io::Result<Option<Verified>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -266,8 +289,20 @@ fn read_verified(path: &Path) -> io::Result<Option<(Header, File)>> {
         return Ok(None);
     }
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut offset = HEADER_LEN;
+    let mut kept = None;
+    if keep {
+        let mut data = vec![0f32; (header.view.rows * header.dim) as usize];
+        // SAFETY: as in f32_bytes; every bit pattern is a valid f32.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), data.len() * 4)
+        };
+        file.read_exact_at(bytes, offset)?;
+        crc.update(bytes);
+        offset += bytes.len() as u64;
+        kept = Some(data);
+    }
+    let mut buf = vec![0u8; 1 << 20];
     while offset < HEADER_LEN + data_len {
         let n = ((HEADER_LEN + data_len - offset) as usize).min(buf.len());
         file.read_exact_at(&mut buf[..n], offset)?;
@@ -277,7 +312,14 @@ fn read_verified(path: &Path) -> io::Result<Option<(Header, File)>> {
     if crc.finalize() != header.data_crc {
         return Ok(None);
     }
-    Ok(Some((header, file)))
+    Ok(Some(Verified { header, file, kept }))
+}
+
+/// A cache file whose CRC checked out (and its matrix, when asked for).
+struct Verified {
+    header: Header,
+    file: File,
+    kept: Option<Vec<f32>>,
 }
 
 /// The rows of an older cache, found by id hash (reused when the text is unchanged).
@@ -510,6 +552,15 @@ impl Embeddings {
             }
         }
         Ok(())
+    }
+
+    /// The whole matrix, without a copy when it is already in memory.
+    pub fn into_matrix(self) -> ArrayResult<Matrix> {
+        let (rows, dim) = (self.rows(), self.dim());
+        match self.source {
+            Source::Memory(data) => Matrix::new(rows, dim, data),
+            Source::File(_) => self.to_matrix(),
+        }
     }
 
     /// The whole matrix.

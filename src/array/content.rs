@@ -49,12 +49,12 @@ fn set_all(
 /// document has an embedding; an error names a document without one, or with one of a
 /// different length, when only some have.
 pub fn embeddings(dam: &mut DocumentArrayMemmap) -> ArrayResult<Option<Matrix>> {
-    let cache = cache::open(dam)?;
+    let cache = cache::load(dam, None)?;
     if cache.rows() == 0 || cache.is_empty() {
         return Ok(None);
     }
     cache.check_complete(dam)?;
-    Ok(Some(cache.to_matrix()?))
+    Ok(Some(cache.into_matrix()?))
 }
 
 /// The embeddings of the documents at positions `range` (the 2.1–2.4 original's

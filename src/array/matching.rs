@@ -166,7 +166,8 @@ pub fn match_self(dam: &mut DocumentArrayMemmap, opts: &MatchOptions) -> ArrayRe
     if dam.is_empty() {
         return Ok(());
     }
-    let cache = cache::open_with_progress(dam, opts.progress.as_ref())?;
+    // The queries are the whole matrix anyway: load it once and stream batches from it.
+    let cache = cache::load(dam, opts.progress.as_ref())?;
     cache.check_complete(dam)?;
     let queries = cache.to_matrix()?;
     let found = nearest(&queries, &cache, opts)?;
@@ -253,9 +254,9 @@ fn right_id(right: &DocumentArrayMemmap, row: usize) -> ArrayResult<String> {
 
 /// The embeddings of every document of a store, failing when one has none.
 fn complete_matrix(dam: &mut DocumentArrayMemmap) -> ArrayResult<Matrix> {
-    let cache = cache::open(dam)?;
+    let cache = cache::load(dam, None)?;
     cache.check_complete(dam)?;
-    cache.to_matrix()
+    cache.into_matrix()
 }
 
 /// The embeddings of query documents, in order.

@@ -147,15 +147,14 @@ pub fn visualize_with_progress(
     size: u32,
     progress: Option<&indicatif::ProgressBar>,
 ) -> ArrayResult<Vec<LegendEntry>> {
-    let cache = cache::open_with_progress(dam, progress)?;
+    let cache = cache::load(dam, progress)?;
     if cache.is_empty() {
         return Err(ArrayError::InvalidArgument(
             "there is nothing to plot: no document has an embedding".into(),
         ));
     }
     cache.check_complete(dam)?;
-    let points = pca_2d(&cache.to_matrix()?);
-    drop(cache);
+    let points = pca_2d(&cache.into_matrix()?);
     let mut groups: Groups<usize> = Groups::default();
     let mut group_of = Vec::with_capacity(points.len());
     if let Some(field) = color_by {
