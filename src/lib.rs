@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod array;
 pub mod cli;
 pub mod daemon;
 pub mod document;
