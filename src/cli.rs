@@ -25,6 +25,8 @@ use serde_json::value::RawValue;
 use crate::id_set::{IdList, IdSet};
 use crate::{Document, DocumentArrayMemmap, Options, Slice};
 
+pub mod jina;
+
 /// Documents written per `extend` call during an import.
 pub const IMPORT_CHUNK: usize = 10_000;
 /// At most this many bad records are reported before validation stops.
@@ -53,6 +55,12 @@ pub enum CliError {
     Rejected {
         problems: Vec<String>,
         summary: String,
+    },
+    /// Documents do not fit the export's format (each `document "id": reason`); nothing was
+    /// written.
+    ExportInvalid {
+        problems: Vec<String>,
+        truncated: bool,
     },
     /// Writing an import failed part-way; what it wrote was removed again (if `rolled_back`).
     ImportFailed {
@@ -101,6 +109,20 @@ impl CliError {
                 out.push(summary.clone());
                 out
             }
+            CliError::ExportInvalid {
+                problems,
+                truncated,
+            } => {
+                let mut out = problems.clone();
+                let n = problems.len();
+                let (s, verb) = if n == 1 { ("", "does") } else { ("s", "do") };
+                let more = if *truncated { "stopped after " } else { "" };
+                out.push(format!(
+                    "export failed: {more}{n} document{s} that {verb} not fit; nothing was \
+                     written"
+                ));
+                out
+            }
             other => vec![other.to_string()],
         }
     }
@@ -116,9 +138,9 @@ impl fmt::Display for CliError {
         match self {
             CliError::Store { what, source } => write!(f, "{what}: {source}"),
             CliError::Io { what, source } => write!(f, "{what}: {source}"),
-            CliError::Invalid { .. } | CliError::Rejected { .. } => {
-                f.write_str(&self.lines().join("\n"))
-            }
+            CliError::Invalid { .. }
+            | CliError::Rejected { .. }
+            | CliError::ExportInvalid { .. } => f.write_str(&self.lines().join("\n")),
             CliError::ImportFailed {
                 what,
                 reason,

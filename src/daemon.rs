@@ -373,6 +373,9 @@ fn start_session(
     store: &Path,
     mnt: &Path,
 ) -> Result<(fuser::Session<FuseAdapter>, Arc<Filesystem>)> {
+    // A Jina store is served from a private converted copy (read-only only: src/jina/mount.rs).
+    let served = crate::jina::mount::store_to_serve(store, opts.read_only).map_err(err)?;
+    let store = served.as_path();
     let dam = DocumentArrayMemmap::open_with(
         store,
         Options {

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod array;
 pub mod cli;
 pub mod daemon;
 pub mod doc_commands;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod fs;
 pub mod fuse;
 mod id_set;
+pub mod jina;
 pub mod mount_helper;
 pub mod sd_notify;
 pub mod store;
