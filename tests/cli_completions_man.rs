@@ -72,7 +72,7 @@ fn bash_completes(words: &[&str]) -> Vec<String> {
 fn bash_completes_subcommands_and_mount_flags() {
     let all = bash_completes(&["damfs", ""]);
     for sub in subcommands() {
-        assert!(all.iter().any(|w| *w == sub), "{sub} missing in {all:?}");
+        assert!(all.contains(&sub), "{sub} missing in {all:?}");
     }
     assert_eq!(bash_completes(&["damfs", "mo"]), ["mount"]);
     let flags = bash_completes(&["damfs", "mount", "--"]);
