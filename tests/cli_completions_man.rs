@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::*;
 
-const SUBCOMMANDS: [&str; 14] = [
+const SUBCOMMANDS: [&str; 21] = [
     "import",
     "export",
     "stat",
@@ -22,6 +22,13 @@ const SUBCOMMANDS: [&str; 14] = [
     "completions",
     "man",
     "install-helper",
+    "attrs",
+    "sample",
+    "shuffle",
+    "split",
+    "traverse",
+    "match",
+    "visualize",
 ];
 
 /// What bash's completion offers for the words typed so far (the script loaded as
@@ -107,7 +114,7 @@ fn man_pages_are_written_for_every_command_and_render() {
     let out = dir.path().join("man1");
     let r = damfs(["man".as_ref(), out.as_os_str()]);
     r.assert_ok();
-    assert!(r.stderr.contains("wrote 15 man pages"), "{r:#?}");
+    assert!(r.stderr.contains("wrote 22 man pages"), "{r:#?}");
     let mut pages: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
