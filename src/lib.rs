@@ -20,13 +20,19 @@
 //! # Ok(()) }
 //! ```
 
+pub mod array;
 pub mod cli;
 pub mod daemon;
+pub mod doc_commands;
+pub mod docs_gen;
 pub mod document;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+mod id_set;
 pub mod jina;
+pub mod mount_helper;
+pub mod sd_notify;
 pub mod store;
 
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};

@@ -116,7 +116,10 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
             skipped,
         }),
         Err(reason) => {
-            let written: Vec<String> = dam.ids().skip(before).map(str::to_owned).collect();
+            let mut written = crate::id_set::IdList::default();
+            for id in dam.ids().skip(before) {
+                written.push(id);
+            }
             Err(CliError::ImportFailed {
                 what: format!("import of {name} into {}", show(store)),
                 reason,
