@@ -50,17 +50,17 @@ pub enum CliError {
         /// Validation stopped early: there may be more.
         truncated: bool,
     },
-    /// A command refused its arguments or input (one problem per line, then a summary);
-    /// nothing was changed.
-    Rejected {
-        problems: Vec<String>,
-        summary: String,
-    },
     /// Documents do not fit the export's format (each `document "id": reason`); nothing was
     /// written.
     ExportInvalid {
         problems: Vec<String>,
         truncated: bool,
+    },
+    /// A command refused its arguments or input (one problem per line, then a summary);
+    /// nothing was changed.
+    Rejected {
+        problems: Vec<String>,
+        summary: String,
     },
     /// Writing an import failed part-way; what it wrote was removed again (if `rolled_back`).
     ImportFailed {
@@ -104,11 +104,6 @@ impl CliError {
                 });
                 out
             }
-            CliError::Rejected { problems, summary } => {
-                let mut out = problems.clone();
-                out.push(summary.clone());
-                out
-            }
             CliError::ExportInvalid {
                 problems,
                 truncated,
@@ -121,6 +116,11 @@ impl CliError {
                     "export failed: {more}{n} document{s} that {verb} not fit; nothing was \
                      written"
                 ));
+                out
+            }
+            CliError::Rejected { problems, summary } => {
+                let mut out = problems.clone();
+                out.push(summary.clone());
                 out
             }
             other => vec![other.to_string()],
@@ -139,8 +139,8 @@ impl fmt::Display for CliError {
             CliError::Store { what, source } => write!(f, "{what}: {source}"),
             CliError::Io { what, source } => write!(f, "{what}: {source}"),
             CliError::Invalid { .. }
-            | CliError::Rejected { .. }
-            | CliError::ExportInvalid { .. } => f.write_str(&self.lines().join("\n")),
+            | CliError::ExportInvalid { .. }
+            | CliError::Rejected { .. } => f.write_str(&self.lines().join("\n")),
             CliError::ImportFailed {
                 what,
                 reason,

@@ -134,59 +134,6 @@ enum Command {
         /// Where the store is mounted.
         mountpoint: PathBuf,
     },
-    /// Print one document's JSON exactly as stored (a newline is added if it has none).
-    #[command(allow_negative_numbers = true)]
-    Get {
-        /// The store directory.
-        store: PathBuf,
-        /// A position (0, 1, …; -1 is the last) or an id.
-        key: String,
-        /// Read KEY as an id even if it looks like a number.
-        #[arg(long)]
-        id: bool,
-    },
-    /// Replace or add documents: each replaces the document with its id, or is added at the
-    /// end (a document without an id gets a fresh one). Prints the ids put, one per line.
-    ///
-    /// The input is JSON Lines, a JSON array, or one document (which may span lines),
-    /// validated completely first: on any bad record nothing is written. The store is
-    /// created if it does not exist.
-    Put {
-        /// The store directory.
-        store: PathBuf,
-        /// The input file; `-` or nothing reads standard input.
-        input: Option<PathBuf>,
-    },
-    /// Remove the documents with these ids (all or none: if one is missing, nothing is
-    /// removed).
-    Rm {
-        /// The store directory.
-        store: PathBuf,
-        #[arg(required = true, value_name = "ID")]
-        ids: Vec<String>,
-    },
-    /// Print every document's id, in order, one per line.
-    Ls {
-        /// The store directory.
-        store: PathBuf,
-    },
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Write the man pages (damfs.1, damfs-mount.1, …) into a directory.
-    Man {
-        /// Created if missing.
-        outdir: PathBuf,
-    },
-    /// Install the mount helper that `mount -t fuse.damfs` and fstab entries use: a
-    /// symlink DIR/mount.fuse.damfs to this binary.
-    InstallHelper {
-        /// Where mount(8) looks for helpers.
-        #[arg(long, default_value = "/sbin", value_name = "DIR")]
-        dir: PathBuf,
-    },
     /// Print fields of every document as JSON Lines (`tags__a` reaches into `tags`).
     ///
     /// One field: its value per line; several: a JSON array per line. Missing is null.
@@ -258,6 +205,59 @@ enum Command {
         /// Width and height in pixels.
         #[arg(long, default_value_t = 800)]
         size: u32,
+    },
+    /// Print one document's JSON exactly as stored (a newline is added if it has none).
+    #[command(allow_negative_numbers = true)]
+    Get {
+        /// The store directory.
+        store: PathBuf,
+        /// A position (0, 1, …; -1 is the last) or an id.
+        key: String,
+        /// Read KEY as an id even if it looks like a number.
+        #[arg(long)]
+        id: bool,
+    },
+    /// Replace or add documents: each replaces the document with its id, or is added at the
+    /// end (a document without an id gets a fresh one). Prints the ids put, one per line.
+    ///
+    /// The input is JSON Lines, a JSON array, or one document (which may span lines),
+    /// validated completely first: on any bad record nothing is written. The store is
+    /// created if it does not exist.
+    Put {
+        /// The store directory.
+        store: PathBuf,
+        /// The input file; `-` or nothing reads standard input.
+        input: Option<PathBuf>,
+    },
+    /// Remove the documents with these ids (all or none: if one is missing, nothing is
+    /// removed).
+    Rm {
+        /// The store directory.
+        store: PathBuf,
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Print every document's id, in order, one per line.
+    Ls {
+        /// The store directory.
+        store: PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (damfs.1, damfs-mount.1, …) into a directory.
+    Man {
+        /// Created if missing.
+        outdir: PathBuf,
+    },
+    /// Install the mount helper that `mount -t fuse.damfs` and fstab entries use: a
+    /// symlink DIR/mount.fuse.damfs to this binary.
+    InstallHelper {
+        /// Where mount(8) looks for helpers.
+        #[arg(long, default_value = "/sbin", value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 

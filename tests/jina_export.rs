@@ -96,7 +96,7 @@ fn the_files_are_laid_out_as_the_original_writes_them() {
     let dir = scratch();
     let (store, out) = (dir.path().join("store"), dir.path().join("out"));
     import_fixture(&store, "varied");
-    let run = export(&store, &out, &[]);
+    let run = export(&store, &out, &["--embedding-dtype", "exact"]);
     let n = expected("varied").len();
     assert!(run
         .assert_ok()
@@ -122,18 +122,40 @@ fn the_files_are_laid_out_as_the_original_writes_them() {
 #[test]
 fn arrays_are_float32_by_default_and_the_rule_can_be_overridden() {
     let dir = scratch();
-    let store = dir.path().join("store");
-    import_fixture(&store, "varied");
     let by_id = |out: &Path, id: &str| records(out).into_iter().find(|d| d.id == id).unwrap();
 
+    let typed = dir.path().join("typed");
+    let input = dir.path().join("typed.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"id\":\"f\",\"embedding\":[0.1,2]}\n",
+            "{\"id\":\"i\",\"embedding\":[[1,2],[3,4]]}\n",
+            "{\"id\":\"b\",\"embedding\":[true,false]}\n",
+            "{\"id\":\"s\",\"embedding\":[\"ab\",\"c\"]}\n",
+            "{\"id\":\"u8\",\"blob\":[[0,255]]}\n",
+        ),
+    )
+    .unwrap();
+    damfs(["import".as_ref(), typed.as_os_str(), input.as_os_str()]).assert_ok();
     let default = dir.path().join("default");
-    export(&store, &default, &[]).assert_ok();
-    assert_eq!(dtype_of(&by_id(&default, "f64"), false), "<f4");
-    assert_eq!(dtype_of(&by_id(&default, "ints"), false), "<f4");
+    export(&typed, &default, &[]).assert_ok();
+    assert_eq!(dtype_of(&by_id(&default, "f"), false), "<f4");
+    assert_eq!(dtype_of(&by_id(&default, "i"), false), "<f4");
+    assert_eq!(dtype_of(&by_id(&default, "b"), false), "|b1");
+    assert_eq!(dtype_of(&by_id(&default, "s"), false), "<U2");
     assert_eq!(dtype_of(&by_id(&default, "u8"), true), "<f4");
-    assert_eq!(dtype_of(&by_id(&default, "bools"), false), "|b1");
-    assert_eq!(dtype_of(&by_id(&default, "unicode-array"), false), "<U2");
+    let forced = dir.path().join("forced");
+    export(&typed, &forced, &["--blob-dtype", "uint8"]).assert_ok();
+    assert_eq!(dtype_of(&by_id(&forced, "u8"), true), "|u1");
 
+    // From jina: the default float32 cannot hold 1e300 (the float64 embedding); exact keeps
+    // every dtype a value needs.
+    let store = dir.path().join("store");
+    import_fixture(&store, "varied");
+    export(&store, &dir.path().join("f32"), &[]).assert_fails_with(
+        "document \"f64\": field \"embedding\": element 2: 1e+300 is out of range",
+    );
     let exact = dir.path().join("exact");
     export(
         &store,

@@ -117,7 +117,9 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
         }),
         Err(reason) => {
             let mut written = crate::id_set::IdList::default();
-            dam.ids().skip(before).for_each(|id| written.push(id));
+            for id in dam.ids().skip(before) {
+                written.push(id);
+            }
             Err(CliError::ImportFailed {
                 what: format!("import of {name} into {}", show(store)),
                 reason,

@@ -429,6 +429,15 @@ fn encode(v: &Value, dtype: Dtype, out: &mut Vec<u8>) -> Result<(), String> {
                 Value::Bool(b) => f64::from(u8::from(*b)),
                 _ => v.as_f64().unwrap_or(f64::NAN),
             };
+            // Rounding is the rule; overflowing to infinity would change the value's kind.
+            let fits = match size {
+                2 => x.abs() < 65520.0,
+                4 => (x as f32).is_finite(),
+                _ => true,
+            };
+            if !fits {
+                return Err(format!("{v} is out of range"));
+            }
             match size {
                 2 => put(&f64_to_half(x).to_le_bytes()),
                 4 => put(&(x as f32).to_le_bytes()),
@@ -526,6 +535,8 @@ mod tests {
         assert!(e.reason.contains("out of range"), "{e}");
         let e = dense(r#"{"embedding": [1.5]}"#, rule("int32")).unwrap_err();
         assert!(e.reason.contains("not an integer"), "{e}");
+        let e = dense(r#"{"embedding": [1e300]}"#, rule("float32")).unwrap_err();
+        assert!(e.reason.contains("out of range"), "{e}");
         let d = dense(r#"{"embedding": ["ab", "c"]}"#, rule("float32")).unwrap();
         assert_eq!((d.dtype.as_str(), d.buffer.len()), ("<U2", 16));
     }

@@ -8,75 +8,42 @@
 use std::fmt::Write;
 
 /// Appends `repr(x)` for a finite `x` (`1.0`, `1e+16`, `1e-07`, `0.0001`, `-0.0`).
+///
+/// ryu's own text has CPython's digits and almost its layout: both print plain decimals for
+/// `1e-5 <= |x| < 1e16` (`123.0`, `0.001`) and exponents outside. Only two things differ:
+/// CPython writes the exponent with a sign and two digits (`1e+16`, `1e-07`, ryu `1e16`,
+/// `1e-7`), and switches to an exponent already below `1e-4` (`1.5e-05`, ryu `0.000015`).
 pub fn write_repr(x: f64, out: &mut String) {
-    if x == 0.0 {
-        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
-        return;
-    }
-    if x < 0.0 {
-        out.push('-');
-    }
     let mut buf = ryu::Buffer::new();
-    let mut digits = [0u8; 24];
-    let (n, decpt) = split_digits(buf.format_finite(x.abs()), &mut digits);
-    // ASCII digits only, so this cannot fail.
-    let digits = std::str::from_utf8(&digits[..n]).unwrap_or("0");
-    // CPython's 'r' format: exponent notation outside 1e-4 <= |x| < 1e16.
-    if decpt <= -4 || decpt > 16 {
+    let text = buf.format_finite(x);
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(t) => ("-", t),
+        None => ("", text),
+    };
+    out.push_str(sign);
+    if let Some((mantissa, exp)) = text.split_once('e') {
+        out.push_str(mantissa);
+        let (exp_sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        out.push('e');
+        out.push(exp_sign);
+        if digits.len() < 2 {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else if let Some(digits) = text.strip_prefix("0.0000") {
+        // 1e-5 <= |x| < 1e-4: `0.0000ddd` becomes `d.dde-05`.
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let e = decpt - 1;
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.unsigned_abs()
-        );
-    } else if decpt <= 0 {
-        out.push_str("0.");
-        for _ in 0..decpt.unsigned_abs() {
-            out.push('0');
-        }
-        out.push_str(digits);
-    } else if decpt as usize >= digits.len() {
-        out.push_str(digits);
-        for _ in digits.len()..decpt as usize {
-            out.push('0');
-        }
-        out.push_str(".0");
+        out.push_str("e-05");
     } else {
-        out.push_str(&digits[..decpt as usize]);
-        out.push('.');
-        out.push_str(&digits[decpt as usize..]);
+        out.push_str(text);
     }
-}
-
-/// Splits ryu's text (`1.5e16`, `0.0001`, `123.0`) into its significant digits (written to
-/// `digits`, their count returned) and the decimal point's position: the value is
-/// `0.DIGITS × 10^decpt`.
-fn split_digits(text: &str, digits: &mut [u8; 24]) -> (usize, i32) {
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
-    let mut n = 0;
-    let mut leading = 0i32;
-    for b in mantissa.bytes().filter(|b| b.is_ascii_digit()) {
-        if n == 0 && b == b'0' {
-            leading += 1;
-        } else if n < digits.len() {
-            digits[n] = b;
-            n += 1;
-        }
-    }
-    while n > 1 && digits[n - 1] == b'0' {
-        n -= 1;
-    }
-    (n, exp + int_len - leading)
 }
 
 /// protobuf's `ToShortestFloat`: the `'%.{p}g'` text of the float32 `x` for the smallest

@@ -6,8 +6,14 @@
 //! (floats compared bit for bit, so `-0.0` shows), non-empty strings and repeated fields,
 //! message fields that are present (an empty `tags` prints `{}`), and the member of the
 //! `content` oneof that is set, even when empty (`"text": ""`).
+//!
+//! The text is written straight out, with no tree in between: a message's fields are
+//! written in sorted order by hand, and maps and `Struct`s are `BTreeMap`s, whose order is
+//! Python's `sort_keys` order (code points). Only arrays can fail, part-way; the caller then
+//! drops the partial text.
 
-use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use base64::Engine;
 use prost_types::value::Kind;
@@ -15,7 +21,7 @@ use prost_types::value::Kind;
 use super::ndarray::DenseView;
 use super::proto::{Content, DocumentProto, NamedScoreProto, NdArrayProto};
 use super::pyfloat::shortest_float32;
-use super::pyjson::{write_value, Py};
+use super::pyjson::{newline, write_float, write_str};
 use super::Unprintable;
 
 /// What printing found out besides the text.
@@ -27,19 +33,15 @@ pub struct PrintNotes {
 }
 
 /// Appends `doc.to_json()` to `out`. `id` replaces the document's id (the original gives a
-/// record without one a fresh id each time it reads it).
+/// record without one a fresh id each time it reads it). On error `out` holds part of the
+/// text.
 pub fn write_document(
     doc: &DocumentProto,
     id: Option<&str>,
     out: &mut String,
 ) -> Result<PrintNotes, Unprintable> {
     let mut notes = PrintNotes::default();
-    let mut value = document(doc, "", &mut notes)?;
-    if let (Some(id), Py::Dict(fields)) = (id, &mut value) {
-        fields.retain(|(k, _)| k != "id");
-        fields.push((Cow::Borrowed("id"), Py::str(id)));
-    }
-    write_value(&value, 0, out);
+    document(doc, id, "", 0, out, &mut notes)?;
     Ok(notes)
 }
 
@@ -54,10 +56,10 @@ pub fn check_document(doc: &DocumentProto) -> Result<PrintNotes, Unprintable> {
 /// Only arrays can fail to print: checks them (at every level) without building the text.
 fn check_arrays(d: &DocumentProto, path: &str, notes: &mut PrintNotes) -> Result<(), Unprintable> {
     if let Some(Content::Blob(a)) = &d.content {
-        array(a, &field(path, "blob"), notes)?;
+        array(a, path, "blob", notes)?;
     }
     if let Some(e) = &d.embedding {
-        array(e, &field(path, "embedding"), notes)?;
+        array(e, path, "embedding", notes)?;
     }
     for (name, docs) in [("chunks", &d.chunks), ("matches", &d.matches)] {
         for (i, c) in docs.iter().enumerate() {
@@ -67,78 +69,148 @@ fn check_arrays(d: &DocumentProto, path: &str, notes: &mut PrintNotes) -> Result
     Ok(())
 }
 
-fn document<'a>(
-    d: &'a DocumentProto,
+/// A JSON object being written: `{`, then each key on its own line, then `}` (`{}` if none).
+struct Obj<'o> {
+    out: &'o mut String,
+    depth: usize,
+    any: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn new(out: &'o mut String, depth: usize) -> Self {
+        out.push('{');
+        Obj {
+            out,
+            depth,
+            any: false,
+        }
+    }
+
+    /// Writes the next key and gives the output for its value.
+    fn key(&mut self, k: &str) -> &mut String {
+        if self.any {
+            self.out.push(',');
+        }
+        self.any = true;
+        newline(self.depth + 1, self.out);
+        write_str(k, self.out);
+        self.out.push_str(": ");
+        self.out
+    }
+
+    fn end(self) {
+        if self.any {
+            newline(self.depth, self.out);
+        }
+        self.out.push('}');
+    }
+}
+
+/// `[`, the items on their own lines, `]` (`[]` if none).
+fn list<T>(
+    items: &[T],
+    depth: usize,
+    out: &mut String,
+    mut item: impl FnMut(&T, usize, &mut String) -> Result<(), Unprintable>,
+) -> Result<(), Unprintable> {
+    out.push('[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(depth + 1, out);
+        item(x, i, out)?;
+    }
+    if !items.is_empty() {
+        newline(depth, out);
+    }
+    out.push(']');
+    Ok(())
+}
+
+fn document(
+    d: &DocumentProto,
+    id: Option<&str>,
     path: &str,
+    depth: usize,
+    out: &mut String,
     notes: &mut PrintNotes,
-) -> Result<Py<'a>, Unprintable> {
-    let mut f: Vec<(Cow<'a, str>, Py<'a>)> = Vec::with_capacity(8);
-    let mut put = |k: &'static str, v: Py<'a>| f.push((Cow::Borrowed(k), v));
+) -> Result<(), Unprintable> {
+    let mut o = Obj::new(out, depth);
+    let inner = depth + 1;
     if d.adjacency != 0 {
-        put("adjacency", Py::Int(d.adjacency.into()));
+        let _ = write!(o.key("adjacency"), "{}", d.adjacency);
     }
     match &d.content {
-        Some(Content::Buffer(b)) => put(
-            "buffer",
-            Py::Str(base64::engine::general_purpose::STANDARD.encode(b).into()),
-        ),
-        Some(Content::Text(t)) => put("text", Py::str(t)),
-        Some(Content::Blob(a)) => put("blob", array(a, &field(path, "blob"), notes)?),
-        None => {}
+        Some(Content::Blob(a)) => write_array(a, path, "blob", inner, o.key("blob"), notes)?,
+        Some(Content::Buffer(b)) => {
+            let out = o.key("buffer");
+            out.push('"');
+            base64::engine::general_purpose::STANDARD.encode_string(b, out);
+            out.push('"');
+        }
+        _ => {}
     }
     if !d.chunks.is_empty() {
-        put(
-            "chunks",
-            documents(&d.chunks, &field(path, "chunks"), notes)?,
-        );
+        let at = field(path, "chunks");
+        list(&d.chunks, inner, o.key("chunks"), |c, i, out| {
+            document(c, None, &format!("{at}[{i}]"), inner + 1, out, notes)
+        })?;
     }
     if let Some(e) = &d.embedding {
-        put("embedding", array(e, &field(path, "embedding"), notes)?);
+        write_array(e, path, "embedding", inner, o.key("embedding"), notes)?;
     }
     if !d.evaluations.is_empty() {
-        put("evaluations", scores(&d.evaluations));
+        scores(&d.evaluations, inner, o.key("evaluations"));
     }
     if d.granularity != 0 {
-        put("granularity", Py::Int(d.granularity.into()));
+        let _ = write!(o.key("granularity"), "{}", d.granularity);
     }
-    if !d.id.is_empty() {
-        put("id", Py::str(&d.id));
+    match id {
+        Some(id) => write_str(id, o.key("id")),
+        None if !d.id.is_empty() => write_str(&d.id, o.key("id")),
+        None => {}
     }
     if !d.location.is_empty() {
-        put(
-            "location",
-            Py::List(d.location.iter().map(|&x| float(x)).collect()),
-        );
+        let _ = list(&d.location, inner, o.key("location"), |&x, _, out| {
+            float(x, out);
+            Ok(())
+        });
     }
     if !d.matches.is_empty() {
-        put(
-            "matches",
-            documents(&d.matches, &field(path, "matches"), notes)?,
-        );
+        let at = field(path, "matches");
+        list(&d.matches, inner, o.key("matches"), |m, i, out| {
+            document(m, None, &format!("{at}[{i}]"), inner + 1, out, notes)
+        })?;
     }
-    for (name, v) in [
-        ("mime_type", &d.mime_type),
-        ("modality", &d.modality),
-        ("parent_id", &d.parent_id),
-        ("uri", &d.uri),
-    ] {
+    for (name, v) in [("mime_type", &d.mime_type), ("modality", &d.modality)] {
         if !v.is_empty() {
-            put(name, Py::str(v));
+            write_str(v, o.key(name));
         }
     }
     if let Some(x) = set_float(d.offset) {
-        put("offset", float(x));
+        float(x, o.key("offset"));
+    }
+    if !d.parent_id.is_empty() {
+        write_str(&d.parent_id, o.key("parent_id"));
     }
     if !d.scores.is_empty() {
-        put("scores", scores(&d.scores));
+        scores(&d.scores, inner, o.key("scores"));
     }
     if let Some(t) = &d.tags {
-        put("tags", structure(t));
+        structure(t, inner, o.key("tags"));
+    }
+    if let Some(Content::Text(t)) = &d.content {
+        write_str(t, o.key("text"));
+    }
+    if !d.uri.is_empty() {
+        write_str(&d.uri, o.key("uri"));
     }
     if let Some(x) = set_float(d.weight) {
-        put("weight", float(x));
+        float(x, o.key("weight"));
     }
-    Ok(Py::Dict(f))
+    o.end();
+    Ok(())
 }
 
 fn field(path: &str, name: &str) -> String {
@@ -149,26 +221,29 @@ fn field(path: &str, name: &str) -> String {
     }
 }
 
-fn documents<'a>(
-    docs: &'a [DocumentProto],
-    path: &str,
-    notes: &mut PrintNotes,
-) -> Result<Py<'a>, Unprintable> {
-    let mut list = Vec::with_capacity(docs.len());
-    for (i, d) in docs.iter().enumerate() {
-        list.push(document(d, &format!("{path}[{i}]"), notes)?);
-    }
-    Ok(Py::List(list))
-}
-
+/// Checks array field `name` of the document at `path` (the path is made only for an
+/// error).
 fn array<'a>(
     a: &'a NdArrayProto,
     path: &str,
+    name: &str,
     notes: &mut PrintNotes,
-) -> Result<Py<'a>, Unprintable> {
-    let (view, non_finite) = DenseView::new(a).map_err(|e| e.at(path))?;
+) -> Result<DenseView<'a>, Unprintable> {
+    let (view, non_finite) = DenseView::new(a).map_err(|e| e.at(&field(path, name)))?;
     notes.non_finite |= non_finite;
-    Ok(Py::Array(view))
+    Ok(view)
+}
+
+fn write_array(
+    a: &NdArrayProto,
+    path: &str,
+    name: &str,
+    depth: usize,
+    out: &mut String,
+    notes: &mut PrintNotes,
+) -> Result<(), Unprintable> {
+    array(a, path, name, notes)?.write(depth, out);
+    Ok(())
 }
 
 /// A proto3 float counts as set when its bits are not all zero.
@@ -177,69 +252,79 @@ fn set_float(x: Option<f32>) -> Option<f32> {
 }
 
 /// A proto `float` field: rounded by `ToShortestFloat`; NaN and infinities as strings.
-fn float<'a>(x: f32) -> Py<'a> {
+fn float(x: f32, out: &mut String) {
     if x.is_nan() {
-        Py::str("NaN")
+        out.push_str("\"NaN\"");
     } else if x.is_infinite() {
-        Py::str(if x > 0.0 { "Infinity" } else { "-Infinity" })
+        out.push_str(if x > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        });
     } else {
-        Py::Float(shortest_float32(x))
+        write_float(shortest_float32(x), out);
     }
 }
 
-fn scores(map: &std::collections::BTreeMap<String, NamedScoreProto>) -> Py<'_> {
-    Py::Dict(
-        map.iter()
-            .map(|(k, s)| (Cow::Borrowed(k.as_str()), score(s)))
-            .collect(),
-    )
+fn scores(map: &BTreeMap<String, NamedScoreProto>, depth: usize, out: &mut String) {
+    let mut o = Obj::new(out, depth);
+    for (name, s) in map {
+        score(s, depth + 1, o.key(name));
+    }
+    o.end();
 }
 
-fn score(s: &NamedScoreProto) -> Py<'_> {
-    let mut f: Vec<(Cow<'_, str>, Py<'_>)> = Vec::new();
+fn score(s: &NamedScoreProto, depth: usize, out: &mut String) {
+    let mut o = Obj::new(out, depth);
     if !s.description.is_empty() {
-        f.push(("description".into(), Py::str(&s.description)));
+        write_str(&s.description, o.key("description"));
     }
     if !s.op_name.is_empty() {
-        f.push(("op_name".into(), Py::str(&s.op_name)));
+        write_str(&s.op_name, o.key("op_name"));
     }
     if !s.operands.is_empty() {
-        f.push((
-            "operands".into(),
-            Py::List(s.operands.iter().map(score).collect()),
-        ));
+        let _ = list(&s.operands, depth + 1, o.key("operands"), |x, _, out| {
+            score(x, depth + 2, out);
+            Ok(())
+        });
     }
     if !s.ref_id.is_empty() {
-        f.push(("ref_id".into(), Py::str(&s.ref_id)));
+        write_str(&s.ref_id, o.key("ref_id"));
     }
     if let Some(x) = set_float(s.value) {
-        f.push(("value".into(), float(x)));
+        float(x, o.key("value"));
     }
-    Py::Dict(f)
+    o.end();
 }
 
 /// `google.protobuf.Struct`: numbers are doubles (`1` prints `1.0`), NaN and infinities are
 /// strings.
-fn structure(s: &prost_types::Struct) -> Py<'_> {
-    Py::Dict(
-        s.fields
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(k.as_str()), struct_value(v)))
-            .collect(),
-    )
+fn structure(s: &prost_types::Struct, depth: usize, out: &mut String) {
+    let mut o = Obj::new(out, depth);
+    for (k, v) in &s.fields {
+        struct_value(v, depth + 1, o.key(k));
+    }
+    o.end();
 }
 
-fn struct_value(v: &prost_types::Value) -> Py<'_> {
+fn struct_value(v: &prost_types::Value, depth: usize, out: &mut String) {
     match &v.kind {
-        None | Some(Kind::NullValue(_)) => Py::Null,
-        Some(Kind::NumberValue(x)) if x.is_nan() => Py::str("NaN"),
-        Some(Kind::NumberValue(x)) if x.is_infinite() => {
-            Py::str(if *x > 0.0 { "Infinity" } else { "-Infinity" })
+        None | Some(Kind::NullValue(_)) => out.push_str("null"),
+        Some(Kind::NumberValue(x)) if x.is_nan() => out.push_str("\"NaN\""),
+        Some(Kind::NumberValue(x)) if x.is_infinite() => out.push_str(if *x > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }),
+        Some(Kind::NumberValue(x)) => write_float(*x, out),
+        Some(Kind::StringValue(s)) => write_str(s, out),
+        Some(Kind::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
+        Some(Kind::StructValue(s)) => structure(s, depth, out),
+        Some(Kind::ListValue(l)) => {
+            let _ = list(&l.values, depth, out, |x, _, out| {
+                struct_value(x, depth + 1, out);
+                Ok(())
+            });
         }
-        Some(Kind::NumberValue(x)) => Py::Float(*x),
-        Some(Kind::StringValue(s)) => Py::str(s),
-        Some(Kind::BoolValue(b)) => Py::Bool(*b),
-        Some(Kind::StructValue(s)) => structure(s),
-        Some(Kind::ListValue(l)) => Py::List(l.values.iter().map(struct_value).collect()),
     }
 }
