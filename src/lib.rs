@@ -20,20 +20,34 @@
 //! # Ok(()) }
 //! ```
 
-pub mod array;
-pub mod cli;
-pub mod daemon;
-pub mod doc_commands;
-pub mod docs_gen;
 pub mod document;
 pub mod error;
-pub mod fs;
-pub mod fuse;
+#[cfg(feature = "cli")]
 mod id_set;
-pub mod jina;
-pub mod mount_helper;
-pub mod sd_notify;
 pub mod store;
+
+#[cfg(feature = "array")]
+pub mod array;
+#[cfg(feature = "jina")]
+pub mod jina;
+
+#[cfg(feature = "mount")]
+pub mod daemon;
+#[cfg(feature = "mount")]
+pub mod fs;
+#[cfg(feature = "mount")]
+pub mod fuse;
+#[cfg(feature = "mount")]
+pub mod mount_helper;
+#[cfg(feature = "mount")]
+pub mod sd_notify;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+pub mod doc_commands;
+#[cfg(feature = "cli")]
+pub mod docs_gen;
 
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};
 

@@ -19,7 +19,7 @@ use super::matching::{self, MatchOptions};
 use super::paths;
 use super::sampling::{self, Groups};
 use super::visualize::{self as plot, LegendEntry};
-use crate::cli::compact_json;
+use crate::document::compact_json;
 use crate::{Document, DocumentArrayMemmap, Options};
 
 /// A failed array command: what was being done, and why.
