@@ -20,14 +20,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backend;
 pub mod cli;
 pub mod daemon;
 pub mod document;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod postgres;
 pub mod store;
 
+pub use backend::Store;
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};
 pub use error::{Error, Result};
 pub use store::{DocumentArrayMemmap, Options, Slice, Stats};
