@@ -20,7 +20,7 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::{Document, DocumentArrayMemmap, Options, Slice};
+use crate::{Document, Options, Slice, Store};
 
 /// Documents written per `extend` call during an import.
 pub const IMPORT_CHUNK: usize = 10_000;
@@ -135,23 +135,27 @@ pub fn init_logging() {
         .init();
 }
 
+/// A STORE argument as messages show it: a URL without its password.
 fn show(path: &Path) -> String {
-    path.display().to_string()
+    match path.to_str().map(crate::postgres::PgUrl::parse) {
+        Some(Ok(url)) if crate::backend::is_url(path) => url.redacted(),
+        _ => path.display().to_string(),
+    }
 }
 
 /// Opens an existing store read-only (never creates anything).
-fn open_read_only(store: &Path) -> CliResult<DocumentArrayMemmap> {
+fn open_read_only(store: &Path) -> CliResult<Store> {
     let opts = Options {
         buffer_pool_size: 0,
         read_only: true,
     };
-    DocumentArrayMemmap::open_with(store, opts)
+    Store::open_with(store, opts)
         .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
 }
 
 /// Opens a store for writing. With `must_exist`, a missing store is an error rather than
 /// being created (a typo must not make `prune`/`clear` create an empty store).
-fn open_writable(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemmap> {
+fn open_writable(store: &Path, must_exist: bool) -> CliResult<Store> {
     if must_exist {
         drop(open_read_only(store)?);
     }
@@ -160,7 +164,7 @@ fn open_writable(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemma
         buffer_pool_size: 0,
         read_only: false,
     };
-    DocumentArrayMemmap::open_with(store, opts)
+    Store::open_with(store, opts)
         .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
 }
 
@@ -629,7 +633,7 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
     let bar = progress_bar(src.len, "importing");
     let what = format!("import into {}", show(store));
-    let flush = |dam: &mut DocumentArrayMemmap,
+    let flush = |dam: &mut Store,
                  chunk: &mut Vec<Document>,
                  written: &mut Vec<String>|
      -> Result<(), String> {
@@ -671,7 +675,7 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
 }
 
 /// Input ids that the store already has, with their lines.
-fn clashes(dam: &DocumentArrayMemmap, ids: &HashMap<String, u64>) -> Vec<(u64, String)> {
+fn clashes(dam: &Store, ids: &HashMap<String, u64>) -> Vec<(u64, String)> {
     ids.iter()
         .filter(|(id, _)| dam.contains(id))
         .map(|(id, &line)| {
@@ -682,7 +686,7 @@ fn clashes(dam: &DocumentArrayMemmap, ids: &HashMap<String, u64>) -> Vec<(u64, S
 }
 
 /// Deletes the documents with these ids (what a failed import wrote) and saves.
-fn roll_back(dam: &mut DocumentArrayMemmap, ids: &[String]) -> Result<usize, String> {
+fn roll_back(dam: &mut Store, ids: &[String]) -> Result<usize, String> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -816,7 +820,7 @@ mod tests {
     #[test]
     fn roll_back_removes_only_the_given_documents() {
         let dir = tempfile::tempdir().unwrap();
-        let mut dam = DocumentArrayMemmap::open(dir.path()).unwrap();
+        let mut dam = Store::open(dir.path()).unwrap();
         let doc = |id: &str| Document::from_json(format!("{{\"id\":\"{id}\"}}")).unwrap();
         dam.extend(["a", "b", "c", "d", "e"].map(doc)).unwrap();
         // The usual case, a contiguous tail.

@@ -27,14 +27,14 @@ enum Command {
     /// The whole input is validated first: on any bad record nothing is written. The store
     /// is created if it does not exist.
     Import {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
         /// The input file; `-` or nothing reads standard input.
         input: Option<PathBuf>,
     },
     /// Write every document as JSON Lines, in order.
     Export {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
         /// Write to this file instead of standard output.
         #[arg(short, long, value_name = "FILE")]
@@ -42,25 +42,26 @@ enum Command {
     },
     /// Print the store's figures as JSON.
     Stat {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
     },
     /// Rewrite the store with only its live documents (reclaims the space of deleted and
     /// replaced ones).
     Prune {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
     },
     /// Remove every document.
     Clear {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
     },
     /// Mount a store so that each document is a JSON file (/<index> and /by-id/<id>).
     ///
     /// Creates STORE_DIR if it is missing. Without --foreground the daemon detaches and this
     /// command exits 0 once the mount is live. Detached daemons log to --log-file, or else to
-    /// STORE_DIR.damfs.log next to the store directory (RUST_LOG sets the level).
+    /// STORE_DIR.damfs.log next to the store directory (RUST_LOG sets the level). STORE_DIR may
+    /// be a postgresql:// URL (see `damfs import --help`); its log is MOUNTPOINT.damfs.log.
     Mount {
         store_dir: PathBuf,
         mountpoint: PathBuf,

@@ -45,8 +45,10 @@ impl Names {
 fn table_exists(client: &mut Client, name: &str) -> Result<bool> {
     let row = client
         .query_one(
-            "SELECT count(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name = $1",
+            // pg_tables lists tables without privileges on them too (information_schema
+            // hides them, and a missing permission would look like a missing store).
+            "SELECT count(*) FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() AND tablename = $1",
             &[&name],
         )
         .map_err(|e| db_error("looking for the store's tables", e))?;
