@@ -3,6 +3,7 @@
 //! reload, clear, prune, duplicate ids, and a second handle catching up with the first.
 
 mod backend_common;
+mod common;
 mod pg_common;
 
 use std::time::{Duration, Instant};
@@ -331,6 +332,64 @@ fn a_change_to_a_document_another_handle_deleted_is_kept_at_the_end(place: &Plac
     assert_eq!(found.last(), Some(&"d1"));
 }
 
+/// Two handles take turns changing one store (appends, replacements, deletes, renames):
+/// nothing saved is lost, and both end up showing exactly what the store holds.
+fn interleaved_writers_converge(place: &Place) {
+    let mut handles = [place.open(8), place.open(8)];
+    handles[0].extend(docs(0..20)).unwrap();
+    handles[0].save().unwrap();
+    handles[1].reload().unwrap();
+    // Ids that must be in the store at the end (made, and not deleted or renamed away).
+    let mut made: Vec<String> = Vec::new();
+    let mut gone: std::collections::HashSet<String> = Default::default();
+    for round in 0..40 {
+        let s = &mut handles[round % 2];
+        let n = s.len();
+        match round % 4 {
+            0 => {
+                s.append(doc(&format!("app{round}"), "appended")).unwrap();
+                made.push(format!("app{round}"));
+            }
+            1 => {
+                let id = s.id_at(round % n).unwrap().to_owned();
+                s.set_by_id(&id, doc(&id, &format!("replaced in round {round}")))
+                    .unwrap();
+            }
+            2 => {
+                let id = s.id_at((round * 7) % n).unwrap().to_owned();
+                // Another handle may have deleted it a moment ago: that is not an error.
+                if s.delete_by_id(&id).is_ok() {
+                    gone.insert(id);
+                }
+            }
+            _ => {
+                let id = s.id_at((round * 3) % n).unwrap().to_owned();
+                match s.rename(&id, &format!("renamed{round}")) {
+                    Ok(()) => {
+                        gone.insert(id);
+                        made.push(format!("renamed{round}"));
+                    }
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => panic!("rename: {e}"),
+                }
+            }
+        }
+        s.save().unwrap();
+    }
+    let stored = place.contents();
+    for s in &mut handles {
+        s.reload().unwrap();
+        assert_eq!(snapshot(s), stored);
+    }
+    let stored_ids: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    for id in made.iter().filter(|id| !gone.contains(*id)) {
+        assert!(
+            stored_ids.contains(&id.as_str()),
+            "{id} was lost: {stored_ids:?}"
+        );
+    }
+}
+
 fn opening_no_store_read_only_fails_and_creates_nothing(place: &Place) {
     let r = Store::open_with(
         &place.store,
@@ -364,5 +423,6 @@ both_backends!(
     clear_and_prune,
     a_second_handle_catches_up,
     a_change_to_a_document_another_handle_deleted_is_kept_at_the_end,
+    interleaved_writers_converge,
     opening_no_store_read_only_fails_and_creates_nothing,
 );

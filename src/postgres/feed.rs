@@ -142,7 +142,9 @@ impl PgStore {
             }
         };
         let latest = watcher.latest.load(Ordering::Acquire);
-        Ok(latest > self.version && !self.own_versions.contains(&latest))
+        // Some version up to `latest` is another handle's unless all of them are our own.
+        let own = self.own_versions.iter().filter(|&&v| v <= latest).count() as i64;
+        Ok(latest - self.version > own)
     }
 
     /// Takes in what other handles committed since this one last looked, keeping this

@@ -122,3 +122,37 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// `n` test documents (`doc<i>`, as `common::doc_json`), saved into the place's store.
+pub fn fill(place: &Place, n: usize) {
+    let mut s = place.open(0);
+    let docs = (0..n).map(|i| damfs::Document::from_json(crate::common::doc_json(i)).unwrap());
+    s.extend(docs).unwrap();
+    s.save().unwrap();
+}
+
+/// A mount of the place's store (with `n` documents put in first), logging to
+/// `store.damfs.log` in its scratch directory.
+pub fn mount(place: &Place, n: usize, args: &[&str]) -> crate::common::Mount {
+    if n > 0 {
+        fill(place, n);
+    }
+    let dir = crate::common::scratch();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let m = crate::common::Mount {
+        store: place.store.clone(),
+        mnt,
+        dir,
+    };
+    let log = m.dir.path().join("store.damfs.log");
+    let mut all = vec!["--log-file", log.to_str().unwrap()];
+    all.extend_from_slice(args);
+    m.mount(&all).assert_ok();
+    m
+}
+
+/// A second mount of the same store.
+pub fn second_mount(place: &Place, args: &[&str]) -> crate::common::Mount {
+    mount(place, 0, args)
+}
