@@ -47,6 +47,16 @@ impl Place {
         })
     }
 
+    /// A store at a URL of a server of the test's own.
+    pub fn at_url(url: String, db: &str) -> Place {
+        Place {
+            store: PathBuf::from(url),
+            postgres: true,
+            _dir: None,
+            db: Some(db.to_owned()),
+        }
+    }
+
     /// The STORE argument as a string (for the command line).
     pub fn arg(&self) -> String {
         self.store.to_string_lossy().into_owned()
