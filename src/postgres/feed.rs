@@ -30,6 +30,8 @@ const RETRY: Duration = Duration::from_millis(250);
 /// The watcher thread's handle; dropping it stops the thread (within a second).
 pub struct Watcher {
     latest: Arc<AtomicI64>,
+    /// Whether the watcher's last look at the head succeeded (the server is reachable).
+    reachable: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
@@ -42,27 +44,36 @@ impl Drop for Watcher {
 impl Watcher {
     fn start(config: postgres::Config, names: &Names, notify: bool) -> std::io::Result<Watcher> {
         let latest = Arc::new(AtomicI64::new(-1));
+        let reachable = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (latest2, stop2) = (latest.clone(), stop.clone());
+        let seen = Seen {
+            latest: latest.clone(),
+            reachable: reachable.clone(),
+            stop: stop.clone(),
+        };
         let head_sql = format!("SELECT version FROM {} WHERE one = 1", names.head);
         let channel = channel_of(names);
         std::thread::Builder::new()
             .name("damfs-pg-watch".into())
-            .spawn(move || watch(config, &head_sql, &channel, notify, &latest2, &stop2))?;
-        Ok(Watcher { latest, stop })
+            .spawn(move || watch(config, &head_sql, &channel, notify, &seen))?;
+        Ok(Watcher {
+            latest,
+            reachable,
+            stop,
+        })
     }
 }
 
-fn watch(
-    config: postgres::Config,
-    head_sql: &str,
-    channel: &str,
-    notify: bool,
-    latest: &AtomicI64,
-    stop: &AtomicBool,
-) {
+/// What the watcher thread shares with its handle.
+struct Seen {
+    latest: Arc<AtomicI64>,
+    reachable: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+fn watch(config: postgres::Config, head_sql: &str, channel: &str, notify: bool, seen: &Seen) {
     let mut client: Option<Client> = None;
-    while !stop.load(Ordering::Acquire) {
+    while !seen.stop.load(Ordering::Acquire) {
         let c = match client.as_mut() {
             Some(c) => c,
             None => match config.connect(NoTls) {
@@ -76,6 +87,7 @@ fn watch(
                 }
                 Err(e) => {
                     log::debug!("watcher: cannot connect (retrying): {e}");
+                    seen.reachable.store(false, Ordering::Release);
                     std::thread::sleep(RETRY);
                     continue;
                 }
@@ -85,9 +97,13 @@ fn watch(
             .query_one(head_sql, &[])
             .and_then(|r| r.try_get::<_, i64>(0))
         {
-            Ok(v) => latest.store(v, Ordering::Release),
+            Ok(v) => {
+                seen.latest.store(v, Ordering::Release);
+                seen.reachable.store(true, Ordering::Release);
+            }
             Err(e) => {
                 log::debug!("watcher: reading the head failed (reconnecting): {e}");
+                seen.reachable.store(false, Ordering::Release);
                 client = None;
                 std::thread::sleep(RETRY);
                 continue;
@@ -130,9 +146,6 @@ impl PgStore {
     /// Whether other handles committed changes this handle has not taken in. Cheap (no
     /// round trip): it asks the watcher thread, which it starts on first use.
     pub fn changed_on_disk(&self) -> Result<bool> {
-        if self.lost.get() {
-            return Ok(true);
-        }
         let watcher = match self.watcher.get() {
             Some(w) => w,
             None => {
@@ -141,6 +154,11 @@ impl PgStore {
                 self.watcher.get_or_init(|| w)
             }
         };
+        if self.lost.get() {
+            // Re-read the order once the server answers again (never block the live view
+            // on connection attempts to a server that is down).
+            return Ok(watcher.reachable.load(Ordering::Acquire));
+        }
         let latest = watcher.latest.load(Ordering::Acquire);
         // Some version up to `latest` is another handle's unless all of them are our own.
         let own = self.own_versions.iter().filter(|&&v| v <= latest).count() as i64;

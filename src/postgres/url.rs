@@ -211,6 +211,11 @@ impl PgUrl {
             .map(PathBuf::from)
             .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
         let text = std::fs::read_to_string(&path).ok()?;
+        self.pgpass_match(&text)
+    }
+
+    /// The password of the first `.pgpass` line that matches this URL.
+    fn pgpass_match(&self, text: &str) -> Option<String> {
         // libpq's host for a socket is "localhost" in .pgpass (or the socket directory).
         let hosts: Vec<&str> = if self.host.starts_with('/') {
             vec!["localhost", self.host.as_str()]
@@ -309,6 +314,21 @@ mod tests {
         assert!(PgUrl::parse("postgresql://h/db?sslmode=require")
             .unwrap_err()
             .contains("sslmode"));
+    }
+
+    #[test]
+    fn pgpass_matching() {
+        let u = PgUrl::parse("postgresql://alice@db.example:5433/docs").unwrap();
+        let text = "# comment\nother:5433:docs:alice:no\ndb.example:5433:*:bob:no\n\
+                    db.example:5433:*:alice:yes\n*:*:*:*:late\n";
+        assert_eq!(u.pgpass_match(text).as_deref(), Some("yes"));
+        let sock = PgUrl::parse("postgresql://alice@/docs?host=/run/pg").unwrap();
+        assert_eq!(
+            sock.pgpass_match("localhost:5432:docs:alice:s\\:1\n")
+                .as_deref(),
+            Some("s:1")
+        );
+        assert_eq!(sock.pgpass_match("db.example:*:*:*:x\n"), None);
     }
 
     #[test]
