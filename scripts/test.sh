@@ -9,3 +9,8 @@ cargo test --all-targets
 # The benchmarks build and a CI-size run completes (1,000 documents, no peer; no timing is
 # asserted anywhere). The report goes to target/bench-quick/.
 bash scripts/bench.sh --quick
+# The PostgreSQL bench completes (2,000 documents; report in target/bench-pg/), where the
+# server is installed (.ci/run installs it).
+if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+  python3 scripts/bench_pg.py --n 2000 --quick
+fi

@@ -331,8 +331,12 @@ impl PgStore {
         };
         cut.map_err(|e| self.failed("cutting the change feed", e))?;
         let vacuum = {
+            // One statement per call: several in one go form a transaction block, in which
+            // VACUUM refuses to run.
             let mut client = self.client()?;
-            client.batch_execute(&format!("VACUUM {}; VACUUM {}", names.docs, names.changes))
+            client
+                .batch_execute(&format!("VACUUM {}", names.docs))
+                .and_then(|()| client.batch_execute(&format!("VACUUM {}", names.changes)))
         };
         if let Err(e) = vacuum {
             if is_connection_error(&e) {
