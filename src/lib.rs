@@ -7,6 +7,9 @@
 //! CLI (main.rs) → daemon → fuse (fuser adapter) → fs (filesystem core) → store
 //! ```
 //!
+//! Below the filesystem core, [`backend::Store`] is either backend: the memmap store
+//! ([`store`], a directory) or PostgreSQL ([`postgres`], a `postgresql://` URL).
+//!
 //! The [`store`] can be used alone as a library:
 //!
 //! ```no_run

@@ -54,3 +54,24 @@ fn without_notify_handles_poll_and_catch_up() {
         .unwrap_err();
     assert!(denied.to_string().contains("permission denied") || denied.as_db_error().is_some());
 }
+
+#[test]
+fn handles_creating_a_store_at_once_all_open_it() {
+    let server = require_pg!();
+    let url = server.fresh_url();
+    let opened: Vec<_> = (0..4)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&url).map_err(|e| e.to_string())?;
+                let doc = Document::from_json(format!(r#"{{"id":"t{i}"}}"#)).unwrap();
+                s.append(doc).map_err(|e| e.to_string())
+            })
+        })
+        .map(|t| t.join().unwrap())
+        .collect();
+    for r in &opened {
+        assert!(r.is_ok(), "{opened:?}");
+    }
+    assert_eq!(Store::open(&url).unwrap().len(), 4);
+}

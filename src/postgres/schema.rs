@@ -76,14 +76,19 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
                 format!("there is no table {}", names.docs),
             ));
         }
-        create(client, names).or_else(|e| {
-            // Two processes creating the store at once: one wins, the other finds it made.
-            if table_exists(client, &names.head)? {
-                Ok(())
-            } else {
-                Err(e)
+        // Two processes creating the store at once: one wins, the other fails on the
+        // catalog's unique names and, a moment later, finds the tables made.
+        let mut attempt = 0;
+        while let Err(e) = create(client, names) {
+            attempt += 1;
+            if attempt == 3 {
+                return Err(e);
             }
-        })?;
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if table_exists(client, &names.head)? {
+                break;
+            }
+        }
     }
     let row = client
         .query_one(
