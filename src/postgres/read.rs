@@ -17,12 +17,15 @@ pub struct ReadAhead {
     /// The position of the last text read from the table.
     last_pos: Option<usize>,
     texts: HashMap<String, String>,
+    /// The last text read on its own: the kernel reads a big file in several calls.
+    last: Option<(String, String)>,
 }
 
 impl ReadAhead {
     pub fn clear(&mut self) {
         self.last_pos = None;
         self.texts.clear();
+        self.last = None;
     }
 }
 
@@ -110,6 +113,9 @@ impl PgStore {
             let text = ra.texts.get(id).map_or(&[][..], |t| t.as_bytes());
             return Ok(f(text));
         }
+        if let Some((_, text)) = ra.last.as_ref().filter(|(last, _)| last == id) {
+            return Ok(f(text.as_bytes()));
+        }
         let sequential = ra.last_pos.is_some_and(|p| p + 1 == pos);
         ra.last_pos = Some(pos);
         if sequential {
@@ -129,7 +135,9 @@ impl PgStore {
         }
         drop(ra);
         let text = self.fetch_one(id)?;
-        Ok(f(text.as_bytes()))
+        let r = f(text.as_bytes());
+        self.readahead.borrow_mut().last = Some((id.to_owned(), text));
+        Ok(r)
     }
 
     /// Reads a document without touching the pool's order.
