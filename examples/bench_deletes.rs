@@ -8,7 +8,7 @@
 //!   `delete_by_id`s of random documents, each through the library (each one a write of its
 //!   own, as the mount does them). Goal: deleting ≤ 2× appending.
 //! - **open after deletes**: a store of N documents with N/2 deleted, against a fresh store of
-//!   N/2 documents; median of 5 opens each (warm cache). Goal: ≤ 2×.
+//!   N/2 documents; the fastest of 7 opens each, taken in turns (warm cache). Goal: ≤ 2×.
 //! - memory: the lookup table's bytes per live document in each.
 //!
 //! Prints one JSON object. Documents are `{"id":"<32 hex>","text":"short text number i"}`.
@@ -50,23 +50,36 @@ fn build(path: &Path, n: usize) -> BoxResult<DocumentArrayMemmap> {
     Ok(dam)
 }
 
-fn median_open(path: &Path) -> BoxResult<(f64, usize, usize)> {
-    let mut times = Vec::new();
-    let mut last = (0, 0);
-    for _ in 0..5 {
-        let t = Instant::now();
-        let dam = DocumentArrayMemmap::open_with(
-            path,
-            Options {
-                buffer_pool_size: 0,
-                read_only: true,
-            },
-        )?;
-        times.push(t.elapsed().as_secs_f64());
-        last = (dam.len(), dam.stats().table_bytes);
+/// One timed read-only open: seconds, documents, table bytes.
+fn timed_open(path: &Path) -> BoxResult<(f64, usize, usize)> {
+    let t = Instant::now();
+    let dam = DocumentArrayMemmap::open_with(
+        path,
+        Options {
+            buffer_pool_size: 0,
+            read_only: true,
+        },
+    )?;
+    Ok((
+        t.elapsed().as_secs_f64(),
+        dam.len(),
+        dam.stats().table_bytes,
+    ))
+}
+
+/// The fastest of 7 opens of each store, taken in turns (so that both see the same machine:
+/// these VMs are noisy, and the minimum is what the code costs).
+fn best_opens(a: &Path, b: &Path) -> BoxResult<[(f64, usize, usize); 2]> {
+    let mut best = [(f64::MAX, 0, 0); 2];
+    for _ in 0..7 {
+        for (k, p) in [a, b].into_iter().enumerate() {
+            let r = timed_open(p)?;
+            if r.0 < best[k].0 {
+                best[k] = r;
+            }
+        }
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[2], last.0, last.1))
+    Ok(best)
 }
 
 fn main() -> BoxResult<()> {
@@ -120,8 +133,8 @@ fn main() -> BoxResult<()> {
     drop(dam);
     let c = fresh(&dir, "fresh")?;
     drop(build(&c, n / 2)?);
-    let (open_deleted_s, len_deleted, table_deleted) = median_open(&b)?;
-    let (open_fresh_s, len_fresh, table_fresh) = median_open(&c)?;
+    let [(open_deleted_s, len_deleted, table_deleted), (open_fresh_s, len_fresh, table_fresh)] =
+        best_opens(&b, &c)?;
 
     let out = json!({
         "n": n,

@@ -4,13 +4,16 @@
 # and writes bench/results.md, bench/raw.json and bench/scaling.png.
 #
 # Usage: scripts/bench.sh [--quick] [--no-peer] [--no-mount] [--runs N] [--n N]
-#                         [--sizes 10000,100000,...] [--big-n N] [--only library,scaling,mount]
+#                         [--sizes 10000,100000,...] [--big-n N] [--cold-runs N]
+#                         [--only library,scaling,mount]
 #   --quick     tiny run for CI: 1,000 docs, no peer, 1 run, no 1M mount (checks it completes;
 #               there are no timing assertions anywhere)
 #   --no-peer   skip the Python original
 #   --no-mount  skip the FUSE part (also skipped where /dev/fuse is missing)
 #   --sizes     documents for the scaling curves (default 10k,100k,1M,10M; 10M skipped when
 #               the disk is short)
+#   --big-n     documents of the big mount run (default 1,000,000; 0 skips it)
+#   --cold-runs cold mount runs (drop_caches + remount each; default 3, 0 skips them)
 # Environment: BENCH_WORK (scratch folder, default /var/tmp/damfs-bench), BENCH_OUT (where the
 # report goes, default bench/; --quick defaults to target/bench-quick so that a CI-size run
 # never overwrites the committed results), FLOOR_ARGS (extra fuse_floor options, e.g.
@@ -29,13 +32,14 @@ while [ $# -gt 0 ]; do
         --n) n=$2; shift ;;
         --sizes) sizes=$2; shift ;;
         --big-n) big_n=$2; shift ;;
+        --cold-runs) cold_runs_opt=$2; shift ;;
         --only) only=$2; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-mount_n=50000 cold_runs=3 new_docs=10000
+mount_n=50000 cold_runs=${cold_runs_opt:-3} new_docs=10000
 out=${BENCH_OUT:-bench}
 if [ "$quick" = 1 ]; then
     peer=0 runs=1 n=1000 sizes=1000 big_n=0 mount_n=1000 cold_runs=1 new_docs=100

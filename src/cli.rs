@@ -3,13 +3,15 @@
 //! `main.rs` only parses arguments and prints; everything here returns a [`CliError`] instead
 //! of exiting, so it can be tested and reused.
 //!
-//! `import` reads its input twice: a first pass validates every record and keeps only the ids
-//! (to find duplicates), a second pass writes in chunks. So memory stays bounded by a chunk
-//! whatever the input's size, and a bad record anywhere means nothing is written. Standard
-//! input (or a pipe) is spooled to an anonymous temporary file first so it can be read twice.
+//! `import` validates every record before it writes any, so a bad record anywhere means
+//! nothing is written. An input of up to [`IMPORT_IN_MEMORY_MAX`] is read once and the
+//! documents built while validating are written; a larger one is read twice (a first pass
+//! validates and keeps only the ids, to find duplicates; a second pass parses again and writes
+//! in chunks), so memory stays bounded whatever the input's size. Standard input (or a pipe)
+//! is spooled to an anonymous temporary file first so it can be read twice. The record
+//! reader is shared with `put` (`doc_commands`).
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
@@ -20,12 +22,18 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::id_set::{IdList, IdSet};
 use crate::{Document, Options, Slice, Store};
+
+pub mod jina;
 
 /// Documents written per `extend` call during an import.
 pub const IMPORT_CHUNK: usize = 10_000;
 /// At most this many bad records are reported before validation stops.
 pub const MAX_PROBLEMS: usize = 20;
+/// Inputs up to this size are read once: the documents built while validating are kept
+/// in memory and written from there (no second read and parse). Larger ones are read twice.
+pub const IMPORT_IN_MEMORY_MAX: u64 = 8 << 20;
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 
@@ -42,6 +50,18 @@ pub enum CliError {
         /// Validation stopped early: there may be more.
         truncated: bool,
     },
+    /// Documents do not fit the export's format (each `document "id": reason`); nothing was
+    /// written.
+    ExportInvalid {
+        problems: Vec<String>,
+        truncated: bool,
+    },
+    /// A command refused its arguments or input (one problem per line, then a summary);
+    /// nothing was changed.
+    Rejected {
+        problems: Vec<String>,
+        summary: String,
+    },
     /// Writing an import failed part-way; what it wrote was removed again (if `rolled_back`).
     ImportFailed {
         what: String,
@@ -51,14 +71,14 @@ pub enum CliError {
 }
 
 impl CliError {
-    fn store(what: impl Into<String>, source: crate::Error) -> Self {
+    pub(crate) fn store(what: impl Into<String>, source: crate::Error) -> Self {
         CliError::Store {
             what: what.into(),
             source,
         }
     }
 
-    fn io(what: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
         CliError::Io {
             what: what.into(),
             source,
@@ -84,6 +104,25 @@ impl CliError {
                 });
                 out
             }
+            CliError::ExportInvalid {
+                problems,
+                truncated,
+            } => {
+                let mut out = problems.clone();
+                let n = problems.len();
+                let (s, verb) = if n == 1 { ("", "does") } else { ("s", "do") };
+                let more = if *truncated { "stopped after " } else { "" };
+                out.push(format!(
+                    "export failed: {more}{n} document{s} that {verb} not fit; nothing was \
+                     written"
+                ));
+                out
+            }
+            CliError::Rejected { problems, summary } => {
+                let mut out = problems.clone();
+                out.push(summary.clone());
+                out
+            }
             other => vec![other.to_string()],
         }
     }
@@ -99,7 +138,9 @@ impl fmt::Display for CliError {
         match self {
             CliError::Store { what, source } => write!(f, "{what}: {source}"),
             CliError::Io { what, source } => write!(f, "{what}: {source}"),
-            CliError::Invalid { .. } => f.write_str(&self.lines().join("\n")),
+            CliError::Invalid { .. }
+            | CliError::ExportInvalid { .. }
+            | CliError::Rejected { .. } => f.write_str(&self.lines().join("\n")),
             CliError::ImportFailed {
                 what,
                 reason,
@@ -136,7 +177,7 @@ pub fn init_logging() {
 }
 
 /// A STORE argument as messages show it: a URL without its password.
-fn show(path: &Path) -> String {
+pub(crate) fn show(path: &Path) -> String {
     match path.to_str().map(crate::postgres::PgUrl::parse) {
         Some(Ok(url)) if crate::backend::is_url(path) => url.redacted(),
         _ => path.display().to_string(),
@@ -144,7 +185,7 @@ fn show(path: &Path) -> String {
 }
 
 /// Opens an existing store read-only (never creates anything).
-fn open_read_only(store: &Path) -> CliResult<Store> {
+pub(crate) fn open_read_only(store: &Path) -> CliResult<Store> {
     let opts = Options {
         buffer_pool_size: 0,
         read_only: true,
@@ -155,7 +196,7 @@ fn open_read_only(store: &Path) -> CliResult<Store> {
 
 /// Opens a store for writing. With `must_exist`, a missing store is an error rather than
 /// being created (a typo must not make `prune`/`clear` create an empty store).
-fn open_writable(store: &Path, must_exist: bool) -> CliResult<Store> {
+pub(crate) fn open_writable(store: &Path, must_exist: bool) -> CliResult<Store> {
     if must_exist {
         drop(open_read_only(store)?);
     }
@@ -204,7 +245,7 @@ pub struct ImportReport {
 
 /// The two input formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     /// One JSON object per line; blank lines are skipped.
     Lines,
     /// One JSON array of objects.
@@ -212,15 +253,15 @@ enum Format {
 }
 
 /// An input that can be read from the start more than once.
-struct Source {
-    name: String,
+pub(crate) struct Source {
+    pub(crate) name: String,
     file: File,
-    len: u64,
-    format: Format,
+    pub(crate) len: u64,
+    pub(crate) format: Format,
 }
 
 impl Source {
-    fn open(input: &Input) -> CliResult<Source> {
+    pub(crate) fn open(input: &Input) -> CliResult<Source> {
         let name = input.name();
         let file = match input {
             Input::Stdin => {
@@ -262,7 +303,7 @@ impl Source {
     }
 
     /// A reader positioned at the start of the input.
-    fn rewind(&self) -> CliResult<File> {
+    pub(crate) fn rewind(&self) -> CliResult<File> {
         let mut f = self
             .file
             .try_clone()
@@ -285,7 +326,7 @@ fn is_json_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// An array if the first byte that is not whitespace (after a UTF-8 BOM) is `[`.
 fn detect_format(file: &File, name: &str) -> CliResult<Format> {
@@ -325,13 +366,13 @@ fn detect_format(file: &File, name: &str) -> CliResult<Format> {
 }
 
 /// One record of the input: a document's text and the line it starts on (1-based).
-struct Record {
-    line: u64,
-    text: String,
+pub(crate) struct Record<'a> {
+    pub(crate) line: u64,
+    pub(crate) text: &'a str,
 }
 
 /// Why reading records stopped.
-enum Stop<E> {
+pub(crate) enum Stop<E> {
     /// The callback asked to stop.
     Callback(E),
     /// The input's framing is broken (array syntax, not UTF-8) at this line.
@@ -362,10 +403,10 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads every record of `src` in order, calling `f` for each; `progress` gets the number of
 /// bytes read so far.
-fn read_records<E>(
+pub(crate) fn read_records<E>(
     src: &Source,
     progress: &dyn Fn(u64),
-    mut f: impl FnMut(Record) -> Result<(), E>,
+    mut f: impl FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let file = src.rewind().map_err(|e| match e {
         CliError::Io { source, .. } => Stop::Io(source),
@@ -380,7 +421,7 @@ fn read_records<E>(
 fn read_lines<E>(
     file: File,
     progress: &dyn Fn(u64),
-    f: &mut dyn FnMut(Record) -> Result<(), E>,
+    f: &mut dyn FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let mut r = BufReader::with_capacity(1 << 16, file);
     let mut buf = Vec::new();
@@ -408,7 +449,7 @@ fn read_lines<E>(
             continue;
         }
         let text = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
+            Ok(s) => s,
             Err(e) => {
                 return Err(Stop::Syntax {
                     line,
@@ -426,7 +467,7 @@ const HALT: &str = "\u{0}damfs: halt";
 fn read_array<E>(
     file: File,
     progress: &dyn Fn(u64),
-    f: &mut dyn FnMut(Record) -> Result<(), E>,
+    f: &mut dyn FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let mut buffered = BufReader::with_capacity(1 << 16, file);
     let bom = buffered.fill_buf().map_err(Stop::Io)?.starts_with(BOM);
@@ -443,7 +484,7 @@ fn read_array<E>(
     let mut stopped: Option<E> = None;
     let mut count = 0u64;
     let mut on_element = |raw: Box<RawValue>| -> bool {
-        let text: String = Box::<str>::from(raw).into();
+        let text = raw.get();
         // The element ends at the last byte read; it starts as many lines earlier as it
         // has newlines inside.
         let inside = text.bytes().filter(|&b| b == b'\n').count() as u64;
@@ -528,18 +569,28 @@ fn split_position(msg: &str) -> (String, Option<u64>, Option<u64>) {
 }
 
 /// Parses one record; on error, the line the problem is on and why.
-fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
-    Document::from_json(rec.text.as_str()).map_err(|e| {
-        // serde_json positions are relative to the record; make the line absolute.
-        match split_position(&e.to_string()) {
-            (reason, Some(l), Some(c)) => (rec.line + l - 1, format!("{reason} (column {c})")),
-            (reason, _, _) => (rec.line, reason),
-        }
-    })
+pub(crate) fn parse_record(rec: &Record) -> Result<Document, (u64, String)> {
+    Document::from_json_str(rec.text).map_err(|e| position_of(rec, &e))
+}
+
+/// Checks one record without building its document: its id, if it has one.
+pub(crate) fn check_record<'a>(
+    rec: &Record<'a>,
+) -> Result<Option<std::borrow::Cow<'a, str>>, (u64, String)> {
+    crate::document::check_json(rec.text).map_err(|e| position_of(rec, &e))
+}
+
+/// The input line a record's problem is on, and why.
+fn position_of(rec: &Record, e: &crate::Error) -> (u64, String) {
+    // serde_json positions are relative to the record; make the line absolute.
+    match split_position(&e.to_string()) {
+        (reason, Some(l), Some(c)) => (rec.line + l - 1, format!("{reason} (column {c})")),
+        (reason, _, _) => (rec.line, reason),
+    }
 }
 
 /// A progress bar on stderr for large inputs when stderr is a terminal; hidden otherwise.
-fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
     if len < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
@@ -560,27 +611,42 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     let src = Source::open(input)?;
     let name = src.name.clone();
 
-    // Pass 1: validate everything; keep only the ids (and their lines) for duplicates.
-    let mut ids: HashMap<String, u64> = HashMap::new();
+    // Pass 1: validate everything; keep the ids (and their lines) for duplicates, and for a
+    // small input the documents themselves.
+    // Sized for ids in about one record per 64 bytes (a guess, to spare most regrowth).
+    let mut ids = IdSet::with_capacity((src.len / 64).min(1 << 18) as usize, 32);
     let mut problems: Vec<(u64, String)> = Vec::new();
+    let in_memory = src.len <= IMPORT_IN_MEMORY_MAX;
+    let mut kept: Vec<Document> = Vec::new();
     let bar = progress_bar(src.len, "checking");
+    let mut records = 0usize;
     let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
-        match parse_record(&rec) {
-            Ok(doc) => {
-                // from_json keeps a text with an id as it is; one without gets a fresh id,
-                // which pass 2 draws again (random 128-bit ids do not collide).
-                if doc.json().len() == rec.text.len() {
-                    if let Some(first) = ids.get(doc.id()) {
-                        problems.push((
-                            rec.line,
-                            format!("duplicate id {:?} (first at line {first})", doc.id()),
-                        ));
-                    } else {
-                        ids.insert(doc.id().to_owned(), rec.line);
-                    }
-                }
+        records += 1;
+        // A record without an id gets a fresh one (random 128-bit ids do not collide), so
+        // only given ids can repeat.
+        let mut note = |id: &str| {
+            if let Some(first) = ids.insert(id, rec.line) {
+                let why = format!("duplicate id {id:?} (first at line {first})");
+                problems.push((rec.line, why));
             }
-            Err(p) => problems.push(p),
+        };
+        if in_memory {
+            match parse_record(&rec) {
+                Ok(doc) => {
+                    // from_json keeps a text with an id as it is, and adds one otherwise.
+                    if doc.json().len() == rec.text.len() {
+                        note(doc.id());
+                    }
+                    kept.push(doc);
+                }
+                Err(p) => problems.push(p),
+            }
+        } else {
+            match check_record(&rec) {
+                Ok(Some(id)) => note(&id),
+                Ok(None) => {}
+                Err(p) => problems.push(p),
+            }
         }
         if problems.len() >= MAX_PROBLEMS {
             Err(())
@@ -629,19 +695,44 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     drop(ids);
 
     // Pass 2: write in chunks. Ids written are kept to undo a failure part-way.
-    let mut written: Vec<String> = Vec::new();
+    let mut written = IdList::with_capacity(records, 32);
     let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
     let bar = progress_bar(src.len, "importing");
     let what = format!("import into {}", show(store));
-    let flush = |dam: &mut Store,
-                 chunk: &mut Vec<Document>,
-                 written: &mut Vec<String>|
-     -> Result<(), String> {
-        let ids: Vec<String> = chunk.iter().map(|d| d.id().to_owned()).collect();
-        dam.extend(chunk.drain(..)).map_err(|e| e.to_string())?;
-        written.extend(ids);
-        Ok(())
-    };
+    let flush =
+        |dam: &mut Store, chunk: &mut Vec<Document>, written: &mut IdList| -> Result<(), String> {
+            let before = written.len();
+            for d in chunk.iter() {
+                written.push(d.id());
+            }
+            dam.extend(chunk.drain(..)).map_err(|e| {
+                // extend adds nothing when it fails: this chunk needs no undoing.
+                written.truncate(before);
+                e.to_string()
+            })
+        };
+    if in_memory {
+        let mut docs = kept.into_iter();
+        let result = loop {
+            chunk.extend(docs.by_ref().take(IMPORT_CHUNK));
+            if chunk.is_empty() {
+                break dam.save().map_err(|e| format!("saving: {e}"));
+            }
+            if let Err(e) = flush(&mut dam, &mut chunk, &mut written) {
+                break Err(e);
+            }
+        };
+        return match result {
+            Ok(()) => Ok(ImportReport {
+                imported: written.len(),
+            }),
+            Err(reason) => Err(CliError::ImportFailed {
+                what,
+                reason,
+                rolled_back: roll_back(&mut dam, &written),
+            }),
+        };
+    }
     let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
         let doc = parse_record(&rec).map_err(|(line, why)| {
             format!("{name} changed while it was imported ({name}:{line}: {why})")
@@ -675,10 +766,13 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
 }
 
 /// Input ids that the store already has, with their lines.
-fn clashes(dam: &Store, ids: &HashMap<String, u64>) -> Vec<(u64, String)> {
+fn clashes(dam: &Store, ids: &IdSet) -> Vec<(u64, String)> {
+    if dam.is_empty() {
+        return Vec::new(); // a new store: no id to look up
+    }
     ids.iter()
         .filter(|(id, _)| dam.contains(id))
-        .map(|(id, &line)| {
+        .map(|(id, line)| {
             let why = format!("a document with id {id:?} already exists in the store");
             (line, why)
         })
@@ -686,15 +780,15 @@ fn clashes(dam: &Store, ids: &HashMap<String, u64>) -> Vec<(u64, String)> {
 }
 
 /// Deletes the documents with these ids (what a failed import wrote) and saves.
-fn roll_back(dam: &mut Store, ids: &[String]) -> Result<usize, String> {
-    if ids.is_empty() {
+pub(crate) fn roll_back(dam: &mut Store, written: &IdList) -> Result<usize, String> {
+    if written.is_empty() {
         return Ok(0);
     }
-    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let ids = written.to_set();
     let positions: Vec<usize> = dam
         .ids()
         .enumerate()
-        .filter(|(_, id)| wanted.contains(id))
+        .filter(|(_, id)| ids.contains(id))
         .map(|(p, _)| p)
         .collect();
     let n = positions.len();
@@ -704,7 +798,7 @@ fn roll_back(dam: &mut Store, ids: &[String]) -> Result<usize, String> {
         (Some(&first), Some(&last)) if contiguous => {
             dam.delete_slice(Slice::from(first as isize..last as isize + 1))
         }
-        _ => ids.iter().try_for_each(|id| {
+        _ => ids.iter().try_for_each(|(id, _)| {
             if dam.contains(id) {
                 dam.delete_by_id(id)
             } else {
@@ -823,15 +917,22 @@ mod tests {
         let mut dam = Store::open(dir.path()).unwrap();
         let doc = |id: &str| Document::from_json(format!("{{\"id\":\"{id}\"}}")).unwrap();
         dam.extend(["a", "b", "c", "d", "e"].map(doc)).unwrap();
+        let set = |ids: &[&str]| {
+            let mut s = IdList::default();
+            for id in ids {
+                s.push(id);
+            }
+            s
+        };
         // The usual case, a contiguous tail.
-        let n = roll_back(&mut dam, &["d".to_owned(), "e".to_owned()]).unwrap();
+        let n = roll_back(&mut dam, &set(&["d", "e"])).unwrap();
         assert_eq!(n, 2);
         assert_eq!(dam.ids().collect::<Vec<_>>(), ["a", "b", "c"]);
         // Scattered, and an id that is already gone.
-        let n = roll_back(&mut dam, &["a".into(), "c".into(), "zz".into()]).unwrap();
+        let n = roll_back(&mut dam, &set(&["a", "c", "zz"])).unwrap();
         assert_eq!(n, 2);
         assert_eq!(dam.ids().collect::<Vec<_>>(), ["b"]);
-        assert_eq!(roll_back(&mut dam, &[]).unwrap(), 0);
+        assert_eq!(roll_back(&mut dam, &set(&[])).unwrap(), 0);
     }
 
     #[test]

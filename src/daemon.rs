@@ -43,6 +43,11 @@ pub struct MountOptions {
     pub allow_other: bool,
     pub log_file: Option<PathBuf>,
     pub max_doc_size: u64,
+    /// How long the kernel may cache names and attributes (`FsConfig::ttl`); `None`: the
+    /// filesystem's default.
+    pub ttl: Option<Duration>,
+    /// Kernel mount flags from `-o` (`nosuid`, `noexec`, …).
+    pub kernel_flags: Vec<fuser::MountOption>,
 }
 
 /// A mount or unmount failure, with a message meant for the user.
@@ -328,6 +333,10 @@ fn serve(opts: &MountOptions, store: &Path, mnt: &Path, mut ready: Ready) -> Res
                 Ok(()) => {
                     info!("mount {} is live", at.display());
                     ready.ok();
+                    // Type=notify units: the mount is live now.
+                    if let Err(e) = crate::sd_notify::ready(&format!("serving {}", at.display())) {
+                        warn!("cannot notify systemd: {e}");
+                    }
                 }
                 Err(e) => {
                     let msg = format!("the mount at {} does not answer: {e}", at.display());
@@ -381,6 +390,9 @@ fn start_session(
     store: &Path,
     mnt: &Path,
 ) -> Result<(fuser::Session<FuseAdapter>, Arc<Filesystem>)> {
+    // A Jina store is served from a private converted copy (read-only only: src/jina/mount.rs).
+    let served = crate::jina::mount::store_to_serve(store, opts.read_only).map_err(err)?;
+    let store = served.as_path();
     let dam = Store::open_with(
         store,
         Options {
@@ -394,14 +406,25 @@ fn start_session(
         max_doc_size: opts.max_doc_size,
         ..FsConfig::default()
     };
+    let config = FsConfig {
+        ttl: opts.ttl.unwrap_or(config.ttl),
+        ..config
+    };
     let fs = Arc::new(Filesystem::new(dam, config));
     let adapter = FuseAdapter::new(fs.clone())
         .map_err(|e| err(format!("starting the notification thread: {e}")))?;
     let channel = adapter.channel();
 
+    // The store as the mount's source (as sshfs shows its remote): mount(8) then sees that
+    // an fstab line is mounted already, and `mount -a` leaves it alone. fusermount3 reads
+    // the name from a comma-separated option list, so a path with a comma goes unnamed.
+    let fsname = store
+        .to_str()
+        .filter(|s| !s.contains([',', '\\']))
+        .unwrap_or("damfs");
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
-        fuser::MountOption::FSName("damfs".into()),
+        fuser::MountOption::FSName(fsname.to_owned()),
         // Passed to the kernel directly: fuser's Subtype option only reaches fusermount,
         // and `damfs unmount` recognises our mounts by the type `fuse.damfs`.
         fuser::MountOption::CUSTOM("subtype=damfs".into()),
@@ -411,6 +434,7 @@ fn start_session(
     if opts.read_only {
         cfg.mount_options.push(fuser::MountOption::RO);
     }
+    cfg.mount_options.extend(opts.kernel_flags.iter().cloned());
     cfg.acl = if opts.allow_other {
         fuser::SessionACL::All
     } else {
@@ -499,6 +523,7 @@ fn signal_loop(set: libc::sigset_t, fs: &Filesystem, mnt: &Path, pidfile: &Path)
         if first {
             first = false;
             info!("{name}: saving and unmounting {}", mnt.display());
+            let _ = crate::sd_notify::stopping();
             if let Err(e) = fs.save() {
                 error!("saving the store failed: {e}");
             }

@@ -4,6 +4,7 @@
 //! mount serves back, byte for byte. The only change damfs ever makes to a text is to add
 //! an `"id"` (as the first key) when it has none, or to rewrite the id's value on a rename.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -29,13 +30,17 @@ impl Document {
     /// Parses a JSON object. A missing `"id"` gets a fresh 32-hex-char id, added as the first
     /// key; everything else is kept byte for byte.
     pub fn from_json(text: impl Into<String>) -> Result<Self> {
-        let text = text.into();
-        match scan(&text)? {
+        Self::from_json_str(&text.into())
+    }
+
+    /// [`Document::from_json`] for borrowed text (no intermediate `String`).
+    pub(crate) fn from_json_str(text: &str) -> Result<Self> {
+        match scan(text)? {
             Some((id, _)) => Ok(Document {
-                id: id.into(),
+                id: Arc::from(&*id),
                 json: text.into(),
             }),
-            None => Ok(Self::insert_id(&text, &fresh_id())),
+            None => Ok(Self::insert_id(text, &fresh_id())),
         }
     }
 
@@ -46,12 +51,12 @@ impl Document {
         let text = text.into();
         match scan(&text)? {
             Some((found, _)) if found == id => Ok(Document {
-                id: found.into(),
-                json: text.into(),
+                id: id.into(),
+                json: text.as_str().into(),
             }),
             Some((found, _)) => Err(Error::IdMismatch {
                 expected: id.to_owned(),
-                found,
+                found: found.into_owned(),
             }),
             None => Ok(Self::insert_id(&text, id)),
         }
@@ -157,7 +162,7 @@ impl Document {
         de::Deserializer::deserialize_any(&mut de, scan)
             .ok()
             .flatten()
-            .map(|(v, _)| v)
+            .map(|(v, _)| v.into_value())
     }
 
     /// The `"text"` field, if it is a string.
@@ -221,11 +226,10 @@ impl Document {
         let brace = text.len() - text.trim_start().len();
         let rest = &text[brace + 1..];
         let empty = rest.trim_start().starts_with('}');
-        let quoted = Value::String(id.to_owned()).to_string();
-        let mut json = String::with_capacity(text.len() + quoted.len() + 8);
+        let mut json = String::with_capacity(text.len() + id.len() + 8);
         json.push_str(&text[..=brace]);
         json.push_str("\"id\":");
-        json.push_str(&quoted);
+        push_json_string(&mut json, id);
         if !empty {
             json.push(',');
         }
@@ -278,6 +282,19 @@ pub fn fresh_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+fn push_json_string(out: &mut String, s: &str) {
+    // serde_json escapes only `"`, `\` and control characters; ids (fresh ones are hex)
+    // rarely have any, and then need no serializer.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    }
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -289,9 +306,15 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Checks that `text` is one JSON object whose `"id"`, if any, is valid, without building a
+/// document (no fresh id is drawn, nothing is copied): gives the id it has.
+pub fn check_json(text: &str) -> Result<Option<Cow<'_, str>>> {
+    Ok(scan(text)?.map(|(id, _)| id))
+}
+
 /// Validates `text` as one JSON object and finds its top-level `"id"`: the id and the byte
 /// span of its value. Cheap: values other than the id are skipped, not built.
-fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
+fn scan(text: &str) -> Result<Option<(Cow<'_, str>, Range<usize>)>> {
     let mut de = serde_json::Deserializer::from_str(text);
     let found = de::Deserializer::deserialize_any(
         &mut de,
@@ -303,15 +326,35 @@ fn scan(text: &str) -> Result<Option<(String, Range<usize>)>> {
     .and_then(|found| de.end().map(|()| found))
     .map_err(|e| Error::InvalidDocument(e.to_string()))?;
     match found {
-        Some((Value::String(id), span)) => {
-            validate_id(&id)?;
-            Ok(Some((id, span)))
+        Some((Found::Plain(id), span)) => {
+            validate_id(id)?;
+            Ok(Some((Cow::Borrowed(id), span)))
         }
-        Some((other, _)) => Err(Error::InvalidDocument(format!(
+        Some((Found::Value(Value::String(id)), span)) => {
+            validate_id(&id)?;
+            Ok(Some((Cow::Owned(id), span)))
+        }
+        Some((Found::Value(other), _)) => Err(Error::InvalidDocument(format!(
             "\"id\" must be a string, not {}",
             kind_of(&other)
         ))),
         None => Ok(None),
+    }
+}
+
+/// The value of the member an [`ObjectScan`] looks for.
+enum Found<'a> {
+    /// A string without escapes: its text, borrowed from the document (nothing built).
+    Plain(&'a str),
+    Value(Value),
+}
+
+impl Found<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            Found::Plain(s) => Value::String(s.to_owned()),
+            Found::Value(v) => v,
+        }
     }
 }
 
@@ -323,7 +366,7 @@ struct ObjectScan<'a, 'k> {
 }
 
 impl<'de> Visitor<'de> for ObjectScan<'de, '_> {
-    type Value = Option<(Value, Range<usize>)>;
+    type Value = Option<(Found<'de>, Range<usize>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -344,7 +387,12 @@ impl<'de> Visitor<'de> for ObjectScan<'de, '_> {
             }
             let raw: &'de RawValue = map.next_value()?;
             let start = raw.get().as_ptr() as usize - self.base.as_ptr() as usize;
-            let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+            // Most ids are plain strings: take them as they are, without a second parser.
+            let text: &'de str = raw.get();
+            let value = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                Some(plain) if !plain.contains('\\') => Found::Plain(plain),
+                _ => Found::Value(serde_json::from_str(text).map_err(de::Error::custom)?),
+            };
             found = Some((value, start..start + raw.get().len()));
         }
         Ok(found)
@@ -417,6 +465,23 @@ mod tests {
         let e = Document::from_json_for_id("  { }", "k").unwrap();
         assert_eq!(e.json(), "  {\"id\":\"k\" }");
         assert_eq!(Document::from_json(e.json()).unwrap(), e);
+    }
+
+    #[test]
+    fn added_ids_are_escaped_as_serde_json_escapes_them() {
+        for id in [
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}x",
+            "é\u{7f}",
+        ] {
+            let d = Document::from_json_for_id("{}", id).unwrap();
+            let expected = format!("{{\"id\":{}}}", Value::String(id.to_owned()));
+            assert_eq!(d.json(), expected);
+            assert_eq!(Document::from_json(d.json()).unwrap().id(), id);
+        }
     }
 
     #[test]

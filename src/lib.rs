@@ -23,17 +23,29 @@
 //! # Ok(()) }
 //! ```
 
+pub mod array;
 pub mod backend;
 pub mod cli;
 pub mod daemon;
+pub mod doc_commands;
+pub mod docs_gen;
 pub mod document;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+mod id_set;
+pub mod jina;
+pub mod mount_helper;
 pub mod postgres;
+pub mod sd_notify;
 pub mod store;
 
 pub use backend::Store;
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};
+
+/// The README's Rust examples, compiled and run as doctests (so they stay true).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use error::{Error, Result};
 pub use store::{DocumentArrayMemmap, Options, Slice, Stats};

@@ -574,3 +574,37 @@ fn store_warnings_are_shown() {
     assert!(stderr(&o).contains("torn"), "{}", stderr(&o));
     assert_eq!(stat(t.path(), "store")["length"], 3);
 }
+
+#[test]
+fn an_input_past_the_in_memory_size_is_read_twice_with_the_same_results() {
+    let t = tempfile::tempdir().unwrap();
+    // Over damfs::cli::IMPORT_IN_MEMORY_MAX (8 MiB): validated in one pass, written from a
+    // second read.
+    let pad = "p".repeat(100);
+    let mut input: String = (0..90_000)
+        .map(|i| format!("{{\"id\":\"big{i}\",\"pad\":\"{pad}\"}}\n"))
+        .collect();
+    assert!(input.len() as u64 > damfs::cli::IMPORT_IN_MEMORY_MAX);
+    let good = input.clone();
+    input.push_str("{\"id\":\"big17\"}\n");
+    write(t.path(), "dup.jsonl", &input);
+    let o = fails(damfs(t.path(), &["import", "store", "dup.jsonl"], None));
+    assert!(
+        stderr(&o).contains("dup.jsonl:90001: duplicate id \"big17\" (first at line 18)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("store").exists());
+
+    write(t.path(), "good.jsonl", &good);
+    let o = ok(damfs(t.path(), &["import", "store", "good.jsonl"], None));
+    assert!(
+        stderr(&o).contains("imported 90000 documents"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&ok(damfs(t.path(), &["export", "store"], None))),
+        good
+    );
+}

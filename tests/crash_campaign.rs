@@ -1,6 +1,6 @@
 //! The crash campaign (issue 8): library writer processes (appends, replaces, updates,
-//! deletes, renames, moves, saves, prune, clear) and concurrent `damfs import`s are killed
-//! with SIGKILL at random moments, over and over, on one store. After each kill the store
+//! deletes, renames, moves, saves, prune, index compaction, clear) and concurrent `damfs
+//! import`s are killed with SIGKILL at random moments, over and over, on one store. After each kill the store
 //! opens, and every document whose save returned is exactly there:
 //!
 //! - the writer prints `ACK n` after each save returns; its operations come from a seeded
@@ -39,6 +39,7 @@ enum Op {
     Rename(String, String),
     MoveOnto(String, String),
     Prune,
+    CompactIndex,
     Clear,
 }
 
@@ -76,7 +77,8 @@ fn gen(rng: &mut Rng, m: &Model, tag: &str, n: u64, may_clear: bool) -> Op {
                 Op::MoveOnto(id, onto)
             }
         }
-        96..=97 => Op::Prune,
+        96 => Op::Prune,
+        97 => Op::CompactIndex,
         _ if may_clear => Op::Clear,
         _ => Op::Prune,
     }
@@ -114,7 +116,7 @@ fn model_apply(m: &mut Model, op: &Op) {
             m[dst].1 = d.with_id(onto).unwrap().into_json();
             m.remove(src);
         }
-        Op::Prune => {}
+        Op::Prune | Op::CompactIndex => {}
         Op::Clear => m.clear(),
     }
 }
@@ -123,7 +125,7 @@ fn touched(m: &Model, op: &Op) -> HashSet<String> {
     let ids: Vec<&String> = match op {
         Op::Append(id, _) | Op::Set(id, _) | Op::Update(id, _) | Op::Delete(id) => vec![id],
         Op::Rename(a, b) | Op::MoveOnto(a, b) => vec![a, b],
-        Op::Prune => vec![],
+        Op::Prune | Op::CompactIndex => vec![],
         Op::Clear => m.iter().map(|(id, _)| id).collect(),
     };
     ids.into_iter().cloned().collect()
@@ -141,6 +143,7 @@ fn store_apply(dam: &mut DocumentArrayMemmap, op: &Op) {
         Op::Rename(from, to) => dam.rename(from, to).unwrap(),
         Op::MoveOnto(from, onto) => dam.move_onto(from, onto).unwrap(),
         Op::Prune => dam.prune().unwrap(),
+        Op::CompactIndex => dam.compact_index().unwrap(),
         Op::Clear => dam.clear().unwrap(),
     }
 }

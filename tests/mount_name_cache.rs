@@ -192,6 +192,10 @@ fn mmap_reads_documents_on_a_read_write_mount() {
         read("by-id/doc1").stdout,
         json_of("doc1", "changed and longer than before")
     );
+    // And on a read-only mount (through the page cache).
+    m.unmount();
+    m.mount(&["--read-only"]).assert_ok();
+    assert_eq!(read("0").stdout, doc_json(0));
 }
 
 #[test]

@@ -52,15 +52,7 @@ fn ls_shows_positions_by_id_and_the_control_files() {
 
     let la = m.sh("ls -1A \"$MNT\"");
     la.assert_ok();
-    for control in [
-        ".stats",
-        ".reload",
-        ".save",
-        ".prune",
-        ".clear",
-        ".all.jsonl",
-        ".append.jsonl",
-    ] {
+    for control in ROOT_FILES {
         assert!(
             la.lines().contains(&control),
             "ls -A shows {control}: {la:#?}"
@@ -144,15 +136,7 @@ fn find_lists_every_document_under_both_names() {
     let mut want: Vec<String> = (0..5)
         .flat_map(|i| [format!("{mnt}/{i}"), format!("{mnt}/by-id/doc{i}")])
         .collect();
-    for c in [
-        ".stats",
-        ".reload",
-        ".save",
-        ".prune",
-        ".clear",
-        ".all.jsonl",
-        ".append.jsonl",
-    ] {
+    for c in ROOT_FILES {
         want.push(format!("{mnt}/{c}"));
     }
     want.sort();

@@ -8,6 +8,7 @@ use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::process::Command;
 
+use damfs::store::io::faults::{self, Fault, Plan};
 use damfs::{DocumentArrayMemmap, Error, Options};
 use store_common::*;
 
@@ -299,6 +300,15 @@ fn an_unsaved_entry_whose_text_was_lost_is_cut_before_the_next_save() {
         &saved,
         "the unsaved changes after the lost text go",
     );
+    // The cut is the next write's first I/O: failing it fails the write, and the cut is
+    // still owed by the write after.
+    faults::arm(Plan {
+        at: 0,
+        fault: Fault::Io,
+        persistent: false,
+    });
+    assert!(dam.append(doc("next", "x")).is_err());
+    faults::disarm();
     dam.append(doc("next", "written over the lost text's place"))
         .unwrap();
     dam.save().unwrap();

@@ -36,6 +36,7 @@ enum Step {
     MoveOnto(String, String),
     DeleteSlice(isize, isize),
     Prune,
+    CompactIndex,
     Clear,
     Get(isize),
 }
@@ -66,6 +67,8 @@ fn workload() -> Vec<Step> {
         MoveOnto("d8".into(), "d9".into()),
         Save,
         Prune,
+        Delete(3),
+        CompactIndex,
         Extend(docs("e", 5)),
         DeleteSlice(0, 2),
         SetById("e1".into(), "e one, replaced".into()),
@@ -91,7 +94,7 @@ fn pos(m: &Model, i: isize) -> usize {
 fn model_apply(m: &mut Model, step: &Step) {
     match step {
         Step::Extend(v) => m.extend(v.iter().map(|(id, t)| (id.clone(), json(id, t)))),
-        Step::Save | Step::Prune | Step::Get(_) => {}
+        Step::Save | Step::Prune | Step::CompactIndex | Step::Get(_) => {}
         Step::SetById(id, t) => {
             let p = m.iter().position(|(i, _)| i == id).unwrap();
             m[p].1 = json(id, t);
@@ -144,6 +147,7 @@ fn store_apply(dam: &mut DocumentArrayMemmap, step: &Step) -> damfs::Result<()> 
         Step::MoveOnto(from, onto) => dam.move_onto(from, onto),
         Step::DeleteSlice(a, b) => dam.delete_slice(Slice::new(Some(*a), Some(*b), None)),
         Step::Prune => dam.prune(),
+        Step::CompactIndex => dam.compact_index(),
         Step::Clear => dam.clear(),
         Step::Get(i) => dam.get(*i).map(drop),
     }
@@ -193,7 +197,10 @@ fn run(pool: usize, plan: Option<Plan>, figures: &mut Figures) -> u64 {
         match store_apply(&mut dam, step) {
             Ok(()) => {
                 model_apply(&mut model, step);
-                if matches!(step, Step::Save | Step::Prune | Step::Clear) {
+                if matches!(
+                    step,
+                    Step::Save | Step::Prune | Step::CompactIndex | Step::Clear
+                ) {
                     since_save.clear();
                 }
                 since_save.push(model.clone());
@@ -285,4 +292,95 @@ fn every_io_call_of_a_workload_fails_in_turn() {
     }
     eprintln!("fault campaign: {figures:?}");
     assert!(figures.errors_seen > 0);
+}
+
+/// Opening under faults: a writable open of a saved store, and of a version-1 store (which
+/// the open upgrades with a prune), with each of its I/O calls failing in turn. The open
+/// fails with an error or shows exactly the documents; either way the next open (faults
+/// gone) shows them too, and the directory holds no leftovers after it.
+#[test]
+fn opening_with_each_call_failing() {
+    let mut runs = 0;
+    for v1 in [false, true] {
+        let make = |path: &Path| -> Model {
+            if v1 {
+                write_v1_store(path);
+                vec![
+                    ("a".into(), r#"{"id":"a","text":"A"}"#.into()),
+                    ("c".into(), r#"{"id":"c","text":"C"}"#.into()),
+                ]
+            } else {
+                let (dam, m) = base_store(path, 0);
+                drop(dam);
+                m
+            }
+        };
+        let probe = scratch();
+        let expected = make(probe.path());
+        faults::count_only();
+        drop(open(probe.path(), 0));
+        let calls = faults::calls();
+        faults::disarm();
+        for at in 0..calls {
+            for fault in [Fault::NoSpace, Fault::Io, Fault::ShortWrite] {
+                let dir = scratch();
+                make(dir.path());
+                faults::arm(Plan {
+                    at,
+                    fault,
+                    persistent: false,
+                });
+                let opened = DocumentArrayMemmap::open(dir.path());
+                faults::disarm();
+                if let Ok(dam) = opened {
+                    assert_same(&snapshot(&dam), &expected, &format!("v1 {v1}, call {at}"));
+                }
+                let again = open(dir.path(), 0);
+                assert_same(
+                    &snapshot(&again),
+                    &expected,
+                    &format!("v1 {v1}, call {at}, again"),
+                );
+                drop(again);
+                assert_no_leftovers(dir.path());
+                runs += 1;
+            }
+        }
+    }
+    eprintln!("open under faults: {runs} runs");
+}
+
+/// A version-1 store as damfs 0.1 wrote it: header version 1, batches from offset 32, no
+/// commit records; PUT a, b, c and DELETE b.
+fn write_v1_store(path: &Path) {
+    let header = |magic: &[u8; 8]| {
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(magic);
+        h[8..12].copy_from_slice(&1u32.to_le_bytes());
+        h[16..24].copy_from_slice(&1u64.to_le_bytes());
+        h
+    };
+    let mut body = header(b"DAMFSBDY").to_vec();
+    let mut payload = Vec::new();
+    for t in [
+        r#"{"id":"a","text":"A"}"#,
+        r#"{"id":"b","text":"B"}"#,
+        r#"{"id":"c","text":"C"}"#,
+    ] {
+        payload.extend_from_slice(&[1, 1, t.as_bytes()[7]]);
+        payload.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        payload.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        payload.extend_from_slice(&crc32fast::hash(t.as_bytes()).to_le_bytes());
+        body.extend_from_slice(t.as_bytes());
+    }
+    payload.extend_from_slice(&[2, 1, b'b']);
+    let mut index = header(b"DAMFSIDX").to_vec();
+    index.extend_from_slice(b"BTCH");
+    index.extend_from_slice(&1u32.to_le_bytes());
+    index.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    index.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    index.extend_from_slice(&payload);
+    std::fs::write(path.join("index.dam"), index).unwrap();
+    std::fs::write(path.join("body-1.dam"), body).unwrap();
+    std::fs::write(path.join("lock"), b"").unwrap();
 }

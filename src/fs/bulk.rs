@@ -105,6 +105,15 @@ impl Filesystem {
         if buf.iter().all(u8::is_ascii_whitespace) {
             return Ok(()); // nothing written (yet): bash flushes `> file` before it writes
         }
+        // Documents deleted a moment ago are gone for good before their ids are reused.
+        st.apply_recent_deletes(true);
+        let Some(Handle {
+            kind: HandleKind::Append { buf },
+            ..
+        }) = st.handles.get(fh)
+        else {
+            return Ok(());
+        };
         let mut docs = Vec::new();
         let mut problems = Vec::new();
         let mut seen = HashSet::new();
@@ -148,7 +157,6 @@ impl Filesystem {
                 ),
             ));
         }
-        st.apply_recent_deletes(true);
         let before = View::of(st).len();
         let n = docs.len();
         st.store.extend(docs)?;

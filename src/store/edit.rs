@@ -35,7 +35,8 @@ impl DocumentArrayMemmap {
             let mark = self.table.mark();
             let index_len = self.files.index_len;
             let mut body = pending.body;
-            let mut body_at = pending.body_start;
+            let body_start = pending.body_start;
+            let mut body_at = body_start;
             let result = (|| -> Result<()> {
                 for doc in docs {
                     if doc.json().len() > MAX_DOC_LEN {
@@ -93,9 +94,11 @@ impl DocumentArrayMemmap {
             })();
             if let Err(e) = result {
                 self.table.rollback(mark);
-                // A partly written index tail would be read as torn; cut it off now.
+                // A partly written index tail would be read as torn; cut it off now, and
+                // the texts nothing names any more.
                 let _ = self.files.index.set_len(index_len);
                 self.files.index_len = index_len;
+                self.cut_body(body_start);
                 return Err(e);
             }
             self.unsynced = true;

@@ -48,8 +48,10 @@ impl Files {
         let mapped = self.map.as_ref().map_or(0, |m| m.len() as u64);
         let tail = self.body_len.saturating_sub(mapped);
         if tail > 0 && (mapped == 0 || tail >= (1 << 20).max(mapped / 8)) {
-            // SAFETY: the body file is only ever appended to (never truncated or rewritten
-            // while a generation is live), so mapped bytes never change under us.
+            // SAFETY: the body file is only appended to while a generation is live; a failed
+            // write cuts it back, under the exclusive lock, only to the length it had when
+            // it took the lock, and maps are made under the lock: no map covers cut bytes,
+            // and mapped bytes never change under us.
             self.map = unsafe { Mmap::map(self.body.file()) }.ok();
         }
     }

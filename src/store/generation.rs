@@ -22,6 +22,7 @@ impl DocumentArrayMemmap {
         let generation = self.files.generation + 1;
         let made = create_generation(&self.dir, generation, &[]);
         if made.is_err() && !self.switched()? {
+            self.discard_new_files(Some(generation));
             return made;
         }
         // The switch is done (even if fsyncing the directory after it failed): whatever
@@ -29,8 +30,24 @@ impl DocumentArrayMemmap {
         // slots), and this handle must show the new files.
         self.pool.clear();
         self.orphans.clear();
+        self.note_switch_error(&made);
         self.finish_generation()?;
-        self.after_switch(made)
+        made
+    }
+
+    /// A switch that failed before its rename leaves `index.dam.tmp` and (prune, clear) a
+    /// partial new body: remove them now, since on a full disk they hold the very space a
+    /// retry needs (a writable open would remove them too).
+    fn discard_new_files(&self, new_body_generation: Option<u64>) {
+        let mut leftovers = vec![self.dir.join(INDEX_TMP)];
+        leftovers.extend(new_body_generation.map(|g| self.dir.join(body_name(g))));
+        for path in leftovers {
+            if let Err(e) = io::remove_file(&path) {
+                if e.kind() != ErrorKind::NotFound {
+                    log::warn!("could not remove {}: {e}", path.display());
+                }
+            }
+        }
     }
 
     /// Whether `index.dam` is another file than the one this handle holds: a switch it
@@ -43,14 +60,13 @@ impl DocumentArrayMemmap {
         Ok((meta.dev(), meta.ino()) != self.files.index_id)
     }
 
-    /// The result of a switch that took place: an error from after the rename means the
-    /// rename may not be durable yet, so the next save fsyncs the directory too.
-    fn after_switch(&mut self, made: Result<()>) -> Result<()> {
+    /// A switch that took place but reported an error (from after its rename) may not be
+    /// durable yet: the next save fsyncs the store directory too.
+    fn note_switch_error(&mut self, made: &Result<()>) {
         if made.is_err() {
             self.unsynced = true;
             self.dir_unsynced = true;
         }
-        made
     }
 
     /// Rewrites the store with only its live documents, in order, into a new generation;
@@ -64,26 +80,30 @@ impl DocumentArrayMemmap {
         let order: Vec<SlotNo> = self.table.live_slots().collect();
         let dir = self.dir.clone();
         {
-            let mut writer = GenerationWriter::new(&dir, generation)?;
-            for &slot in &order {
-                let id = self.table.id(slot);
-                match self.pool.peek(slot) {
-                    Some(e) => writer.add(id, e.doc.json().as_bytes())?,
-                    None => {
-                        let loc = self.table.loc(slot);
-                        self.files.with_bytes(id, loc, |b| writer.add(id, b))??;
+            let made = (|| {
+                let mut writer = GenerationWriter::new(&dir, generation)?;
+                for &slot in &order {
+                    let id = self.table.id(slot);
+                    match self.pool.peek(slot) {
+                        Some(e) => writer.add(id, e.doc.json().as_bytes())?,
+                        None => {
+                            let loc = self.table.loc(slot);
+                            self.files.with_bytes(id, loc, |b| writer.add(id, b))??;
+                        }
                     }
                 }
-            }
-            let made = writer.finish();
+                writer.finish()
+            })();
             if made.is_err() && !self.switched()? {
+                self.discard_new_files(Some(generation));
                 return made;
             }
             // The pool's texts (dirty ones too) are in the new generation: they are all
             // clean there, under the slot of their position.
+            self.note_switch_error(&made);
             self.finish_generation()?;
             self.rekey_pool(|_, _| false);
-            self.after_switch(made)
+            made
         }
     }
 
@@ -130,8 +150,10 @@ impl DocumentArrayMemmap {
             self.files.body_len,
         );
         if made.is_err() && !self.switched()? {
+            self.discard_new_files(None);
             return made;
         }
+        self.note_switch_error(&made);
         let (files, table) = match load(&self.dir, true) {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -142,10 +164,10 @@ impl DocumentArrayMemmap {
         };
         self.files = files;
         self.table = table;
-        self.unsynced = false;
+        self.unsynced = made.is_err();
         // Same documents, new slots: the pool keeps what it holds, dirty or not.
         self.rekey_pool(|_, dirty| dirty);
-        self.after_switch(made)
+        made
     }
 
     /// Puts the pool's documents back under their ids' slots in the current table.

@@ -140,7 +140,7 @@ fn check(call: Call) -> io::Result<()> {
 }
 
 /// A store file: `File`'s methods, through the seam.
-pub struct StoreFile(File);
+pub(super) struct StoreFile(File);
 
 impl StoreFile {
     /// The file itself, for what the seam does not cover (memory maps, metadata).
@@ -207,33 +207,33 @@ impl Write for StoreFile {
     }
 }
 
-pub fn open(opts: &OpenOptions, path: &Path) -> io::Result<StoreFile> {
+pub(super) fn open(opts: &OpenOptions, path: &Path) -> io::Result<StoreFile> {
     open_file(opts, path).map(StoreFile)
 }
 
 /// Opens a plain `File` (the lock file) through the seam.
-pub fn open_file(opts: &OpenOptions, path: &Path) -> io::Result<File> {
+pub(super) fn open_file(opts: &OpenOptions, path: &Path) -> io::Result<File> {
     check(Call::Other)?;
     opts.open(path)
 }
 
-pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+pub(super) fn rename(from: &Path, to: &Path) -> io::Result<()> {
     check(Call::Other)?;
     fs::rename(from, to)
 }
 
-pub fn remove_file(path: &Path) -> io::Result<()> {
+pub(super) fn remove_file(path: &Path) -> io::Result<()> {
     check(Call::Other)?;
     fs::remove_file(path)
 }
 
-pub fn create_dir_all(path: &Path) -> io::Result<()> {
+pub(super) fn create_dir_all(path: &Path) -> io::Result<()> {
     check(Call::Other)?;
     fs::create_dir_all(path)
 }
 
 /// fsync of a directory (after creating or renaming a file in it).
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     check(Call::Other)?;
     File::open(dir).and_then(|d| d.sync_all())
 }

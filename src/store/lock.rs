@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 pub struct LockFile {
     file: Arc<File>,
+    /// The file's (device, inode), taken at open.
+    identity: (u64, u64),
 }
 
 /// Releases the lock when dropped.
@@ -30,17 +32,18 @@ impl LockFile {
                 .truncate(false),
             path,
         )?;
+        let m = file.metadata()?;
         Ok(LockFile {
             file: Arc::new(file),
+            identity: (m.dev(), m.ino()),
         })
     }
 
     /// The lock file's (device, inode): the store directory's identity. prune and clear
     /// never replace this file, so another one at the store's path means the directory was
     /// removed or replaced.
-    pub fn identity(&self) -> io::Result<(u64, u64)> {
-        let m = self.file.metadata()?;
-        Ok((m.dev(), m.ino()))
+    pub fn identity(&self) -> (u64, u64) {
+        self.identity
     }
 
     pub fn exclusive(&self) -> io::Result<Guard> {

@@ -27,6 +27,7 @@ mod edit;
 mod files;
 mod format;
 mod generation;
+#[doc(hidden)] // public for the fault campaign only (`io::faults`)
 pub mod io;
 mod load;
 mod lock;
@@ -215,6 +216,22 @@ impl Drop for DocumentArrayMemmap {
     fn drop(&mut self) {
         if let Err(e) = self.save() {
             log::error!("{}: could not save on close: {e}", self.dir.display());
+            let lost = self.unsaved_ids();
+            if !lost.is_empty() {
+                // Say what goes with the handle: these changes exist nowhere else.
+                let shown: Vec<&str> = lost.iter().take(20).map(String::as_str).collect();
+                log::error!(
+                    "{}: {} unsaved document(s) lost on close: {}{}",
+                    self.dir.display(),
+                    lost.len(),
+                    shown.join(", "),
+                    if lost.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
     }
 }

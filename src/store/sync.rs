@@ -97,10 +97,7 @@ impl DocumentArrayMemmap {
             reason,
             unsaved: self.unsaved_ids().len(),
         };
-        let held = self
-            .lock
-            .identity()
-            .map_err(|e| Error::io(format!("reading {}", lock_path.display()), e))?;
+        let held = self.lock.identity();
         match fs::metadata(&lock_path) {
             Ok(m) if (m.dev(), m.ino()) == held => Ok(()),
             Ok(_) => Err(gone(
@@ -123,16 +120,18 @@ impl DocumentArrayMemmap {
             self.follow_new_generation()?;
         } else {
             let mut file_len = meta.len();
-            if let Some((cut, seen)) = self.files.cut_at.take() {
+            if let Some((cut, seen)) = self.files.cut_at {
                 // Unsaved batches whose texts a crash lost: cut them off before anything is
                 // written after them (a later save would make them look saved). Only if
-                // nobody wrote since this handle loaded: a writer that did cut first.
+                // nobody wrote since this handle loaded: a writer that did cut first. Kept
+                // until the cut succeeded.
                 if file_len == seen {
                     self.files.index.set_len(cut).map_err(|e| {
                         Error::io(format!("truncating {}", index_path.display()), e)
                     })?;
                     file_len = cut;
                 }
+                self.files.cut_at = None;
             }
             self.catch_up(file_len)?;
         }

@@ -56,12 +56,18 @@ impl DocumentArrayMemmap {
             // Version 1 marks a save only with a DURABLE batch, so it needs one.
             batch.empty_batch();
         }
-        self.write_body(&body, body_start)?;
+        if let Err(e) = self.write_body(&body, body_start) {
+            self.cut_body(body_start);
+            return Err(e);
+        }
         if durable {
-            self.files
-                .body
-                .sync_data()
-                .map_err(|e| Error::io(format!("syncing {}", self.files.body_path.display()), e))?;
+            if let Err(e) = self.files.body.sync_data() {
+                self.cut_body(body_start);
+                return Err(Error::io(
+                    format!("syncing {}", self.files.body_path.display()),
+                    e,
+                ));
+            }
         }
         let index_bytes = batch.finish(durable);
         if !index_bytes.is_empty() {
@@ -74,6 +80,7 @@ impl DocumentArrayMemmap {
                 // Cut off what part of the batches did reach the file: a write that reports
                 // failure must not take effect later, when some handle catches up.
                 let _ = self.files.index.set_len(self.files.index_len);
+                self.cut_body(body_start);
                 return Err(Error::io(format!("writing {}", index_path.display()), e));
             }
             self.files.index_len += index_bytes.len() as u64;
@@ -170,6 +177,16 @@ impl DocumentArrayMemmap {
         Ok(())
     }
 
+    /// Gives back the body bytes a failed write appended after `to` (the body's length when
+    /// this write took the lock): no index entry names them, and on a full disk they would
+    /// hold the space the retry needs. Best effort: bytes left behind are only garbage.
+    pub(super) fn cut_body(&mut self, to: u64) {
+        if self.files.body_len > to {
+            let _ = self.files.body.set_len(to);
+            self.files.body_len = to;
+        }
+    }
+
     /// Appends body bytes at `at` (under the write lock).
     pub(super) fn write_body(&mut self, bytes: &[u8], at: u64) -> Result<()> {
         if bytes.is_empty() {
@@ -232,7 +249,7 @@ impl DocumentArrayMemmap {
             return Ok(());
         }
         let dirty = self.pool.dirty_slots();
-        if dirty.is_empty() && !self.unsynced && self.orphans.is_empty() {
+        if dirty.is_empty() && !self.unsynced && !self.dir_unsynced && self.orphans.is_empty() {
             // Nothing to write; but never report a save over files that are not the
             // store's any more (its directory removed or replaced).
             return self.check_store_identity();

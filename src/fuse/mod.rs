@@ -1,127 +1,35 @@
 //! The fuser adapter: unpacks each kernel request, calls the filesystem core
 //! ([`crate::fs::Filesystem`]), replies, and sends the cache invalidations the core asks for.
-//! No namespace logic lives here; this file only translates types and orders notifications.
+//! No namespace logic lives here; this module only translates
+//! types (`convert`) and orders notifications (`channel`).
+
+mod channel;
+mod convert;
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
-    InitFlags, IoctlFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, Version,
-    WriteFlags,
+    CopyFileRangeFlags, Errno, FileHandle, FopenFlags, INodeNo, InitFlags, IoctlFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, Version, WriteFlags,
 };
 use log::{debug, info, warn};
 
-use crate::fs::{self, Attr, FsError, KernelNotes, Kind, RequestCounts, SetAttr};
+use crate::fs::{self, FsError, RequestCounts, SetAttr};
+use channel::EPOCH_ABI;
+pub use channel::{start_live_view, KernelChannel};
+use convert::*;
 
 /// Directory entries asked of the core per READDIR before we learn how many fit the
 /// kernel's buffer (its size is not visible through fuser's reply type).
 const INITIAL_DIR_BATCH: usize = 64;
 const MAX_DIR_BATCH: usize = 4096;
-
-/// FUSE_NOTIFY_INC_EPOCH (protocol 7.44): the notification's code.
-const NOTIFY_INC_EPOCH: i32 = 8;
-/// The protocol version that has it.
-const EPOCH_ABI: Version = Version(7, 44);
-
-/// The way back to the kernel for cache notifications: fuser's notifier (attributes), and
-/// the session's /dev/fuse descriptor for the epoch bump, which fuser 0.18 has no call for
-/// (the kernel checks only the notification's code, not the protocol version we
-/// announced). Both are set by the daemon once the session exists.
-#[derive(Default)]
-pub struct KernelChannel {
-    notifier: OnceLock<Notifier>,
-    device: OnceLock<OwnedFd>,
-}
-
-impl KernelChannel {
-    /// Hands over the session's notifier and a duplicate of its /dev/fuse descriptor.
-    pub fn connect(&self, notifier: Notifier, device: OwnedFd) {
-        let _ = self.notifier.set(notifier);
-        let _ = self.device.set(device);
-    }
-
-    /// Sends the core's notes. Neither notification takes a lock in the kernel: the epoch
-    /// bump is one atomic increment, and an attribute invalidation (a negative offset) only
-    /// takes the inode's spinlock. So a handler can send them inline, before its reply, and
-    /// a daemon killed at any moment can always exit. (Name and page invalidations wait for
-    /// directory and page locks that a request still waiting for this daemon may hold:
-    /// damfs never sends them.)
-    fn send(&self, notes: &KernelNotes, counts: &RequestCounts) {
-        if notes.epoch {
-            match self.bump_epoch() {
-                Ok(()) => counts.epoch_bumped(),
-                Err(e) => warn!("telling the kernel to drop cached names failed: {e}"),
-            }
-        }
-        let Some(n) = self.notifier.get() else {
-            return;
-        };
-        for &ino in &notes.inodes {
-            match n.inval_inode(INodeNo(ino), -1, 0) {
-                Ok(()) => {}
-                // Not cached (fuser already maps the kernel's ENOENT to Ok; be safe).
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => debug!("invalidating inode {ino} failed: {e}"),
-            }
-        }
-        counts.attrs_invalidated(notes.inodes.len());
-    }
-
-    /// Every cached name is stale from now on: a bare `fuse_out_header` with the
-    /// notification's code in `error` and `unique` 0, written to /dev/fuse.
-    fn bump_epoch(&self) -> io::Result<()> {
-        let Some(fd) = self.device.get() else {
-            return Ok(()); // not mounted yet: nothing can be cached
-        };
-        let mut header = [0u8; 16];
-        header[0..4].copy_from_slice(&16u32.to_ne_bytes());
-        header[4..8].copy_from_slice(&NOTIFY_INC_EPOCH.to_ne_bytes());
-        // SAFETY: writes 16 bytes from a local buffer to a descriptor we own.
-        let n = unsafe { libc::write(fd.as_raw_fd(), header.as_ptr().cast(), header.len()) };
-        if n == header.len() as isize {
-            Ok(())
-        } else if n < 0 {
-            let e = io::Error::last_os_error();
-            // The session is gone (unmounted): there is no cache left to drop.
-            if e.raw_os_error() == Some(libc::ENODEV) {
-                return Ok(());
-            }
-            Err(e)
-        } else {
-            Err(io::Error::other(format!("short write ({n} of 16 bytes)")))
-        }
-    }
-}
-
-/// How often the live view checks the store's files for other writers' changes.
-const LIVE_VIEW_INTERVAL: Duration = Duration::from_millis(25);
-
-/// Starts the thread that keeps a read-write mount current with other writers (another
-/// mount, `damfs import`, a program using the library): it asks the core to take in what
-/// changed on disk (one `stat` when nothing did) and sends the kernel what is stale now.
-/// It also ends held-back deletes whose window passed. Runs until the process exits.
-pub fn start_live_view(fs: Arc<fs::Filesystem>, channel: Arc<KernelChannel>) -> io::Result<()> {
-    let counts = fs.requests();
-    std::thread::Builder::new()
-        .name("damfs-live".into())
-        .spawn(move || loop {
-            std::thread::sleep(LIVE_VIEW_INTERVAL);
-            fs.tick();
-            let notes = fs.take_invalidations();
-            if !notes.is_empty() {
-                channel.send(&notes, &counts);
-            }
-        })
-        .map(|_| ())
-}
 
 /// The `fuser::Filesystem` implementation over the filesystem core.
 pub struct FuseAdapter {
@@ -241,93 +149,6 @@ impl FuseAdapter {
         Ok(())
     }
 }
-
-/// The process name of a request's pid, for log lines ("sed", "vim").
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn file_type(kind: Kind) -> FileType {
-    match kind {
-        Kind::Directory => FileType::Directory,
-        Kind::File => FileType::RegularFile,
-    }
-}
-
-fn file_attr(a: &Attr) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(a.ino),
-        size: a.size,
-        blocks: a.blocks(),
-        atime: a.atime,
-        mtime: a.mtime,
-        ctime: a.ctime,
-        crtime: a.ctime,
-        kind: file_type(a.kind),
-        perm: a.perm,
-        nlink: a.nlink,
-        uid: a.uid,
-        gid: a.gid,
-        rdev: 0,
-        blksize: 4096,
-        flags: 0,
-    }
-}
-
-/// The attributes of a negative entry (node id 0): the kernel reads none of them.
-fn negative_attr() -> FileAttr {
-    let mut a = dot_attr(0);
-    a.kind = FileType::RegularFile;
-    a.nlink = 0;
-    a
-}
-
-/// Attributes for `.` and `..` in READDIRPLUS: the kernel skips these names (no lookup is
-/// counted), but fuser needs an attr to encode the entry.
-fn dot_attr(ino: u64) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(ino),
-        size: 0,
-        blocks: 0,
-        atime: SystemTime::UNIX_EPOCH,
-        mtime: SystemTime::UNIX_EPOCH,
-        ctime: SystemTime::UNIX_EPOCH,
-        crtime: SystemTime::UNIX_EPOCH,
-        kind: FileType::Directory,
-        perm: 0o755,
-        nlink: 2,
-        uid: 0,
-        gid: 0,
-        rdev: 0,
-        blksize: 4096,
-        flags: 0,
-    }
-}
-
-fn fopen_flags(o: &fs::Opened) -> FopenFlags {
-    let mut f = FopenFlags::empty();
-    if o.keep_cache {
-        f |= FopenFlags::FOPEN_KEEP_CACHE;
-    }
-    if o.direct_io {
-        f |= FopenFlags::FOPEN_DIRECT_IO;
-    }
-    if o.noflush {
-        f |= FopenFlags::FOPEN_NOFLUSH;
-    }
-    f
-}
-
-fn system_time(t: TimeOrNow) -> SystemTime {
-    match t {
-        TimeOrNow::SpecificTime(t) => t,
-        TimeOrNow::Now => SystemTime::now(),
-    }
-}
-
-const GEN: Generation = Generation(0);
 
 impl fuser::Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {

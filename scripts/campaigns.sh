@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The store's reliability campaigns at full size (README, "Reliability"). CI runs the short
+# versions as ordinary test targets; this runs the long ones and prints their figures.
+#   bash scripts/campaigns.sh            # all (about 10 minutes on 2 cores)
+#   bash scripts/campaigns.sh crash      # one of: crash faults damage fuzz model full-disk
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+which="${1:-all}"
+export DAMFS_CAMPAIGN=full
+run() { cargo test --release --test "$1" -- --nocapture "${@:2}" 2>&1 | grep -E "campaign|export of|I/O calls|test result|panicked|skipped"; }
+
+[[ $which == all || $which == crash ]] && run crash_campaign kill_writers
+[[ $which == all || $which == faults ]] && run store_faults
+[[ $which == all || $which == damage ]] && run store_damage
+[[ $which == all || $which == fuzz ]] && PROPTEST_CASES=20000 run store_fuzz
+[[ $which == all || $which == model ]] && PROPTEST_CASES=2000 run store_model
+[[ $which == all || $which == full-disk ]] && run store_full_disk
+exit 0

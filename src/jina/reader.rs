@@ -1,0 +1,278 @@
+//! Reading an original store the way `DocumentArrayMemmap(path)` opens and iterates it.
+//!
+//! The original loads `header.bin` into an `OrderedDict` keyed by the (possibly truncated)
+//! header key, skipping tombstones: a key seen again keeps its **first position** and takes
+//! the **last entry's content**. Body bytes no live entry points at (old versions of updated
+//! documents, deleted ones) are never read. Nothing is ever written: both files are opened
+//! read-only, and the body is read through a window of `pread`s so that memory stays flat.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use hashbrown::HashTable;
+
+use super::header::{decode_entry, entry_size, Entry, KEY_LENGTH};
+use super::Unprintable;
+
+pub const HEADER_FILE: &str = "header.bin";
+pub const BODY_FILE: &str = "body.bin";
+
+/// Is `dir` a directory holding an original store (`header.bin` and `body.bin`)?
+pub fn is_original_store(dir: &Path) -> bool {
+    dir.is_dir() && dir.join(HEADER_FILE).is_file() && dir.join(BODY_FILE).is_file()
+}
+
+/// Opening an original store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A live document as the original's header map has it.
+#[derive(Clone, Debug)]
+pub struct Live {
+    /// The header key (the id, truncated to `key_length` characters).
+    pub key: Box<str>,
+    /// The header entry (0-based) whose content counts: the last one with this key.
+    pub entry: u64,
+    pub p: i64,
+    pub r: i64,
+    pub r_plus_l: i64,
+}
+
+impl Live {
+    fn as_entry(&self) -> Entry {
+        Entry {
+            key: String::new(),
+            p: self.p,
+            r: self.r,
+            r_plus_l: self.r_plus_l,
+        }
+    }
+}
+
+/// A header entry that cannot take part at all (its key is not UTF-32).
+#[derive(Clone, Debug)]
+pub struct BadEntry {
+    pub entry: u64,
+    pub reason: String,
+}
+
+/// An open original store: its live documents in the original's order.
+pub struct JinaStore {
+    dir: PathBuf,
+    /// Positions in `live`, by header key.
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    body: File,
+    body_len: u64,
+    live: Vec<Live>,
+    bad_entries: Vec<BadEntry>,
+    header_entries: u64,
+}
+
+/// Header bytes read at a time.
+const HEADER_CHUNK: usize = 1 << 20;
+
+impl JinaStore {
+    /// Opens the store in `dir` (read-only) with the default key length of 36.
+    pub fn open(dir: &Path) -> Result<JinaStore, OpenError> {
+        Self::open_with_key_length(dir, KEY_LENGTH)
+    }
+
+    pub fn open_with_key_length(dir: &Path, key_length: usize) -> Result<JinaStore, OpenError> {
+        let open = |name: &str| {
+            let path = dir.join(name);
+            File::open(&path).map_err(|e| OpenError::Io {
+                what: format!("cannot open {}", path.display()),
+                source: e,
+            })
+        };
+        let header = open(HEADER_FILE)?;
+        let body = open(BODY_FILE)?;
+        let len_of = |f: &File, name: &str| {
+            f.metadata().map(|m| m.len()).map_err(|e| OpenError::Io {
+                what: format!("reading {}", dir.join(name).display()),
+                source: e,
+            })
+        };
+        let header_len = len_of(&header, HEADER_FILE)?;
+        let body_len = len_of(&body, BODY_FILE)?;
+        let size = entry_size(key_length);
+        if header_len % size as u64 != 0 {
+            return Err(OpenError::Invalid(format!(
+                "{} is {header_len} bytes, not a whole number of {size}-byte entries \
+                 (the original's entry size for key_length {key_length})",
+                dir.join(HEADER_FILE).display()
+            )));
+        }
+        // Sized for the usual store without duplicates: no doubling past what is needed.
+        let entries = (header_len / size as u64) as usize;
+        let mut live: Vec<Live> = Vec::with_capacity(entries);
+        let mut index: HashTable<u32> = HashTable::with_capacity(entries);
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let hash = |k: &str| std::hash::BuildHasher::hash_one(&hasher, k);
+        let mut bad_entries = Vec::new();
+        let per_chunk = (HEADER_CHUNK / size).max(1);
+        let mut chunk = vec![0u8; per_chunk * size];
+        let mut at = 0u64;
+        let mut entry_no = 0u64;
+        while at < header_len {
+            let n = ((header_len - at) as usize).min(chunk.len());
+            header
+                .read_exact_at(&mut chunk[..n], at)
+                .map_err(|e| OpenError::Io {
+                    what: format!("reading {}", dir.join(HEADER_FILE).display()),
+                    source: e,
+                })?;
+            for raw in chunk[..n].chunks_exact(size) {
+                match decode_entry(raw, key_length) {
+                    Err(reason) => bad_entries.push(BadEntry {
+                        entry: entry_no,
+                        reason,
+                    }),
+                    Ok(e) if e.is_tombstone() => {}
+                    Ok(e) => {
+                        let h = hash(&e.key);
+                        let found = index.find(h, |&i| *live[i as usize].key == *e.key);
+                        match found {
+                            Some(&i) => {
+                                let slot = &mut live[i as usize];
+                                slot.entry = entry_no;
+                                (slot.p, slot.r, slot.r_plus_l) = (e.p, e.r, e.r_plus_l);
+                            }
+                            None => {
+                                let i = u32::try_from(live.len()).map_err(|_| {
+                                    OpenError::Invalid("more than 4 billion documents".into())
+                                })?;
+                                index.insert_unique(h, i, |&j| hash(&live[j as usize].key));
+                                live.push(Live {
+                                    key: e.key.into_boxed_str(),
+                                    entry: entry_no,
+                                    p: e.p,
+                                    r: e.r,
+                                    r_plus_l: e.r_plus_l,
+                                });
+                            }
+                        }
+                    }
+                }
+                entry_no += 1;
+            }
+            at += n as u64;
+        }
+        live.shrink_to_fit();
+        Ok(JinaStore {
+            dir: dir.to_owned(),
+            index,
+            hasher,
+            body,
+            body_len,
+            live,
+            bad_entries,
+            header_entries: entry_no,
+        })
+    }
+
+    /// The position of the live document with this header key.
+    pub fn position_of_key(&self, key: &str) -> Option<usize> {
+        let h = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        self.index
+            .find(h, |&i| *self.live[i as usize].key == *key)
+            .map(|&i| i as usize)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The live documents, in the original's order.
+    pub fn live(&self) -> &[Live] {
+        &self.live
+    }
+
+    /// Number of live documents (the original's `len(dam)`).
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// Entries the original could not read at all.
+    pub fn bad_entries(&self) -> &[BadEntry] {
+        &self.bad_entries
+    }
+
+    pub fn header_entries(&self) -> u64 {
+        self.header_entries
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+
+    /// Sum of the live records' lengths (what a conversion reads).
+    pub fn live_bytes(&self) -> u64 {
+        self.live
+            .iter()
+            .filter_map(|l| l.as_entry().range(self.body_len).ok())
+            .map(|(_, len)| len)
+            .sum()
+    }
+
+    /// A reader of record bytes.
+    pub fn body_reader(&self) -> BodyReader<'_> {
+        BodyReader {
+            store: self,
+            window: Vec::new(),
+            window_start: 0,
+        }
+    }
+}
+
+/// Bytes read from body.bin at a time.
+const WINDOW: usize = 1 << 20;
+
+/// Reads records through a window, so that records laid out in order cost one `pread` per
+/// megabyte.
+pub struct BodyReader<'a> {
+    store: &'a JinaStore,
+    window: Vec<u8>,
+    window_start: u64,
+}
+
+impl BodyReader<'_> {
+    /// The bytes of a live document's record, or why there are none.
+    pub fn record(&mut self, live: &Live) -> io::Result<Result<&[u8], Unprintable>> {
+        let (start, len) = match live.as_entry().range(self.store.body_len) {
+            Ok(r) => r,
+            Err(reason) => return Ok(Err(Unprintable::original(reason))),
+        };
+        let end = start + len;
+        let window_end = self.window_start + self.window.len() as u64;
+        if start < self.window_start || end > window_end {
+            let want = (len as usize).max(WINDOW);
+            let want = want.min((self.store.body_len - start) as usize);
+            self.window.resize(want, 0);
+            self.store
+                .body
+                .read_exact_at(&mut self.window, start)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("reading {}: {e}", self.store.dir.join(BODY_FILE).display()),
+                    )
+                })?;
+            self.window_start = start;
+        }
+        let from = (start - self.window_start) as usize;
+        Ok(Ok(&self.window[from..from + len as usize]))
+    }
+}
