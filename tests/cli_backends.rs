@@ -65,7 +65,30 @@ fn prune_and_clear_of_no_store_fail(place: &Place) {
     damfs(["clear", &place.arg()]).assert_fails_with("cannot open store");
 }
 
+fn get_put_rm_ls(place: &Place) {
+    let dir = scratch();
+    let input = write_input(dir.path(), &lines(5));
+    damfs(["put", &place.arg(), input.to_str().unwrap()]).assert_ok();
+    let changed = write_input(
+        dir.path(),
+        &[r#"{"id":"doc2","text":"replaced"}"#.to_owned()],
+    );
+    damfs(["put", &place.arg(), changed.to_str().unwrap()]).assert_ok();
+    let got = damfs(["get", &place.arg(), "2"]);
+    assert_eq!(
+        got.assert_ok().stdout,
+        "{\"id\":\"doc2\",\"text\":\"replaced\"}\n"
+    );
+    damfs(["rm", &place.arg(), "doc0", "doc4"]).assert_ok();
+    damfs(["rm", &place.arg(), "doc1", "nope"]).assert_fails_with("nope");
+    assert_eq!(
+        damfs(["ls", &place.arg()]).assert_ok().lines(),
+        ["doc1", "doc2", "doc3"]
+    );
+}
+
 both_backends!(
+    get_put_rm_ls,
     import_then_export_gives_the_input_back,
     a_bad_import_writes_nothing,
     prune_keeps_and_clear_empties,
