@@ -13,3 +13,8 @@ bash scripts/bench.sh --quick
 # Packaging: `cargo install --path .` from a clean checkout, and the .deb installed with
 # dpkg -i and mounting a store (see the script; installs cargo-deb if missing).
 bash scripts/test_package.sh
+# The PostgreSQL bench completes (2,000 documents; report in target/bench-pg/), where the
+# server is installed (.ci/run installs it).
+if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+  python3 scripts/bench_pg.py --n 2000 --quick
+fi

@@ -23,7 +23,7 @@ use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::id_set::{IdList, IdSet};
-use crate::{Document, DocumentArrayMemmap, Options, Slice};
+use crate::{Document, Options, Slice, Store};
 
 pub mod jina;
 
@@ -176,23 +176,27 @@ pub fn init_logging() {
         .init();
 }
 
+/// A STORE argument as messages show it: a URL without its password.
 pub(crate) fn show(path: &Path) -> String {
-    path.display().to_string()
+    match path.to_str().map(crate::postgres::PgUrl::parse) {
+        Some(Ok(url)) if crate::backend::is_url(path) => url.redacted(),
+        _ => path.display().to_string(),
+    }
 }
 
 /// Opens an existing store read-only (never creates anything).
-pub(crate) fn open_read_only(store: &Path) -> CliResult<DocumentArrayMemmap> {
+pub(crate) fn open_read_only(store: &Path) -> CliResult<Store> {
     let opts = Options {
         buffer_pool_size: 0,
         read_only: true,
     };
-    DocumentArrayMemmap::open_with(store, opts)
+    Store::open_with(store, opts)
         .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
 }
 
 /// Opens a store for writing. With `must_exist`, a missing store is an error rather than
 /// being created (a typo must not make `prune`/`clear` create an empty store).
-pub(crate) fn open_writable(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemmap> {
+pub(crate) fn open_writable(store: &Path, must_exist: bool) -> CliResult<Store> {
     if must_exist {
         drop(open_read_only(store)?);
     }
@@ -201,7 +205,7 @@ pub(crate) fn open_writable(store: &Path, must_exist: bool) -> CliResult<Documen
         buffer_pool_size: 0,
         read_only: false,
     };
-    DocumentArrayMemmap::open_with(store, opts)
+    Store::open_with(store, opts)
         .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
 }
 
@@ -695,20 +699,18 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
     let bar = progress_bar(src.len, "importing");
     let what = format!("import into {}", show(store));
-    let flush = |dam: &mut DocumentArrayMemmap,
-                 chunk: &mut Vec<Document>,
-                 written: &mut IdList|
-     -> Result<(), String> {
-        let before = written.len();
-        for d in chunk.iter() {
-            written.push(d.id());
-        }
-        dam.extend(chunk.drain(..)).map_err(|e| {
-            // extend adds nothing when it fails: this chunk needs no undoing.
-            written.truncate(before);
-            e.to_string()
-        })
-    };
+    let flush =
+        |dam: &mut Store, chunk: &mut Vec<Document>, written: &mut IdList| -> Result<(), String> {
+            let before = written.len();
+            for d in chunk.iter() {
+                written.push(d.id());
+            }
+            dam.extend(chunk.drain(..)).map_err(|e| {
+                // extend adds nothing when it fails: this chunk needs no undoing.
+                written.truncate(before);
+                e.to_string()
+            })
+        };
     if in_memory {
         let mut docs = kept.into_iter();
         let result = loop {
@@ -764,7 +766,7 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
 }
 
 /// Input ids that the store already has, with their lines.
-fn clashes(dam: &DocumentArrayMemmap, ids: &IdSet) -> Vec<(u64, String)> {
+fn clashes(dam: &Store, ids: &IdSet) -> Vec<(u64, String)> {
     if dam.is_empty() {
         return Vec::new(); // a new store: no id to look up
     }
@@ -778,7 +780,7 @@ fn clashes(dam: &DocumentArrayMemmap, ids: &IdSet) -> Vec<(u64, String)> {
 }
 
 /// Deletes the documents with these ids (what a failed import wrote) and saves.
-pub(crate) fn roll_back(dam: &mut DocumentArrayMemmap, written: &IdList) -> Result<usize, String> {
+pub(crate) fn roll_back(dam: &mut Store, written: &IdList) -> Result<usize, String> {
     if written.is_empty() {
         return Ok(0);
     }
@@ -912,7 +914,7 @@ mod tests {
     #[test]
     fn roll_back_removes_only_the_given_documents() {
         let dir = tempfile::tempdir().unwrap();
-        let mut dam = DocumentArrayMemmap::open(dir.path()).unwrap();
+        let mut dam = Store::open(dir.path()).unwrap();
         let doc = |id: &str| Document::from_json(format!("{{\"id\":\"{id}\"}}")).unwrap();
         dam.extend(["a", "b", "c", "d", "e"].map(doc)).unwrap();
         let set = |ids: &[&str]| {

@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 
+use crate::backend::Store;
 use crate::fs::{Filesystem, FsConfig};
 use crate::fuse::FuseAdapter;
-use crate::store::{DocumentArrayMemmap, Options};
+use crate::store::Options;
 
 /// What `damfs mount` was asked to do.
 #[derive(Clone, Debug)]
@@ -70,10 +71,16 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// Mounts a store. Without `foreground` the calling process returns `Ok` once the detached
 /// daemon reports the mount live (the daemon itself returns when its session ends).
 pub fn mount(opts: MountOptions) -> Result<()> {
-    let store = prepare_store(&opts.store, opts.read_only)?;
+    // A PostgreSQL URL is passed on as it is; a directory is made and made canonical.
+    let is_url = crate::backend::is_url(&opts.store);
+    let store = if is_url {
+        opts.store.clone()
+    } else {
+        prepare_store(&opts.store, opts.read_only)?
+    };
     let mountpoint = check_mountpoint(&opts.mountpoint)?;
     // The daemon reopens store files by path (prune, clear): they must stay reachable.
-    if store.starts_with(&mountpoint) {
+    if !is_url && store.starts_with(&mountpoint) {
         return Err(err(format!(
             "the store {} would be hidden by mounting on {}",
             store.display(),
@@ -94,7 +101,9 @@ pub fn mount(opts: MountOptions) -> Result<()> {
         return serve(&opts, &store, &mountpoint, Ready(None));
     }
 
-    let log_path = log_file.unwrap_or_else(|| default_log_path(&store));
+    // A URL has no directory to log beside: the log goes beside the mount point.
+    let log_path =
+        log_file.unwrap_or_else(|| default_log_path(if is_url { &mountpoint } else { &store }));
     let log = open_log(&log_path)?;
     let (rd, wr) = pipe().map_err(|e| err(format!("creating a pipe: {e}")))?;
     // SAFETY: umask only swaps the process's file mode mask; we restore it at once.
@@ -128,6 +137,14 @@ pub fn mount(opts: MountOptions) -> Result<()> {
             ready.fail(&format!("daemonizing: {e}"));
             std::process::exit(1);
         }
+    }
+}
+
+/// A STORE argument as logs may show it: a URL without its password.
+fn shown_store(store: &Path) -> String {
+    match store.to_str().map(crate::postgres::PgUrl::parse) {
+        Some(Ok(url)) if crate::backend::is_url(store) => url.redacted(),
+        _ => store.display().to_string(),
     }
 }
 
@@ -292,7 +309,7 @@ fn serve(opts: &MountOptions, store: &Path, mnt: &Path, mut ready: Ready) -> Res
         "damfs {} (pid {}) serving {} at {}{}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
-        store.display(),
+        shown_store(store),
         mnt.display(),
         if opts.read_only { " read-only" } else { "" }
     );
@@ -376,14 +393,14 @@ fn start_session(
     // A Jina store is served from a private converted copy (read-only only: src/jina/mount.rs).
     let served = crate::jina::mount::store_to_serve(store, opts.read_only).map_err(err)?;
     let store = served.as_path();
-    let dam = DocumentArrayMemmap::open_with(
+    let dam = Store::open_with(
         store,
         Options {
             buffer_pool_size: opts.pool_size,
             read_only: opts.read_only,
         },
     )
-    .map_err(|e| err(format!("opening store {}: {e}", store.display())))?;
+    .map_err(|e| err(format!("opening store {}: {e}", shown_store(store))))?;
     let config = FsConfig {
         read_only: opts.read_only,
         max_doc_size: opts.max_doc_size,

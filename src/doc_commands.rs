@@ -10,7 +10,7 @@ use crate::cli::{
     CliResult, Format, Input, Source, Stop, BOM, IMPORT_CHUNK, MAX_PROBLEMS,
 };
 use crate::id_set::IdSet;
-use crate::{Document, DocumentArrayMemmap, Error, Options};
+use crate::{Document, Error, Options, Store};
 
 /// Which document `get` means.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub struct PutReport {
 /// (write-behind) instead of one append each.
 const PUT_POOL: usize = 1024;
 
-fn open_writable_pooled(store: &Path, must_exist: bool) -> CliResult<DocumentArrayMemmap> {
+fn open_writable_pooled(store: &Path, must_exist: bool) -> CliResult<Store> {
     if must_exist {
         drop(open_read_only(store)?);
     }
@@ -134,7 +134,7 @@ fn open_writable_pooled(store: &Path, must_exist: bool) -> CliResult<DocumentArr
         buffer_pool_size: PUT_POOL,
         read_only: false,
     };
-    DocumentArrayMemmap::open_with(store, opts)
+    Store::open_with(store, opts)
         .map_err(|e| CliError::store(format!("cannot open store {}", show(store)), e))
 }
 
@@ -175,7 +175,7 @@ pub fn put(store: &Path, input: &Input) -> CliResult<PutReport> {
     Ok(report)
 }
 
-fn put_one(dam: &mut DocumentArrayMemmap, doc: Document, r: &mut PutReport) -> crate::Result<()> {
+fn put_one(dam: &mut Store, doc: Document, r: &mut PutReport) -> crate::Result<()> {
     let id = doc.id().to_owned();
     if dam.contains(&id) {
         dam.set_by_id(&id, doc)?;
@@ -190,7 +190,7 @@ fn put_one(dam: &mut DocumentArrayMemmap, doc: Document, r: &mut PutReport) -> c
 
 fn put_records(
     src: &Source,
-    dam: &mut DocumentArrayMemmap,
+    dam: &mut Store,
     report: &mut PutReport,
     what: &dyn Fn(&PutReport) -> String,
 ) -> CliResult<()> {
@@ -199,7 +199,7 @@ fn put_records(
     let mut chunk: Vec<Document> = Vec::new();
     let mut failed: Option<CliError> = None;
     // New documents are added in chunks; an id already stored is replaced at once.
-    let flush = |dam: &mut DocumentArrayMemmap, chunk: &mut Vec<Document>, r: &mut PutReport| {
+    let flush = |dam: &mut Store, chunk: &mut Vec<Document>, r: &mut PutReport| {
         let ids: Vec<String> = chunk.iter().map(|d| d.id().to_owned()).collect();
         dam.extend(chunk.drain(..))?;
         r.added += ids.len();

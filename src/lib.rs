@@ -7,6 +7,9 @@
 //! CLI (main.rs) → daemon → fuse (fuser adapter) → fs (filesystem core) → store
 //! ```
 //!
+//! Below the filesystem core, [`backend::Store`] is either backend: the memmap store
+//! ([`store`], a directory) or PostgreSQL ([`postgres`], a `postgresql://` URL).
+//!
 //! The [`store`] can be used alone as a library:
 //!
 //! ```no_run
@@ -49,9 +52,16 @@ pub mod doc_commands;
 #[cfg(feature = "cli")]
 pub mod docs_gen;
 
+#[cfg(feature = "postgres")]
+pub mod backend;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use backend::Store;
+
 pub use document::{fresh_id, validate_id, Document, MAX_ID_LEN};
 
-/// The README's Rust examples, compiled and run as doctests (so they stay true).
+/// The README's Rust examples, compiled as doctests (so they stay true).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -36,7 +36,7 @@ enum Command {
     /// is created if it does not exist. A Jina store's documents are stored as the text of
     /// jina's `doc.to_json()`.
     Import {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
         /// The input file, or a Jina store's directory; `-` or nothing reads standard input.
         input: Option<PathBuf>,
@@ -47,7 +47,7 @@ enum Command {
     },
     /// Write every document as JSON Lines, in order.
     Export {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
         /// Write to this file instead of standard output.
         #[arg(short, long, value_name = "FILE", conflicts_with = "jina")]
@@ -68,25 +68,26 @@ enum Command {
     },
     /// Print the store's figures as JSON.
     Stat {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
     },
     /// Rewrite the store with only its live documents (reclaims the space of deleted and
     /// replaced ones).
     Prune {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
     },
     /// Remove every document.
     Clear {
-        /// The store directory.
+        /// The store: a directory, or postgresql://[user@]host[:port]/db?table=NAME.
         store: PathBuf,
     },
     /// Mount a store so that each document is a JSON file (/<index> and /by-id/<id>).
     ///
     /// Creates STORE_DIR if it is missing. Without --foreground the daemon detaches and this
     /// command exits 0 once the mount is live. Detached daemons log to --log-file, or else to
-    /// STORE_DIR.damfs.log next to the store directory (RUST_LOG sets the level).
+    /// STORE_DIR.damfs.log next to the store directory (RUST_LOG sets the level). STORE_DIR may
+    /// be a postgresql:// URL (see `damfs import --help`); its log is MOUNTPOINT.damfs.log.
     ///
     /// Every flag also has a mount(8)-style form for -o (and for fstab, through the
     /// mount.fuse.damfs helper): pool_size=N, ro, rw, allow_other, log_file=FILE,

@@ -388,7 +388,7 @@ impl Filesystem {
 
     /// A document handle's buffer, filled with the current content on first use.
     pub(super) fn doc_buffer<'a>(
-        store: &DocumentArrayMemmap,
+        store: &Store,
         id: &str,
         buf: &'a mut Option<Vec<u8>>,
     ) -> FsResult<&'a mut Vec<u8>> {

@@ -36,8 +36,10 @@ pub use namespace::looks_like_tool_temporary;
 pub use requests::{Request, RequestCounts};
 pub use types::*;
 
+use crate::backend::Store;
 use crate::document::Document;
 use crate::error::Error as StoreError;
+#[cfg(test)] // the core's own tests open memmap stores
 use crate::store::DocumentArrayMemmap;
 use handles::{Handle, HandleKind, Handles};
 use namespace::{classify_root, RootName, CONTROL_FILES, NAME_MAX};
@@ -63,7 +65,7 @@ enum Target {
 }
 
 struct State {
-    store: DocumentArrayMemmap,
+    store: Store,
     nodes: Nodes,
     handles: Handles,
     /// What the kernel must be told before the current request is answered.
@@ -191,7 +193,8 @@ fn doc_path(id: &str) -> String {
 }
 
 impl Filesystem {
-    pub fn new(store: DocumentArrayMemmap, config: FsConfig) -> Self {
+    pub fn new(store: impl Into<Store>, config: FsConfig) -> Self {
+        let store = store.into();
         let notes_pending = Arc::new(AtomicBool::new(false));
         let mounted_at = SystemTime::now();
         Filesystem {

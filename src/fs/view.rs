@@ -8,7 +8,7 @@ use super::*;
 
 /// Positions and ids as the mount shows them.
 pub(super) struct View<'a> {
-    store: &'a DocumentArrayMemmap,
+    store: &'a Store,
     /// Store positions of the hidden documents, ascending.
     hidden: Vec<usize>,
 }

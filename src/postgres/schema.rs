@@ -1,0 +1,142 @@
+//! The schema: three tables per store, named after the URL's `table`:
+//!
+//! ```sql
+//! T         (rank BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, len INT NOT NULL, body TEXT NOT NULL)
+//! T_head    (one INT PRIMARY KEY, schema_version INT, version BIGINT, next_rank BIGINT, feed_start BIGINT)
+//! T_changes (version BIGINT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, reset BOOLEAN NOT NULL)
+//! ```
+//!
+//! `T` holds the documents: `rank` is the order key (positions are ranks in increasing
+//! order; appends take ranks from `next_rank`, so deletes renumber nothing), `body` the exact
+//! text and `len` its length in bytes (so a mount knows sizes without reading texts).
+//! `T_head` is one row: the schema version (for later migrations), the version of the last
+//! change, and the first version the change feed still holds. Every write locks it (that
+//! serialises writers and orders versions as commits), bumps `version`, and records the ranks
+//! it touched in `T_changes` under that version — the change feed the other handles catch up
+//! from. Plain SQL only: tables, a unique index, `UPDATE ... RETURNING`, `COPY`.
+
+use postgres::Client;
+
+use crate::error::Result;
+
+use super::error::{db_error, not_a_store};
+
+/// The schema version this damfs writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The SQL names of one store's tables.
+#[derive(Clone, Debug)]
+pub struct Names {
+    pub docs: String,
+    pub head: String,
+    pub changes: String,
+}
+
+impl Names {
+    pub fn new(table: &str) -> Self {
+        Names {
+            docs: table.to_owned(),
+            head: format!("{table}_head"),
+            changes: format!("{table}_changes"),
+        }
+    }
+}
+
+fn table_exists(client: &mut Client, name: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            // pg_tables lists tables without privileges on them too (information_schema
+            // hides them, and a missing permission would look like a missing store).
+            "SELECT count(*) FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() AND tablename = $1",
+            &[&name],
+        )
+        .map_err(|e| db_error("looking for the store's tables", e))?;
+    Ok(row.get::<_, i64>(0) > 0)
+}
+
+/// Makes sure the store's tables exist (creating them unless `read_only`) and are of a
+/// schema version this damfs knows. `what` names the store in errors.
+pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -> Result<()> {
+    let has_docs = table_exists(client, &names.docs)?;
+    let has_head = table_exists(client, &names.head)?;
+    if has_docs && !has_head {
+        return Err(not_a_store(
+            what,
+            format!(
+                "table {} exists but has no {} (it is not a damfs store's)",
+                names.docs, names.head
+            ),
+        ));
+    }
+    if !has_head {
+        if read_only {
+            return Err(not_a_store(
+                what,
+                format!("there is no table {}", names.docs),
+            ));
+        }
+        // Two processes creating the store at once: one wins, the other fails on the
+        // catalog's unique names and, a moment later, finds the tables made.
+        let mut attempt = 0;
+        while let Err(e) = create(client, names) {
+            attempt += 1;
+            if attempt == 3 {
+                return Err(e);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if table_exists(client, &names.head)? {
+                break;
+            }
+        }
+    }
+    let row = client
+        .query_one(
+            &format!("SELECT schema_version FROM {} WHERE one = 1", names.head),
+            &[],
+        )
+        .map_err(|e| db_error(&format!("reading {}", names.head), e))?;
+    let version: i32 = row.get(0);
+    if version != SCHEMA_VERSION {
+        return Err(not_a_store(
+            what,
+            format!("its schema version is {version}; this damfs knows version {SCHEMA_VERSION}"),
+        ));
+    }
+    Ok(())
+}
+
+fn create(client: &mut Client, names: &Names) -> Result<()> {
+    let Names {
+        docs,
+        head,
+        changes,
+    } = names;
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {docs} (
+             rank BIGINT PRIMARY KEY,
+             id TEXT NOT NULL UNIQUE,
+             len INT NOT NULL,
+             body TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS {changes} (
+             version BIGINT NOT NULL,
+             lo BIGINT NOT NULL,
+             hi BIGINT NOT NULL,
+             reset BOOLEAN NOT NULL DEFAULT false);
+         CREATE INDEX IF NOT EXISTS {changes}_by_version ON {changes} (version);
+         CREATE TABLE IF NOT EXISTS {head} (
+             one INT PRIMARY KEY CHECK (one = 1),
+             schema_version INT NOT NULL,
+             version BIGINT NOT NULL,
+             next_rank BIGINT NOT NULL,
+             feed_start BIGINT NOT NULL);
+         INSERT INTO {head} VALUES (1, {SCHEMA_VERSION}, 0, 1, 1) ON CONFLICT DO NOTHING;"
+    );
+    let mut tx = client
+        .transaction()
+        .map_err(|e| db_error("creating the store's tables", e))?;
+    tx.batch_execute(&sql)
+        .map_err(|e| db_error("creating the store's tables", e))?;
+    tx.commit()
+        .map_err(|e| db_error("creating the store's tables", e))
+}

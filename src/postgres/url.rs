@@ -1,0 +1,341 @@
+//! Store addresses: `postgresql://[user[:password]@]host[:port]/dbname?table=NAME`, with
+//! libpq's `host=/socket/dir` (and `port=`, `user=`, `password=`) in the query as well. The
+//! password comes from the URL, else `PGPASSWORD`, else `~/.pgpass` (or `PGPASSFILE`), and is
+//! never shown: [`PgUrl::redacted`] is what logs and `.stats` print.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The table used when the URL names none.
+pub const DEFAULT_TABLE: &str = "damfs";
+
+/// Longest table name: the backend's own tables add up to 8 characters (`_changes`), and
+/// PostgreSQL identifiers stop at 63 bytes.
+const MAX_TABLE_LEN: usize = 48;
+
+/// Whether a STORE argument is a PostgreSQL URL rather than a directory.
+pub fn is_url(store: &str) -> bool {
+    store.starts_with("postgresql://") || store.starts_with("postgres://")
+}
+
+/// A parsed store URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    pub user: String,
+    password: Option<String>,
+    /// A host name or address, or (starting with '/') the directory of a Unix socket.
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub table: String,
+}
+
+impl fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+fn percent_decode(s: &str, what: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent-escape in the {what}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("the {what} is not UTF-8"))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Checks a table name: it is spliced into SQL, so only plain lower-case identifiers.
+pub fn check_table(name: &str) -> Result<(), String> {
+    let ok_start = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok_start || !ok_rest || name.len() > MAX_TABLE_LEN {
+        return Err(format!(
+            "table name {name:?} must be 1 to {MAX_TABLE_LEN} characters of a-z, 0-9 and _, \
+             not starting with a digit"
+        ));
+    }
+    Ok(())
+}
+
+impl PgUrl {
+    /// Parses a store URL. Errors say which part is wrong (never echoing a password).
+    pub fn parse(url: &str) -> Result<PgUrl, String> {
+        let rest = url
+            .strip_prefix("postgresql://")
+            .or_else(|| url.strip_prefix("postgres://"))
+            .ok_or("a PostgreSQL URL starts with postgresql://")?;
+        let (before_query, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let (authority, path) = match before_query.split_once('/') {
+            Some((a, p)) => (a, p),
+            None => (before_query, ""),
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let mut user = None;
+        let mut password = None;
+        if let Some(info) = userinfo {
+            let (u, p) = match info.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (info, None),
+            };
+            if !u.is_empty() {
+                user = Some(percent_decode(u, "user name")?);
+            }
+            if let Some(p) = p {
+                password = Some(percent_decode(p, "password")?);
+            }
+        }
+        let mut host = None;
+        let mut port = None;
+        if !hostport.is_empty() {
+            let (h, p) = if let Some(inner) = hostport.strip_prefix('[') {
+                // [ipv6]:port
+                let (h, after) = inner
+                    .split_once(']')
+                    .ok_or("an IPv6 host must end with ']'")?;
+                (h, after.strip_prefix(':'))
+            } else {
+                match hostport.rsplit_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (hostport, None),
+                }
+            };
+            if !h.is_empty() {
+                host = Some(percent_decode(h, "host")?);
+            }
+            if let Some(p) = p.filter(|p| !p.is_empty()) {
+                port = Some(p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?);
+            }
+        }
+        let mut dbname = if path.is_empty() {
+            None
+        } else {
+            Some(percent_decode(path, "database name")?)
+        };
+        let mut table = None;
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("query parameter {pair:?} has no '='"))?;
+            let value = percent_decode(value, key)?;
+            match key {
+                "table" => table = Some(value),
+                "host" => host = Some(value),
+                "port" => port = Some(value.parse().map_err(|_| format!("bad port {value:?}"))?),
+                "user" => user = Some(value),
+                "password" => password = Some(value),
+                "dbname" => dbname = Some(value),
+                other => return Err(format!("unknown query parameter {other:?} (known: table, host, port, user, password, dbname)")),
+            }
+        }
+        let table = table.unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+        check_table(&table)?;
+        let user = user
+            .or_else(|| env("PGUSER"))
+            .or_else(|| env("USER"))
+            .unwrap_or_else(|| "postgres".to_owned());
+        let dbname = dbname
+            .or_else(|| env("PGDATABASE"))
+            .unwrap_or_else(|| user.clone());
+        let host = host
+            .or_else(|| env("PGHOST"))
+            .unwrap_or_else(|| "/var/run/postgresql".to_owned());
+        let port = match port {
+            Some(p) => p,
+            None => env("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432),
+        };
+        Ok(PgUrl {
+            user,
+            password,
+            host,
+            port,
+            dbname,
+            table,
+        })
+    }
+
+    /// The URL without its password: what may appear in a log or in `.stats`.
+    pub fn redacted(&self) -> String {
+        let host = if self.host.starts_with('/') {
+            String::new()
+        } else {
+            self.host.clone()
+        };
+        let socket = if self.host.starts_with('/') {
+            format!("host={}&", self.host)
+        } else {
+            String::new()
+        };
+        format!(
+            "postgresql://{}@{host}:{}/{}?{socket}table={}",
+            self.user, self.port, self.dbname, self.table
+        )
+    }
+
+    /// The password to send: the URL's, else `PGPASSWORD`, else a matching `.pgpass` line.
+    fn password(&self) -> Option<String> {
+        self.password
+            .clone()
+            .or_else(|| env("PGPASSWORD"))
+            .or_else(|| self.pgpass())
+    }
+
+    fn pgpass(&self) -> Option<String> {
+        let path = env("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
+        let text = std::fs::read_to_string(&path).ok()?;
+        self.pgpass_match(&text)
+    }
+
+    /// The password of the first `.pgpass` line that matches this URL.
+    fn pgpass_match(&self, text: &str) -> Option<String> {
+        // libpq's host for a socket is "localhost" in .pgpass (or the socket directory).
+        let hosts: Vec<&str> = if self.host.starts_with('/') {
+            vec!["localhost", self.host.as_str()]
+        } else {
+            vec![self.host.as_str()]
+        };
+        let port = self.port.to_string();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let fields = split_pgpass(l);
+                let [h, p, d, u, pw] = <[String; 5]>::try_from(fields).ok()?;
+                let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+                (hosts.iter().any(|host| matches(&h, host))
+                    && matches(&p, &port)
+                    && matches(&d, &self.dbname)
+                    && matches(&u, &self.user))
+                .then_some(pw)
+            })
+            .next()
+    }
+
+    /// The client configuration (with the password resolved).
+    pub fn config(&self) -> postgres::Config {
+        let mut c = postgres::Config::new();
+        c.user(&self.user)
+            .dbname(&self.dbname)
+            .port(self.port)
+            .application_name("damfs")
+            .connect_timeout(std::time::Duration::from_secs(5));
+        if self.host.starts_with('/') {
+            c.host_path(&self.host);
+        } else {
+            c.host(&self.host);
+        }
+        if let Some(pw) = self.password() {
+            c.password(pw);
+        }
+        c
+    }
+}
+
+/// Splits a `.pgpass` line on unescaped ':' (`\:` and `\\` are literal).
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(f)) = (chars.next(), fields.last_mut()) {
+                    f.push(next);
+                }
+            }
+            ':' => fields.push(String::new()),
+            c => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_url() {
+        let u =
+            PgUrl::parse("postgresql://alice:s%40cret@db.example:6543/docs?table=papers").unwrap();
+        assert_eq!(u.user, "alice");
+        assert_eq!(u.password.as_deref(), Some("s@cret"));
+        assert_eq!((u.host.as_str(), u.port), ("db.example", 6543));
+        assert_eq!((u.dbname.as_str(), u.table.as_str()), ("docs", "papers"));
+        assert!(!u.redacted().contains("cret"), "{}", u.redacted());
+    }
+
+    #[test]
+    fn socket_directory_in_the_query_and_default_table() {
+        let u = PgUrl::parse("postgresql://bob@/mydb?host=/tmp/pg%20sock").unwrap();
+        assert_eq!(u.host, "/tmp/pg sock");
+        assert_eq!(u.table, DEFAULT_TABLE);
+        assert_eq!(u.dbname, "mydb");
+    }
+
+    #[test]
+    fn bad_parts_are_named() {
+        assert!(PgUrl::parse("postgresql://h:99999/db")
+            .unwrap_err()
+            .contains("port"));
+        assert!(PgUrl::parse("postgresql://h/db?table=Robert');DROP")
+            .unwrap_err()
+            .contains("table name"));
+        assert!(PgUrl::parse("postgresql://h/db?sslmode=require")
+            .unwrap_err()
+            .contains("sslmode"));
+    }
+
+    #[test]
+    fn pgpass_matching() {
+        let u = PgUrl::parse("postgresql://alice@db.example:5433/docs").unwrap();
+        let text = "# comment\nother:5433:docs:alice:no\ndb.example:5433:*:bob:no\n\
+                    db.example:5433:*:alice:yes\n*:*:*:*:late\n";
+        assert_eq!(u.pgpass_match(text).as_deref(), Some("yes"));
+        let sock = PgUrl::parse("postgresql://alice@/docs?host=/run/pg").unwrap();
+        assert_eq!(
+            sock.pgpass_match("localhost:5432:docs:alice:s\\:1\n")
+                .as_deref(),
+            Some("s:1")
+        );
+        assert_eq!(sock.pgpass_match("db.example:*:*:*:x\n"), None);
+    }
+
+    #[test]
+    fn pgpass_lines() {
+        assert_eq!(
+            split_pgpass(r"host:5432:db:u:pa\:ss"),
+            vec!["host", "5432", "db", "u", "pa:ss"]
+        );
+    }
+}

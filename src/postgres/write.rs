@@ -1,0 +1,299 @@
+//! The write path: every change is one transaction that locks the head row (writers take
+//! turns, and versions follow commit order), bumps the version, does its SQL, records the
+//! ranks it touched in the change feed, wakes the other handles (NOTIFY) and commits. Then
+//! the handle applies the change to its own order. Saves and the pool's write-behind write
+//! dirty documents this way, all of them in one transaction.
+
+use postgres::Transaction;
+
+use super::*;
+use crate::document::Document;
+
+/// How many dirty documents an eviction writes at once.
+const WRITE_BEHIND: usize = 64;
+
+/// What a write transaction knows of the head, and what it touched.
+pub(super) struct Head {
+    pub version: i64,
+    pub next_rank: i64,
+    /// Ranks touched (`lo..=hi`), recorded in the change feed.
+    pub touched: Vec<(i64, i64)>,
+    /// The change replaced everything (clear): other handles re-read the whole order.
+    pub reset: bool,
+}
+
+impl Head {
+    /// Takes `n` fresh ranks (the end of the order).
+    pub fn take_ranks(&mut self, n: usize) -> i64 {
+        let first = self.next_rank;
+        self.next_rank += n as i64;
+        first
+    }
+
+    /// Records ranks as touched, merging runs.
+    pub fn touch(&mut self, mut ranks: Vec<i64>) {
+        ranks.sort_unstable();
+        for r in ranks {
+            match self.touched.last_mut() {
+                Some((_, hi)) if *hi + 1 >= r => *hi = (*hi).max(r),
+                _ => self.touched.push((r, r)),
+            }
+        }
+    }
+}
+
+/// An error inside a write transaction: the server's, or the store's own.
+pub(super) enum TxError {
+    Db(postgres::Error),
+    Store(Error),
+}
+
+impl From<postgres::Error> for TxError {
+    fn from(e: postgres::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<Error> for TxError {
+    fn from(e: Error) -> Self {
+        TxError::Store(e)
+    }
+}
+
+/// Escapes a field for COPY's text format.
+pub(super) fn copy_escape(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b => out.push(b),
+        }
+    }
+}
+
+impl PgStore {
+    /// Runs one change as a transaction (see the module docs). `op` does the change's SQL;
+    /// the caller applies it to the order after this returns `Ok`.
+    pub(super) fn write<R>(
+        &mut self,
+        what: &str,
+        op: impl FnOnce(&mut Transaction<'_>, &mut Head) -> Result<R, TxError>,
+    ) -> Result<R> {
+        self.writable()?;
+        self.resync_if_lost()?;
+        let names = self.names.clone();
+        let channel = self.notify.then(|| channel_of(&names));
+        let mut client = self.client()?;
+        let outcome = (|| -> Result<(R, i64), TxError> {
+            let mut tx = client.transaction()?;
+            let row = tx.query_one(
+                &format!(
+                    "UPDATE {} SET version = version + 1 WHERE one = 1 \
+                     RETURNING version, next_rank",
+                    names.head
+                ),
+                &[],
+            )?;
+            let mut head = Head {
+                version: row.try_get(0)?,
+                next_rank: row.try_get(1)?,
+                touched: Vec::new(),
+                reset: false,
+            };
+            let first_rank = head.next_rank;
+            let r = op(&mut tx, &mut head)?;
+            if head.reset {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {} (version, lo, hi, reset) VALUES ($1, 0, 0, true)",
+                        names.changes
+                    ),
+                    &[&head.version],
+                )?;
+            }
+            if !head.touched.is_empty() {
+                let (lo, hi): (Vec<i64>, Vec<i64>) = head.touched.iter().copied().unzip();
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {} (version, lo, hi) \
+                         SELECT $1, r.lo, r.hi FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)",
+                        names.changes
+                    ),
+                    &[&head.version, &lo, &hi],
+                )?;
+            }
+            if head.next_rank != first_rank {
+                tx.execute(
+                    &format!("UPDATE {} SET next_rank = $1 WHERE one = 1", names.head),
+                    &[&head.next_rank],
+                )?;
+            }
+            if let Some(channel) = &channel {
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[channel, &head.version.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            Ok((r, head.version))
+        })();
+        drop(client);
+        match outcome {
+            Ok((r, version)) => {
+                if version == self.version + 1 {
+                    self.version = version;
+                } else {
+                    self.own_versions.push(version);
+                }
+                self.readahead.borrow_mut().clear();
+                Ok(r)
+            }
+            Err(TxError::Store(e)) => Err(e),
+            Err(TxError::Db(e)) => Err(self.failed(what, e)),
+        }
+    }
+
+    /// Writes documents' texts in one transaction, by id. A document whose id is gone from
+    /// the table (another handle deleted or renamed it after this one changed it) is added
+    /// again at the end: a saved change is never dropped silently (README, "Conflicts").
+    pub(super) fn write_docs(&mut self, docs: Vec<Document>) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let docs_table = self.names.docs.clone();
+        let (updated, added) = self.write("saving documents", |tx, head| {
+            let ids: Vec<&str> = docs.iter().map(Document::id).collect();
+            let bodies: Vec<&str> = docs.iter().map(Document::json).collect();
+            let lens: Vec<i32> = docs.iter().map(len_of).collect::<Result<_, _>>()?;
+            let rows = tx.query(
+                &format!(
+                    "UPDATE {docs_table} AS t SET body = u.body, len = u.len \
+                     FROM unnest($1::text[], $2::text[], $3::int[]) AS u(id, body, len) \
+                     WHERE t.id = u.id RETURNING t.rank, t.id"
+                ),
+                &[&ids, &bodies, &lens],
+            )?;
+            let mut updated = Vec::with_capacity(rows.len());
+            for r in rows {
+                updated.push((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?));
+            }
+            let found: std::collections::HashSet<&str> =
+                updated.iter().map(|(_, id)| id.as_str()).collect();
+            let missing: Vec<&Document> = docs.iter().filter(|d| !found.contains(d.id())).collect();
+            let mut added = Vec::new();
+            if !missing.is_empty() {
+                let first = head.take_ranks(missing.len());
+                let ranks: Vec<i64> = (first..first + missing.len() as i64).collect();
+                let ids: Vec<&str> = missing.iter().map(|d| d.id()).collect();
+                let bodies: Vec<&str> = missing.iter().map(|d| d.json()).collect();
+                let lens: Vec<i32> = missing
+                    .iter()
+                    .map(|d| len_of(d))
+                    .collect::<Result<_, _>>()?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {docs_table} (rank, id, len, body) \
+                         SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[])"
+                    ),
+                    &[&ranks, &ids, &lens, &bodies],
+                )?;
+                for (rank, doc) in ranks.iter().zip(&missing) {
+                    log::warn!(
+                        "document {:?} was deleted or renamed by another writer after it was \
+                         changed here; the change is saved as a new document at the end",
+                        doc.id()
+                    );
+                    added.push((*rank, doc.id().to_owned()));
+                }
+            }
+            head.touch(
+                updated
+                    .iter()
+                    .map(|(r, _)| *r)
+                    .chain(added.iter().map(|(r, _)| *r))
+                    .collect(),
+            );
+            Ok((updated, added))
+        })?;
+        let len_by_id: std::collections::HashMap<&str, u32> = docs
+            .iter()
+            .map(|d| (d.id(), d.json().len() as u32))
+            .collect();
+        for (rank, id) in updated.iter().chain(&added) {
+            let len = len_by_id.get(id.as_str()).copied().unwrap_or(0);
+            if let Some(p) = self.order.find(id) {
+                if self.order.rank_at(p) != Some(*rank) {
+                    if let Some(old) = self.order.rank_at(p) {
+                        self.order.remove_rank(old);
+                    }
+                }
+            }
+            self.order.set_row(*rank, id, len);
+        }
+        for doc in &docs {
+            self.pool.mark_clean(doc.id());
+        }
+        Ok(())
+    }
+
+    /// Pools a document; when that would push a dirty one out, the oldest dirty documents
+    /// are written first. With a pool of size 0 a dirty document is written at once.
+    pub(super) fn pool_put(&mut self, doc: Document, dirty: bool) -> Result<()> {
+        if self.pool.capacity() == 0 {
+            if dirty {
+                self.write_docs(vec![doc])?;
+            }
+            return Ok(());
+        }
+        while self.pool.would_evict_dirty(doc.id()) {
+            let oldest = self.pool.oldest_dirty(WRITE_BEHIND);
+            self.write_docs(oldest)?;
+        }
+        self.pool.put(doc, dirty);
+        Ok(())
+    }
+
+    /// Writes every dirty document in one transaction; with none, writes nothing.
+    pub fn save(&mut self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let dirty = self.pool.dirty();
+        self.write_docs(dirty)
+    }
+
+    /// Ids of the changes not in the table yet (the pool's dirty documents).
+    pub fn unsaved_ids(&self) -> Vec<String> {
+        self.pool
+            .dirty()
+            .into_iter()
+            .map(|d| d.id().to_owned())
+            .collect()
+    }
+
+    /// Always false: what is written is committed (there is no unsynced state).
+    pub fn has_unsynced_writes(&self) -> bool {
+        false
+    }
+}
+
+/// A text's length as the table's INT column holds it.
+pub(super) fn len_of(doc: &Document) -> Result<i32, TxError> {
+    let len = doc.json().len();
+    if len >= MAX_TEXT {
+        return Err(too_large(doc));
+    }
+    i32::try_from(len).map_err(|_| too_large(doc))
+}
+
+fn too_large(doc: &Document) -> TxError {
+    TxError::Store(Error::InvalidDocument(format!(
+        "document {:?} is larger than 1 GiB, the most a PostgreSQL text holds",
+        doc.id()
+    )))
+}
+
+/// PostgreSQL's largest field value.
+pub const MAX_TEXT: usize = (1 << 30) - 1;

@@ -1,0 +1,168 @@
+//! Running one scenario against both backends: a [`Place`] is where a store lives (a fresh
+//! directory, or a fresh PostgreSQL database), and `both_backends!(scenario, ...)` makes a
+//! test per scenario per backend (`memmap::scenario`, `postgres::scenario`). The PostgreSQL
+//! ones skip with a message where the server binaries are missing.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use damfs::{Options, Store};
+
+use crate::pg_common;
+
+/// Where a test's store lives.
+pub struct Place {
+    /// The STORE argument: a directory or a URL.
+    pub store: PathBuf,
+    pub postgres: bool,
+    _dir: Option<tempfile::TempDir>,
+    /// The database (PostgreSQL only).
+    pub db: Option<String>,
+}
+
+impl Place {
+    /// A fresh directory under the target dir.
+    pub fn memmap() -> Option<Place> {
+        let dir = tempfile::Builder::new()
+            .prefix("damfs-test-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        Some(Place {
+            store: dir.path().join("store"),
+            postgres: false,
+            _dir: Some(dir),
+            db: None,
+        })
+    }
+
+    /// A fresh database on the test binary's server (`None`: PostgreSQL is not installed).
+    pub fn postgres() -> Option<Place> {
+        let server = pg_common::shared()?;
+        let db = server.fresh_db();
+        Some(Place {
+            store: PathBuf::from(server.url_for(&db, "damfs")),
+            postgres: true,
+            _dir: None,
+            db: Some(db),
+        })
+    }
+
+    /// A store at a URL of a server of the test's own.
+    pub fn at_url(url: String, db: &str) -> Place {
+        Place {
+            store: PathBuf::from(url),
+            postgres: true,
+            _dir: None,
+            db: Some(db.to_owned()),
+        }
+    }
+
+    /// The STORE argument as a string (for the command line).
+    pub fn arg(&self) -> String {
+        self.store.to_string_lossy().into_owned()
+    }
+
+    pub fn open(&self, pool: usize) -> Store {
+        Store::open_with(
+            &self.store,
+            Options {
+                buffer_pool_size: pool,
+                read_only: false,
+            },
+        )
+        .unwrap()
+    }
+
+    pub fn open_ro(&self) -> Store {
+        Store::open_with(
+            &self.store,
+            Options {
+                buffer_pool_size: 0,
+                read_only: true,
+            },
+        )
+        .unwrap()
+    }
+
+    /// `(id, json)` of every document, as a fresh read-only handle sees them.
+    pub fn contents(&self) -> Vec<(String, String)> {
+        snapshot(&self.open_ro())
+    }
+}
+
+/// `(id, json)` of every document, in order, as this handle sees them.
+pub fn snapshot(store: &Store) -> Vec<(String, String)> {
+    store
+        .iter()
+        .map(|d| {
+            let d = d.unwrap();
+            (d.id().to_owned(), d.json().to_owned())
+        })
+        .collect()
+}
+
+pub fn ids(store: &Store) -> Vec<String> {
+    store.ids().map(str::to_owned).collect()
+}
+
+/// Makes `memmap::NAME` and `postgres::NAME` tests that run `NAME(&Place)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod memmap {
+            $(
+                #[test]
+                fn $name() {
+                    let place = $crate::backend_common::Place::memmap().unwrap();
+                    super::$name(&place);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(place) = $crate::backend_common::Place::postgres() else {
+                        eprintln!("skipping: PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin)");
+                        return;
+                    };
+                    super::$name(&place);
+                }
+            )*
+        }
+    };
+}
+
+/// `n` test documents (`doc<i>`, as `common::doc_json`), saved into the place's store.
+pub fn fill(place: &Place, n: usize) {
+    let mut s = place.open(0);
+    let docs = (0..n).map(|i| damfs::Document::from_json(crate::common::doc_json(i)).unwrap());
+    s.extend(docs).unwrap();
+    s.save().unwrap();
+}
+
+/// A mount of the place's store (with `n` documents put in first), logging to
+/// `store.damfs.log` in its scratch directory.
+pub fn mount(place: &Place, n: usize, args: &[&str]) -> crate::common::Mount {
+    if n > 0 {
+        fill(place, n);
+    }
+    let dir = crate::common::scratch();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let m = crate::common::Mount {
+        store: place.store.clone(),
+        mnt,
+        dir,
+    };
+    let log = m.dir.path().join("store.damfs.log");
+    let mut all = vec!["--log-file", log.to_str().unwrap()];
+    all.extend_from_slice(args);
+    m.mount(&all).assert_ok();
+    m
+}
+
+/// A second mount of the same store.
+pub fn second_mount(place: &Place, args: &[&str]) -> crate::common::Mount {
+    mount(place, 0, args)
+}
