@@ -1,0 +1,334 @@
+//! Crash campaign through the mount: writer processes change documents with real tools
+//! (printf/echo redirections, cp into by-id/, rm, mv, sed -i, Python with fsync,
+//! `echo 1 > .save`, `.prune`) while the daemon is killed with SIGKILL at a random moment,
+//! round after round. Each writer logs what it did (see `mount_campaign::log`), so after each
+//! kill the test knows what was acknowledged as durable. Then:
+//!
+//! - `damfs unmount` (even rounds) or `umount -l` (odd rounds) clears the dead mount;
+//! - the store opens with the library, and `damfs export` gives the same documents;
+//! - every document a save acknowledged is there with exactly its saved text (or a later
+//!   one the writer wrote), every untouched document is intact, no id appears twice, and
+//!   nothing appears that nobody wrote;
+//! - the next mount serves exactly what is on disk.
+//!
+//! Every fourth round adds a process that runs `.prune` in a loop, so kills land during
+//! prunes too. CI runs 100 kills; `DAMFS_CAMPAIGN=full` runs 1,000 (see README,
+//! "Reliability — the mount"); `DAMFS_CRASH_KILLS=N` and `DAMFS_CRASH_SEED=S` set them.
+
+mod common;
+mod mount_campaign;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use damfs::{Document, DocumentArrayMemmap};
+use mount_campaign::log::{self, Outcome};
+use mount_campaign::texts::{self, Rng};
+use mount_campaign::writer::{Config, Profile};
+use mount_campaign::{setting, spawn_child, Children};
+
+#[test]
+fn campaign_child() {
+    mount_campaign::child_main();
+}
+
+/// Documents no writer touches: every crash must leave them byte for byte.
+const BULK: usize = 1500;
+/// Writer processes per round (plus a pruner every fourth round).
+const WRITERS: usize = 4;
+const EXIT_WAIT: Duration = Duration::from_secs(20);
+
+type Docs = Vec<(String, String)>;
+
+/// What the runs add up to.
+#[derive(Default, Debug)]
+struct Figures {
+    kills: u64,
+    steps_done: u64,
+    acks: u64,
+    in_flight: BTreeMap<String, u64>,
+    kills_during_prune: u64,
+    damfs_unmount: u64,
+    umount_l: u64,
+}
+
+fn bulk_store(path: &std::path::Path) -> Docs {
+    let mut dam = DocumentArrayMemmap::open(path).unwrap();
+    let mut docs = Vec::new();
+    for k in 0..BULK {
+        let id = format!("bulk{k}");
+        docs.push((id.clone(), texts::text(&id, &format!("B{k}Z"), 100)));
+    }
+    for w in 0..WRITERS {
+        for k in 0..4 {
+            let id = format!("w{w}-s{k}");
+            docs.push((
+                id.clone(),
+                texts::text(&id, &format!("S{w}_{k}Z"), 1 + k as u64),
+            ));
+        }
+    }
+    dam.extend(
+        docs.iter()
+            .map(|(_, j)| Document::from_json(j.clone()).unwrap()),
+    )
+    .unwrap();
+    dam.save().unwrap();
+    docs
+}
+
+/// The store read back twice: with the library and with `damfs export`, which must agree
+/// (export writes a text that ends in a newline without it).
+fn read_back(m: &Mount) -> Docs {
+    let disk = read_store(&m.store);
+    let export = damfs(["export".as_ref(), m.store.as_os_str()]);
+    export.assert_ok();
+    let lines: Vec<&str> = export.stdout.lines().collect();
+    let texts: Vec<&str> = disk.iter().map(|(_, j)| j.trim_end()).collect();
+    assert_eq!(lines, texts, "damfs export and the library disagree");
+    disk
+}
+
+/// The mount shows exactly `disk`: every id in by-id/, every position, the writers'
+/// documents byte for byte under both names, and a sample of the rest.
+fn assert_serves(m: &Mount, disk: &Docs, rng: &mut Rng) {
+    let mut ids: Vec<String> = disk.iter().map(|d| d.0.clone()).collect();
+    ids.sort();
+    assert_eq!(m.names("by-id"), ids, "by-id/ of the next mount");
+    let mut root: Vec<String> = (0..disk.len()).map(|i| i.to_string()).collect();
+    root.extend([".clear", ".prune", ".reload", ".save", ".stats", "by-id"].map(String::from));
+    root.sort();
+    assert_eq!(m.names(""), root, "/ of the next mount");
+    for (pos, (id, json)) in disk.iter().enumerate() {
+        if id.starts_with("bulk") && !rng.chance(1) {
+            continue;
+        }
+        let by_id = std::fs::read_to_string(m.path(&format!("by-id/{id}"))).unwrap();
+        assert_eq!(&by_id, json, "by-id/{id} of the next mount");
+        let by_pos = std::fs::read_to_string(m.path(&pos.to_string())).unwrap();
+        assert_eq!(&by_pos, json, "/{pos} of the next mount");
+    }
+}
+
+/// SIGKILL to the daemon; waits until it has exited.
+fn kill_daemon(pid: u32, conn: Option<u64>) {
+    signal(pid, libc::SIGKILL);
+    if !wait_for(EXIT_WAIT, || pid_exited(pid)) {
+        if let Some(c) = conn {
+            fuse_abort(c);
+        }
+        panic!("the daemon {pid} did not exit within {EXIT_WAIT:?} of SIGKILL");
+    }
+}
+
+/// Checks the store after a crash against what each writer logged; gives the failures.
+fn check_crash(
+    before: &Docs,
+    disk: &Docs,
+    logs: &[(String, log::Parsed)],
+    bulk: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let on_disk: BTreeMap<&str, &str> =
+        disk.iter().map(|(i, j)| (i.as_str(), j.as_str())).collect();
+    if on_disk.len() != disk.len() {
+        bad.push("an id appears twice in the store".to_string());
+    }
+    for (id, json) in bulk {
+        if on_disk.get(id.as_str()) != Some(&json.as_str()) {
+            bad.push(format!("untouched {id} is {:?}", on_disk.get(id.as_str())));
+        }
+    }
+    let mut known: BTreeSet<String> = bulk.keys().cloned().collect();
+    for (name, parsed) in logs {
+        let prefix = format!("{name}-");
+        let start: BTreeMap<String, String> = before
+            .iter()
+            .filter(|(i, _)| i.starts_with(&prefix))
+            .cloned()
+            .collect();
+        let allowed = log::allowed_states(&start, &parsed.steps);
+        for (id, states) in &allowed {
+            known.insert(id.clone());
+            let now = on_disk.get(id.as_str()).map(|j| j.to_string());
+            if !states.contains(&now) {
+                let history: Vec<String> = parsed
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        s.effects.iter().any(|(i, _)| i == id) || s.outcome == Outcome::Acked
+                    })
+                    .map(|s| format!("{} {} {:?} {:?}", s.seq, s.kind, s.outcome, s.effects))
+                    .collect();
+                bad.push(format!(
+                    "{id} of writer {name} is {now:?} on disk; allowed: {states:?}; its steps \
+                     (and the acknowledged saves): {history:#?}"
+                ));
+            }
+        }
+    }
+    for id in on_disk.keys() {
+        if !known.contains(*id) {
+            bad.push(format!("{id} is in the store, but nobody wrote it"));
+        }
+    }
+    bad
+}
+
+#[test]
+fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document() {
+    require_fuse!();
+    let kills = setting("DAMFS_CRASH_KILLS", 100, 1000);
+    let seed = setting(
+        "DAMFS_CRASH_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        0,
+    );
+    eprintln!("crash campaign: {kills} kills, DAMFS_CRASH_SEED={seed}");
+    let mut rng = Rng::new(seed);
+    let m = Mount::unmounted(0);
+    let mut disk = bulk_store(&m.store);
+    let bulk: BTreeMap<String, String> = disk
+        .iter()
+        .filter(|(i, _)| i.starts_with("bulk"))
+        .cloned()
+        .collect();
+    let work = m.dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut fig = Figures::default();
+    let started = Instant::now();
+
+    for round in 1..=kills {
+        let args: &[&str] = match round % 3 {
+            0 => &["--pool-size", "2"],
+            _ => &[],
+        };
+        m.mount(args).assert_ok();
+        assert_serves(&m, &disk, &mut rng);
+        let pid = m.pid();
+        let conn = fuse_connection(&m.mnt);
+
+        let mut names: Vec<(String, Profile)> = (0..WRITERS)
+            .map(|w| (format!("w{w}"), Profile::Mixed))
+            .collect();
+        if round % 4 == 0 {
+            names.push(("pruner".into(), Profile::Pruner));
+        }
+        let mut children = Children(Vec::new());
+        for (name, profile) in &names {
+            let cfg = Config {
+                mnt: m.mnt.clone(),
+                log: work.join(format!("{name}.log")),
+                name: name.clone(),
+                round,
+                seed: rng.next_u64(),
+                profile: *profile,
+                scratch: work.clone(),
+                until: None,
+                max_docs: 10,
+            };
+            children.0.push(spawn_child("mount-writer", cfg.to_env()));
+        }
+        let delay = 30 + rng.below(if round % 4 == 0 { 600 } else { 400 });
+        std::thread::sleep(Duration::from_millis(delay));
+        for (c, (name, _)) in children.0.iter_mut().zip(&names) {
+            if let Ok(Some(status)) = c.try_wait() {
+                let parsed = log::parse(&work.join(format!("{name}.log")));
+                panic!(
+                    "round {round}: writer {name} stopped ({status}) before the daemon was \
+                     killed; its last steps: {:#?}",
+                    &parsed.steps[parsed.steps.len().saturating_sub(3)..]
+                );
+            }
+        }
+        let killed_at = log::monotonic_ns();
+        kill_daemon(pid, conn);
+        fig.kills += 1;
+        // The writers fail on their own (ENOTCONN); the ones still inside a tool go now.
+        wait_for(Duration::from_secs(3), || {
+            children
+                .0
+                .iter_mut()
+                .all(|c| matches!(c.try_wait(), Ok(Some(_))))
+        });
+        drop(children);
+
+        if round % 2 == 0 {
+            damfs(["unmount".as_ref(), m.mnt.as_os_str()]).assert_ok();
+            fig.damfs_unmount += 1;
+        } else {
+            run(Command::new("umount").arg("-l").arg(&m.mnt)).assert_ok();
+            fig.umount_l += 1;
+        }
+        assert!(
+            !m.is_mounted(),
+            "round {round}: the dead mount is still there"
+        );
+
+        let after = read_back(&m);
+        let logs: Vec<(String, log::Parsed)> = names
+            .iter()
+            .map(|(n, _)| (n.clone(), log::parse(&work.join(format!("{n}.log")))))
+            .collect();
+        let bad = check_crash(&disk, &after, &logs, &bulk);
+        assert!(
+            bad.is_empty(),
+            "round {round} (DAMFS_CRASH_SEED={seed}), killed {delay} ms in: {bad:#?}"
+        );
+        for (_, p) in &logs {
+            for s in &p.steps {
+                match s.outcome {
+                    Outcome::Done => fig.steps_done += 1,
+                    Outcome::Acked => {
+                        fig.steps_done += 1;
+                        fig.acks += 1;
+                    }
+                    // Began before the kill and never returned 0: the kill hit it.
+                    Outcome::Unknown | Outcome::Failed(_) if s.began < killed_at => {
+                        *fig.in_flight.entry(s.kind.clone()).or_default() += 1;
+                        if s.kind == "prune" {
+                            fig.kills_during_prune += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (n, _) in &names {
+            let _ = std::fs::remove_file(work.join(format!("{n}.log")));
+        }
+        disk = after;
+    }
+
+    // A last clean mount serves it, and a clean unmount leaves it as it was.
+    m.mount(&[]).assert_ok();
+    assert_serves(&m, &disk, &mut rng);
+    assert_eq!(
+        m.unmount_and_read(),
+        disk,
+        "a clean mount and unmount changed the store"
+    );
+    eprintln!(
+        "crash campaign: {} kills in {:.0} s; {} steps returned ({} acknowledged saves); \
+         steps in flight at a kill, by kind: {:?}; kills during a prune: {}; dead mounts \
+         cleared by damfs unmount: {}, by umount -l: {}; {} documents at the end",
+        fig.kills,
+        started.elapsed().as_secs_f64(),
+        fig.steps_done,
+        fig.acks,
+        fig.in_flight,
+        fig.kills_during_prune,
+        fig.damfs_unmount,
+        fig.umount_l,
+        disk.len()
+    );
+    assert!(
+        fig.acks > 0,
+        "no save was ever acknowledged: the campaign checked nothing"
+    );
+}
