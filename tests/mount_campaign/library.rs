@@ -77,13 +77,16 @@ pub fn run(cfg: Config) -> bool {
         let ids: Vec<String> = own.keys().cloned().collect();
         let tag = texts::tag(0, &cfg.name, seq);
         let fresh = format!("{}-n{seq}", cfg.name);
-        let r = if last {
+        let mut r = if last {
             96
         } else if ids.is_empty() {
             0
         } else {
             rng.below(100)
         };
+        if own.len() >= 30 && (r < 25 || (77..=86).contains(&r)) {
+            r = 65; // a delete instead of more documents
+        }
         let id = if ids.is_empty() {
             String::new()
         } else {
