@@ -160,7 +160,23 @@ fn check_crash(
                     .filter(|s| {
                         s.effects.iter().any(|(i, _)| i == id) || s.outcome == Outcome::Acked
                     })
-                    .map(|s| format!("{} {} {:?} {:?}", s.seq, s.kind, s.outcome, s.effects))
+                    .map(|s| {
+                        let effects: Vec<String> = s
+                            .effects
+                            .iter()
+                            .map(|(i, j)| match j {
+                                Some(j) => format!("{i} := {j}"),
+                                None => format!("{i} deleted"),
+                            })
+                            .collect();
+                        format!(
+                            "#{} {} {:?}: {}",
+                            s.seq,
+                            s.kind,
+                            s.outcome,
+                            effects.join("; ")
+                        )
+                    })
                     .collect();
                 bad.push(format!(
                     "{id} of writer {name} is {now:?} on disk; allowed: {states:?}; its steps \
@@ -234,6 +250,13 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
             };
             children.0.push(spawn_child("mount-writer", cfg.to_env()));
         }
+        // The clock starts once every writer is ready (its log exists).
+        let ready = wait_for(Duration::from_secs(30), || {
+            names
+                .iter()
+                .all(|(n, _)| work.join(format!("{n}.log")).exists())
+        });
+        assert!(ready, "round {round}: the writers did not start");
         let delay = 30 + rng.below(if round % 4 == 0 { 600 } else { 400 });
         std::thread::sleep(Duration::from_millis(delay));
         for (c, (name, _)) in children.0.iter_mut().zip(&names) {
@@ -303,6 +326,14 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
             let _ = std::fs::remove_file(work.join(format!("{n}.log")));
         }
         disk = after;
+        if round % 100 == 0 {
+            eprintln!(
+                "crash campaign: {round} kills, {:.0} s, {} steps returned, {} saves acknowledged",
+                started.elapsed().as_secs_f64(),
+                fig.steps_done,
+                fig.acks
+            );
+        }
     }
 
     // A last clean mount serves it, and a clean unmount leaves it as it was.

@@ -136,7 +136,6 @@ const WRITE_FSYNC_PY: &str = "import os, sys\nf = open(sys.argv[2], 'w')\nf.writ
 impl Writer {
     /// Starts from the documents the mount shows for this writer.
     pub fn start(cfg: Config) -> Writer {
-        let log = Log::create(&cfg.log);
         let prefix = format!("{}-", cfg.name);
         let mut own = BTreeMap::new();
         for e in std::fs::read_dir(cfg.mnt.join("by-id")).expect("listing by-id/ at start") {
@@ -150,6 +149,8 @@ impl Writer {
                 own.insert(name, json);
             }
         }
+        // The log appears once the writer is ready: the parent starts its clock then.
+        let log = Log::create(&cfg.log);
         let rng = Rng::new(cfg.seed);
         Writer {
             cfg,
@@ -201,7 +202,7 @@ impl Writer {
         };
         let path = self.by_id(&id);
         match r {
-            0..=14 => {
+            0..=11 => {
                 let j = self.fresh_text(&id);
                 Plan {
                     kind: "printf",
@@ -210,12 +211,36 @@ impl Writer {
                     acks: false,
                 }
             }
-            15..=24 => {
+            12..=19 => {
                 let j = self.fresh_text(&id);
                 Plan {
                     kind: "echo",
                     cmd: sh("echo \"$1\" > \"$2\"", &[j.as_ref(), path.as_os_str()]),
                     effects: vec![(id, Some(format!("{j}\n")))],
+                    acks: false,
+                }
+            }
+            20..=24 => {
+                // Tools that delete the target and create it again (mv across filesystems,
+                // install): the document is briefly gone, then back at its position.
+                let j = self.fresh_text(&id);
+                let src = self
+                    .cfg
+                    .scratch
+                    .join(format!("{}-{}.json", self.cfg.name, self.seq));
+                std::fs::write(&src, &j).expect("writing the source file");
+                let (kind, mut cmd) = if r % 2 == 0 {
+                    ("mv-in", Command::new("mv"))
+                } else {
+                    let mut c = Command::new("install");
+                    c.args(["-m", "0644"]);
+                    ("install", c)
+                };
+                cmd.arg(&src).arg(&path);
+                Plan {
+                    kind,
+                    cmd,
+                    effects: vec![(id.clone(), None), (id, Some(j))],
                     acks: false,
                 }
             }
@@ -372,8 +397,15 @@ impl Writer {
         if mine != want {
             return Err(format!("by-id/ lists {mine:?} of mine, I have {want:?}"));
         }
-        let other = self.rng.pick(&by_id).clone();
-        self.read_any(&self.cfg.mnt.join("by-id").join(&other))?;
+        // Another document (not a tool's temporary, such as another writer's sedXXXXXX).
+        let docs: Vec<&String> = by_id
+            .iter()
+            .filter(|n| n.starts_with("bulk") || n.contains('-'))
+            .collect();
+        if !docs.is_empty() {
+            let other = self.cfg.mnt.join("by-id").join(self.rng.pick(&docs));
+            self.read_any(&other)?;
+        }
         if self.rng.chance(20) {
             let root = list(&self.cfg.mnt)?;
             self.listings += 1;
