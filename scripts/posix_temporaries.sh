@@ -11,8 +11,8 @@
 # printed, and each is checked to still fail.
 #
 #   bash scripts/posix_temporaries.sh           # CI: 3,000 operations per file (seconds)
-#   bash scripts/posix_temporaries.sh --full    # 200,000 operations per file, 4 MiB files
-#   FSX_SEED=N                                  # another seed (default: 1, 2, ... per file)
+#   bash scripts/posix_temporaries.sh --full    # 50,000 operations per file, 1 MiB files
+#   FSX_SEED=N FSX_OPS=N FSX_FLEN=BYTES         # other seeds (default 1, 2, ...), sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,9 +20,11 @@ root=$PWD
 ops=3000
 flen=262144
 if [ "${1:-}" = "--full" ]; then
-  ops=200000
-  flen=4194304
+  ops=50000
+  flen=1048576
 fi
+ops=${FSX_OPS:-$ops}
+flen=${FSX_FLEN:-$flen}
 
 # The damfs binary under test, and fsx (installed once into target/tools).
 cargo build --quiet --bin damfs

@@ -141,6 +141,16 @@ fn check_crash(
             bad.push(format!("untouched {id} is {:?}", on_disk.get(id.as_str())));
         }
     }
+    // Nothing moves the untouched documents: their order is kept too.
+    let order = |docs: &Docs| -> Vec<String> {
+        docs.iter()
+            .filter(|(i, _)| bulk.contains_key(i))
+            .map(|(i, _)| i.clone())
+            .collect()
+    };
+    if order(disk) != order(before) {
+        bad.push("the untouched documents changed order".to_string());
+    }
     let mut known: BTreeSet<String> = bulk.keys().cloned().collect();
     for (name, parsed) in logs {
         let prefix = format!("{name}-");
