@@ -52,6 +52,8 @@ struct Figures {
     kills_during_prune: u64,
     damfs_unmount: u64,
     umount_l: u64,
+    /// Rounds with a second mount that survived the kill.
+    second_mounts: u64,
 }
 
 fn bulk_store(path: &std::path::Path) -> Docs {
@@ -129,6 +131,7 @@ fn check_crash(
     disk: &Docs,
     logs: &[(String, log::Parsed)],
     bulk: &BTreeMap<String, String>,
+    cleanly_unmounted: &BTreeSet<String>,
 ) -> Vec<String> {
     let mut bad = Vec::new();
     let on_disk: BTreeMap<&str, &str> =
@@ -159,7 +162,11 @@ fn check_crash(
             .filter(|(i, _)| i.starts_with(&prefix))
             .cloned()
             .collect();
-        let allowed = log::allowed_states(&start, &parsed.steps);
+        let allowed = if cleanly_unmounted.contains(name) {
+            log::allowed_after_clean_unmount(&start, &parsed.steps)
+        } else {
+            log::allowed_states(&start, &parsed.steps)
+        };
         for (id, states) in &allowed {
             known.insert(id.clone());
             let now = on_disk.get(id.as_str()).map(|j| j.to_string());
@@ -245,10 +252,21 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         if round % 4 == 0 {
             names.push(("pruner".into(), Profile::Pruner));
         }
+        // Every fifth round, half the writers use a second mount of the store, which
+        // survives the kill: it must keep serving, and a clean unmount of it saves all that
+        // its writers did.
+        let second = (round % 5 == 2).then(|| m.second_mount(&[]));
+        let on_second: BTreeSet<String> = match second {
+            Some(_) => ["w2", "w3"].map(String::from).into(),
+            None => BTreeSet::new(),
+        };
         let mut children = Children(Vec::new());
         for (name, profile) in &names {
             let cfg = Config {
-                mnt: m.mnt.clone(),
+                mnt: match &second {
+                    Some(b) if on_second.contains(name) => b.mnt.clone(),
+                    _ => m.mnt.clone(),
+                },
                 log: work.join(format!("{name}.log")),
                 name: name.clone(),
                 round,
@@ -282,14 +300,36 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         let killed_at = log::monotonic_ns();
         kill_daemon(pid, conn);
         fig.kills += 1;
-        // The writers fail on their own (ENOTCONN); the ones still inside a tool go now.
+        // The killed mount's writers fail on their own (ENOTCONN); the ones still inside a
+        // tool go now.
+        let killed_mounts: Vec<bool> = names.iter().map(|(n, _)| !on_second.contains(n)).collect();
         wait_for(Duration::from_secs(3), || {
             children
                 .0
                 .iter_mut()
-                .all(|c| matches!(c.try_wait(), Ok(Some(_))))
+                .zip(&killed_mounts)
+                .all(|(c, &k)| !k || matches!(c.try_wait(), Ok(Some(_))))
         });
-        drop(children);
+        if let Some(b) = &second {
+            // The other mount's writers are still at work: nothing failed there.
+            std::thread::sleep(Duration::from_millis(rng.below(100)));
+            for (c, (name, _)) in children.0.iter_mut().zip(&names) {
+                if on_second.contains(name) {
+                    let status = c.try_wait().unwrap();
+                    assert!(
+                        status.is_none(),
+                        "round {round}: writer {name} on the surviving mount stopped ({status:?}) \
+                         when the other daemon was killed: {:?}",
+                        log::parse(&work.join(format!("{name}.log"))).steps.last()
+                    );
+                }
+            }
+            drop(children);
+            b.unmount();
+            fig.second_mounts += 1;
+        } else {
+            drop(children);
+        }
 
         if round % 2 == 0 {
             damfs(["unmount".as_ref(), m.mnt.as_os_str()]).assert_ok();
@@ -308,12 +348,12 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
             .iter()
             .map(|(n, _)| (n.clone(), log::parse(&work.join(format!("{n}.log")))))
             .collect();
-        let bad = check_crash(&disk, &after, &logs, &bulk);
+        let bad = check_crash(&disk, &after, &logs, &bulk, &on_second);
         assert!(
             bad.is_empty(),
             "round {round} (DAMFS_CRASH_SEED={seed}), killed {delay} ms in: {bad:#?}"
         );
-        for (_, p) in &logs {
+        for (n, p) in &logs {
             for s in &p.steps {
                 match s.outcome {
                     Outcome::Done => fig.steps_done += 1,
@@ -322,7 +362,9 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
                         fig.acks += 1;
                     }
                     // Began before the kill and never returned 0: the kill hit it.
-                    Outcome::Unknown | Outcome::Failed(_) if s.began < killed_at => {
+                    Outcome::Unknown | Outcome::Failed(_)
+                        if s.began < killed_at && !on_second.contains(n) =>
+                    {
                         *fig.in_flight.entry(s.kind.clone()).or_default() += 1;
                         if s.kind == "prune" {
                             fig.kills_during_prune += 1;
@@ -357,7 +399,8 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
     eprintln!(
         "crash campaign: {} kills in {:.0} s; {} steps returned ({} acknowledged saves); \
          steps in flight at a kill, by kind: {:?}; kills during a prune: {}; dead mounts \
-         cleared by damfs unmount: {}, by umount -l: {}; {} documents at the end",
+         cleared by damfs unmount: {}, by umount -l: {}; rounds with a surviving second \
+         mount: {}; {} documents at the end",
         fig.kills,
         started.elapsed().as_secs_f64(),
         fig.steps_done,
@@ -366,6 +409,7 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         fig.kills_during_prune,
         fig.damfs_unmount,
         fig.umount_l,
+        fig.second_mounts,
         disk.len()
     );
     assert!(

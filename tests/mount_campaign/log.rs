@@ -193,6 +193,29 @@ pub fn allowed_states(
     steps: &[Step],
 ) -> BTreeMap<String, BTreeSet<Option<String>>> {
     let last_ack = steps.iter().rposition(|s| s.outcome == Outcome::Acked);
+    allowed_from(start, steps, last_ack)
+}
+
+/// Like [`allowed_states`], for a writer whose mount was then unmounted cleanly (which
+/// saves everything): every step that returned is durable.
+pub fn allowed_after_clean_unmount(
+    start: &BTreeMap<String, String>,
+    steps: &[Step],
+) -> BTreeMap<String, BTreeSet<Option<String>>> {
+    let last_done = steps
+        .iter()
+        .rposition(|s| matches!(s.outcome, Outcome::Acked | Outcome::Done));
+    allowed_from(start, steps, last_done)
+}
+
+/// The states each document may be in when steps `..=durable` are on disk for certain
+/// and any later one may have happened.
+fn allowed_from(
+    start: &BTreeMap<String, String>,
+    steps: &[Step],
+    durable: Option<usize>,
+) -> BTreeMap<String, BTreeSet<Option<String>>> {
+    let last_ack = durable;
     let mut state: BTreeMap<String, Option<String>> = start
         .iter()
         .map(|(k, v)| (k.clone(), Some(v.clone())))
