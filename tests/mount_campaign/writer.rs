@@ -316,9 +316,16 @@ impl Writer {
                     acks: true,
                 }
             }
-            89..=97 => Plan {
+            89..=95 => Plan {
                 kind: "save",
                 cmd: sh("echo 1 > \"$1/.save\"", &[mnt.as_os_str()]),
+                effects: vec![],
+                acks: true,
+            },
+            // `.reload` saves first, then re-reads the store.
+            96..=97 => Plan {
+                kind: "reload",
+                cmd: sh("echo 1 > \"$1/.reload\"", &[mnt.as_os_str()]),
                 effects: vec![],
                 acks: true,
             },
