@@ -210,6 +210,50 @@ fn check_crash(
     bad
 }
 
+/// Whether `.reload` counts as an acknowledged save: `DAMFS_CRASH_RELOAD_ACKS=1`. Off by
+/// default while `reload_makes_a_delete_just_before_it_durable` fails (it would make the
+/// campaign fail in about one round in 400).
+fn reload_acks() -> bool {
+    std::env::var("DAMFS_CRASH_RELOAD_ACKS").is_ok_and(|v| v == "1")
+}
+
+/// Found by this campaign (round 377 of a full run): `rm` of a document, then `.reload`,
+/// which returned 0 — and after a kill -9 the document is back. The delete was held back
+/// for a re-create by the same process (README, "Delete and re-create keeps the position"),
+/// and `.reload` saves without applying held-back deletes first, as `.save` and fsync do.
+#[test]
+#[ignore = "bug: .reload saves without applying deletes held back for a re-create (src/fs/control.rs, run_control RELOAD_INO); after kill -9 the deleted document is back"]
+fn reload_makes_a_delete_just_before_it_durable() {
+    require_fuse!();
+    let m = Mount::with_docs(3);
+    m.sh("rm \"$MNT/by-id/doc1\" && echo 1 > \"$MNT/.reload\"")
+        .assert_ok();
+    let pid = m.pid();
+    kill_daemon(pid, fuse_connection(&m.mnt));
+    run(Command::new("umount").arg("-l").arg(&m.mnt)).assert_ok();
+    let mut want = expected_docs(3);
+    want.remove(1);
+    assert_eq!(
+        read_store(&m.store),
+        want,
+        "the delete before the acknowledged .reload is not in the store"
+    );
+}
+
+/// The same with `.save`, which applies held-back deletes first: passes.
+#[test]
+fn save_makes_a_delete_just_before_it_durable() {
+    require_fuse!();
+    let m = Mount::with_docs(3);
+    m.sh("rm \"$MNT/by-id/doc1\" && echo 1 > \"$MNT/.save\"")
+        .assert_ok();
+    kill_daemon(m.pid(), fuse_connection(&m.mnt));
+    run(Command::new("umount").arg("-l").arg(&m.mnt)).assert_ok();
+    let mut want = expected_docs(3);
+    want.remove(1);
+    assert_eq!(read_store(&m.store), want);
+}
+
 #[test]
 fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document() {
     require_fuse!();
@@ -278,6 +322,7 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
                 scratch: work.clone(),
                 until: None,
                 max_docs: 10,
+                reload_acks: reload_acks(),
             };
             children.0.push(spawn_child("mount-writer", cfg.to_env()));
         }

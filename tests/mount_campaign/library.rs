@@ -216,7 +216,7 @@ pub fn run(cfg: Config) -> bool {
         }
     };
     if result {
-        log.summary(seq, reads, 0, &seen);
+        log.summary([seq, reads, 0, 0], &seen);
     }
     result
 }

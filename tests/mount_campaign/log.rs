@@ -9,7 +9,8 @@
 //! K <seq>                   the step returned 0
 //! A <seq>                   the step was a save and returned 0: everything before is durable
 //! X <seq> <why>             the step failed
-//! M <steps> <reads> <listings>   soak figures, then the tags the writer read:
+//! M <steps> <reads> <listings> <partial>   soak figures (partial: reads of files still
+//!                           being written), then the tags the writer read:
 //! R <tag>
 //! ```
 
@@ -75,8 +76,9 @@ impl Log {
         self.put(&format!("X {seq} {}\n", why.replace('\n', " ")));
     }
 
-    pub fn summary(&mut self, steps: u64, reads: u64, listings: u64, tags: &BTreeSet<String>) {
-        let mut r = format!("M {steps} {reads} {listings}\n");
+    pub fn summary(&mut self, figures: [u64; 4], tags: &BTreeSet<String>) {
+        let [steps, reads, listings, partial] = figures;
+        let mut r = format!("M {steps} {reads} {listings} {partial}\n");
         for t in tags {
             r.push_str(&format!("R {t}\n"));
         }
@@ -119,8 +121,8 @@ pub struct Step {
 #[derive(Debug, Default)]
 pub struct Parsed {
     pub steps: Vec<Step>,
-    /// Soak: (steps, reads, listings), and the tags read.
-    pub summary: Option<(u64, u64, u64)>,
+    /// Soak: [steps, reads, listings, partial reads], and the tags read.
+    pub summary: Option<[u64; 4]>,
     pub read_tags: BTreeSet<String>,
 }
 
@@ -172,7 +174,7 @@ pub fn parse(path: &Path) -> Parsed {
             }
             "M" => {
                 let n: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
-                p.summary = Some((n[0], n[1], n[2]));
+                p.summary = Some([n[0], n[1], n[2], n[3]]);
             }
             "R" => {
                 p.read_tags.insert(rest.to_string());
