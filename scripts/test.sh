@@ -7,6 +7,8 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo test --doc # the crate docs' and the README's Rust examples
+# POSIX on temporaries: fsx on temporary files of a live mount (short form; --full by hand).
+bash scripts/posix_temporaries.sh
 # The benchmarks build and a CI-size run completes (1,000 documents, no peer; no timing is
 # asserted anywhere). The report goes to target/bench-quick/.
 bash scripts/bench.sh --quick
