@@ -1,7 +1,7 @@
 //! Crash campaign through the mount: writer processes change documents with real tools
-//! (printf/echo redirections, cp into by-id/, rm, mv, sed -i, Python with fsync,
-//! `echo 1 > .save`, `.prune`) while the daemon is killed with SIGKILL at a random moment,
-//! round after round. Each writer logs what it did (see `mount_campaign::log`), so after each
+//! (printf/echo redirections, cp into by-id/, rm, mv, sed -i, mv across filesystems and
+//! install onto a document, Python with fsync, `echo 1 > .save`, `.reload`, `.prune`)
+//! while the daemon is killed with SIGKILL at a random moment, round after round. Each writer logs what it did (see `mount_campaign::log`), so after each
 //! kill the test knows what was acknowledged as durable. Then:
 //!
 //! - `damfs unmount` (even rounds) or `umount -l` (odd rounds) clears the dead mount;
@@ -13,7 +13,8 @@
 //!
 //! Every fourth round adds a process that runs `.prune` in a loop, so kills land during
 //! prunes too. CI runs 100 kills; `DAMFS_CAMPAIGN=full` runs 1,000 (see README,
-//! "Reliability — the mount"); `DAMFS_CRASH_KILLS=N` and `DAMFS_CRASH_SEED=S` set them.
+//! "Reliability — the mount"); `DAMFS_CRASH_KILLS=N` and `DAMFS_CRASH_SEED=S` set them,
+//! and `DAMFS_CRASH_RELOAD_ACKS=1` counts a `.reload` that returned 0 as a save.
 
 mod common;
 mod mount_campaign;
