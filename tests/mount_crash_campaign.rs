@@ -1,7 +1,7 @@
 //! Crash campaign through the mount: writer processes change documents with real tools
-//! (printf/echo redirections, cp into by-id/, rm, mv, sed -i, Python with fsync,
-//! `echo 1 > .save`, `.prune`) while the daemon is killed with SIGKILL at a random moment,
-//! round after round. Each writer logs what it did (see `mount_campaign::log`), so after each
+//! (printf/echo redirections, cp into by-id/, rm, mv, sed -i, mv across filesystems and
+//! install onto a document, Python with fsync, `echo 1 > .save`, `.reload`, `.prune`)
+//! while the daemon is killed with SIGKILL at a random moment, round after round. Each writer logs what it did (see `mount_campaign::log`), so after each
 //! kill the test knows what was acknowledged as durable. Then:
 //!
 //! - `damfs unmount` (even rounds) or `umount -l` (odd rounds) clears the dead mount;
@@ -13,7 +13,8 @@
 //!
 //! Every fourth round adds a process that runs `.prune` in a loop, so kills land during
 //! prunes too. CI runs 100 kills; `DAMFS_CAMPAIGN=full` runs 1,000 (see README,
-//! "Reliability — the mount"); `DAMFS_CRASH_KILLS=N` and `DAMFS_CRASH_SEED=S` set them.
+//! "Reliability — the mount"); `DAMFS_CRASH_KILLS=N` and `DAMFS_CRASH_SEED=S` set them,
+//! and a `.reload` that returned 0 counts as a save (`DAMFS_CRASH_RELOAD_ACKS=0` turns that off).
 
 mod common;
 mod mount_campaign;
@@ -100,7 +101,8 @@ fn assert_serves(m: &Mount, disk: &Docs, rng: &mut Rng) {
     ids.sort();
     assert_eq!(m.names("by-id"), ids, "by-id/ of the next mount");
     let mut root: Vec<String> = (0..disk.len()).map(|i| i.to_string()).collect();
-    root.extend([".clear", ".prune", ".reload", ".save", ".stats", "by-id"].map(String::from));
+    root.extend(ROOT_FILES.map(String::from));
+    root.push("by-id".into());
     root.sort();
     assert_eq!(m.names(""), root, "/ of the next mount");
     for (pos, (id, json)) in disk.iter().enumerate() {
@@ -210,19 +212,17 @@ fn check_crash(
     bad
 }
 
-/// Whether `.reload` counts as an acknowledged save: `DAMFS_CRASH_RELOAD_ACKS=1`. Off by
-/// default while `reload_makes_a_delete_just_before_it_durable` fails (it would make the
-/// campaign fail in about one round in 400).
+/// Whether `.reload` counts as an acknowledged save: yes, unless `DAMFS_CRASH_RELOAD_ACKS=0`
+/// (it was off while `reload_makes_a_delete_just_before_it_durable` failed).
 fn reload_acks() -> bool {
-    std::env::var("DAMFS_CRASH_RELOAD_ACKS").is_ok_and(|v| v == "1")
+    std::env::var("DAMFS_CRASH_RELOAD_ACKS").map_or(true, |v| v != "0")
 }
 
 /// Found by this campaign (round 377 of a full run): `rm` of a document, then `.reload`,
 /// which returned 0 — and after a kill -9 the document is back. The delete was held back
 /// for a re-create by the same process (README, "Delete and re-create keeps the position"),
-/// and `.reload` saves without applying held-back deletes first, as `.save` and fsync do.
+/// and `.reload` saved without applying held-back deletes first, as `.save` and fsync do.
 #[test]
-#[ignore = "bug: .reload saves without applying deletes held back for a re-create (src/fs/control.rs, run_control RELOAD_INO); after kill -9 the deleted document is back"]
 fn reload_makes_a_delete_just_before_it_durable() {
     require_fuse!();
     let m = Mount::with_docs(3);

@@ -206,7 +206,7 @@ fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole
         assert_eq!(m.names("by-id"), ids, "by-id/ of {}", m.mnt.display());
         assert_eq!(
             m.names("").len(),
-            disk.len() + 6,
+            disk.len() + 1 + ROOT_FILES.len(),
             "/ of {}",
             m.mnt.display()
         );

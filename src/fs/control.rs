@@ -24,6 +24,8 @@ impl Filesystem {
         log::info!("/{name}: running");
         match ino {
             RELOAD_INO => {
+                // `.reload` saves first: deletes held back for a re-create are part of that.
+                st.apply_recent_deletes(true);
                 st.store.reload()?;
                 self.refresh_all(st);
             }
@@ -31,7 +33,10 @@ impl Filesystem {
                 st.apply_recent_deletes(true);
                 st.store.save()?
             }
-            PRUNE_INO => st.store.prune()?,
+            PRUNE_INO => {
+                st.apply_recent_deletes(true);
+                st.store.prune()?
+            }
             CLEAR_INO => {
                 st.store.clear()?;
                 st.mtimes.clear();

@@ -432,8 +432,8 @@ impl Writer {
                 root.iter().filter(|n| n.parse::<u64>().is_ok()).collect();
             for n in &root {
                 let ok = n.parse::<u64>().is_ok()
-                    || [".clear", ".prune", ".reload", ".save", ".stats", "by-id"]
-                        .contains(&n.as_str());
+                    || n == "by-id"
+                    || crate::common::ROOT_FILES.contains(&n.as_str());
                 if !ok {
                     return Err(format!("/ lists {n:?}"));
                 }
