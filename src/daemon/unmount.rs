@@ -1,0 +1,118 @@
+//! `damfs unmount`: unmount, then wait until the daemon has saved and exited.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// An absolute path for `mnt` without touching `mnt` itself (a dead mount fails stat).
+pub(super) fn mount_path(mnt: &Path) -> io::Result<PathBuf> {
+    let abs = std::path::absolute(mnt)?;
+    match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => Ok(parent.canonicalize()?.join(name)),
+        _ => Ok(abs),
+    }
+}
+
+/// Unmounts the damfs mount at `mountpoint` and waits until its daemon has saved and exited.
+pub fn unmount(mountpoint: &Path) -> Result<()> {
+    let shown = mountpoint.display();
+    let mnt = mount_path(mountpoint).map_err(|e| err(format!("{shown}: {e}")))?;
+    let Some(m) = find_mount(&mnt) else {
+        return Err(err(format!("{shown} is not mounted")));
+    };
+    if !m.is_damfs() {
+        return Err(err(format!(
+            "{shown} is not a damfs mount (it is a {} mount of {})",
+            m.fstype, m.source
+        )));
+    }
+    let pid = daemon_pid(&mnt);
+    // Taken before unmounting: a pidfd cannot be confused by a reused pid.
+    let pidfd = pid.and_then(|p| pidfd_open(p).ok());
+
+    match umount_retrying(&mnt) {
+        Ok(false) => {}
+        Ok(true) => eprintln!(
+            "damfs: {shown} is busy: detached it; its daemon saves and exits once no process uses it"
+        ),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => fusermount_u(&mnt)?,
+        Err(e) => return Err(err(format!("unmounting {shown}: {e}"))),
+    }
+
+    match (pid, pidfd) {
+        (Some(pid), Some(fd)) => wait_exit(pid, &fd),
+        (Some(pid), None) => wait_gone(pid),
+        (None, _) => {
+            // Either the daemon died (dead mount) or it is too old to tell us its pid.
+            eprintln!("damfs: no running daemon found for {shown}; unmounted");
+        }
+    }
+    Ok(())
+}
+
+/// Unprivileged users unmount through the setuid helper.
+pub(super) fn fusermount_u(mnt: &Path) -> Result<()> {
+    for helper in ["fusermount3", "fusermount"] {
+        match std::process::Command::new(helper)
+            .arg("-u")
+            .arg(mnt)
+            .status()
+        {
+            Ok(s) if s.success() => return Ok(()),
+            Ok(s) => return Err(err(format!("{helper} -u {} failed ({s})", mnt.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(format!("running {helper}: {e}"))),
+        }
+    }
+    Err(err(format!(
+        "unmounting {}: permission denied, and no fusermount3 helper is installed",
+        mnt.display()
+    )))
+}
+
+pub(super) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just created and is ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Waits until the process behind `fd` exits (a pidfd polls readable then).
+pub(super) fn wait_exit(pid: u32, fd: &OwnedFd) {
+    let started = Instant::now();
+    loop {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, 10_000) };
+        if r > 0 {
+            return;
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            wait_gone(pid);
+            return;
+        }
+        if r == 0 {
+            eprintln!(
+                "damfs: still waiting for the daemon (pid {pid}) to save and exit ({}s)",
+                started.elapsed().as_secs()
+            );
+        }
+    }
+}
+
+/// Fallback without pidfds: polls /proc.
+pub(super) fn wait_gone(pid: u32) {
+    while !is_zombie(pid) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
