@@ -1,4 +1,4 @@
-//! Library benchmark: the operations of the Python baseline (`jina-dam-notes.md` §12) on a damfs
+//! Library benchmark: the operations of the Python baseline (scripts/bench_peer.py runs them on the original) on a damfs
 //! store, one mode per process so that peak RSS means something. Prints one JSON object.
 //!
 //! ```text

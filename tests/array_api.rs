@@ -1,4 +1,4 @@
-//! The original's array-API test scenarios (jina-dam-notes §8.1 items 4, 10–14, 22–25,
+//! The original's array-API test scenarios (the original's test suite, as listed in the README's "Array tests": items 4, 10–14, 22–25,
 //! 28–45, and §8.3), each against a real store on disk, plus the embeddings cache's rules.
 
 mod common;

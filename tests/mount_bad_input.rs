@@ -1,4 +1,4 @@
-//! SPEC §2–§3 bad input through a real mount: every case gives the right errno at the call
+//! Bad input (README, "The mount": "Writing", "Errors") through a real mount: every case gives the right errno at the call
 //! that caused it, and nothing changes — checked on the mount, and in the store after
 //! unmounting. Also writers racing each other and a reader that must never see a torn
 //! document.
@@ -523,7 +523,7 @@ fn an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay() {
         libc::EINVAL
     );
     // mv fails too; coreutils reads EINVAL from rename(2) as POSIX defines it and says
-    // "cannot move … to a subdirectory of itself" (SPEC §2 asks for EINVAL here).
+    // "cannot move … to a subdirectory of itself" (the README asks for EINVAL here).
     m.sh("mv \"$MNT/x.tmp\" \"$MNT/by-id/doc2\"")
         .assert_fails_with("cannot move");
     m.sh("sed -i s/not/NOT/ \"$MNT/x.tmp\" && mv \"$MNT/x.tmp\" \"$MNT/2\"")

@@ -1,4 +1,4 @@
-//! SPEC §2's tool table, row by row, on a real mount: each test mounts a store of documents
+//! The README's tool table ("The mount", "Tools"), row by row, on a real mount: each test mounts a store of documents
 //! `doc0..`, runs the real tool (bash, dash, coreutils, sed, jq, python3, vim, nano) and then
 //! checks what the user would check — the listing, the bytes, the order of documents by
 //! position, that no temporary file is left — and, after unmounting, the store itself.
@@ -937,7 +937,7 @@ fn thousands_of_documents_list_completely_and_rm_all_empties_the_store() {
 fn a_new_document_whose_id_looks_like_a_tool_temporary_is_not_silently_lost() {
     require_fuse!();
     let m = Mount::with_docs(1);
-    // Valid ids (SPEC §1), created the way SPEC §2 says new documents are made: a file in
+    // Valid ids (README, "What damfs is"), created the way the README says new documents are made: a file in
     // /by-id/ closed with valid JSON whose id is absent or equal to the name. Either the
     // document is added, or the user is told (the command fails) — never a file that looks
     // saved and is gone after unmount.

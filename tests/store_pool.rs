@@ -1,4 +1,4 @@
-//! The buffer pool scenarios of the original's `test_buffer.py` (jina-dam-notes §8.2),
+//! The buffer pool scenarios of the original's `test_buffer.py` ,
 //! driven through the store's own API.
 //!
 //! Pool membership is observed without any test-only API: `pooled()` damages one byte of

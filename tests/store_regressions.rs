@@ -1,4 +1,4 @@
-//! One test per bug B1..B16 of the original (jina-dam-notes §6), the extra scenarios of
+//! One test per bug B1..B16 of the original (the README's table "The original's 16 known bugs"), the extra scenarios of
 //! §8.5, and regressions for bugs found in damfs itself while writing this suite.
 //! Every scenario checks what a reopened store holds, not only what memory shows.
 

@@ -1,4 +1,4 @@
-//! The upstream DocumentArrayMemmap test cases that concern the store (jina-dam-notes §8.1)
+//! The upstream DocumentArrayMemmap test cases that concern the store (the original's test_dam.py cases)
 //! and the scenarios of the original docs page (§8.4), translated to the Rust API.
 //!
 //! Where Rust semantics differ from Python's, a comment says so. The main difference: the

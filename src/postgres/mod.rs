@@ -1,5 +1,5 @@
 //! The PostgreSQL backend: a store kept in a table of a PostgreSQL database (or of an engine
-//! that speaks its protocol), with the semantics of the memmap store (SPEC §1).
+//! that speaks its protocol), with the semantics of the memmap store (README, "Store semantics").
 //!
 //! A handle holds what the memmap store's does: the order (for each position its row's rank,
 //! its text's length and its id: [`order`]) and the buffer pool ([`pool`]). Texts are read
