@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use damfs::{Options, Store};
 
@@ -84,9 +85,23 @@ impl Place {
         .unwrap()
     }
 
-    /// `(id, json)` of every document, as a fresh read-only handle sees them.
+    /// `(id, json)` of every document, as a fresh read-only handle sees them. (A PostgreSQL
+    /// handle reads texts after it read the order: a document another writer deletes in
+    /// between is NotFound, so a reading that meets one is taken again.)
     pub fn contents(&self) -> Vec<(String, String)> {
-        snapshot(&self.open_ro())
+        for _ in 0..50 {
+            let store = self.open_ro();
+            let got: Result<Vec<(String, String)>, _> = store
+                .iter()
+                .map(|d| d.map(|d| (d.id().to_owned(), d.json().to_owned())))
+                .collect();
+            match got {
+                Ok(v) => return v,
+                Err(damfs::Error::NotFound(_)) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("reading the store: {e}"),
+            }
+        }
+        panic!("the store kept changing under every reading");
     }
 }
 
