@@ -60,15 +60,45 @@ pub struct MountOptions {
     pub kernel_flags: Vec<fuser::MountOption>,
 }
 
-/// A mount or unmount failure, with a message meant for the user.
+/// A mount or unmount failure; `Display` gives a message meant for the user.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DaemonError(pub String);
+pub enum DaemonError {
+    /// The request cannot be carried out as asked: a mountpoint that is not a directory, a
+    /// path that is not a damfs mount, a dead mount in the way, a daemon that did not start.
+    #[error("{0}")]
+    Refused(String),
+    /// A system call failed while doing `what`.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The store could not be opened or saved.
+    #[error("{what}: {source}")]
+    Store {
+        what: String,
+        #[source]
+        source: crate::Error,
+    },
+}
+
+/// `map_err` for a failed system call while doing `what`.
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// `map_err` for a store that could not be opened or saved while doing `what`.
+fn store_err(what: impl Into<String>) -> impl FnOnce(crate::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Store { what, source }
+}
 
 pub type Result<T> = std::result::Result<T, DaemonError>;
 
 fn err(msg: impl Into<String>) -> DaemonError {
-    DaemonError(msg.into())
+    DaemonError::Refused(msg.into())
 }
 
 /// Event-loop threads: enough to overlap a slow save or flush with reads.
@@ -98,7 +128,7 @@ pub fn mount(opts: MountOptions) -> Result<()> {
         )));
     }
     let log_file = match &opts.log_file {
-        Some(p) => Some(std::path::absolute(p).map_err(|e| err(format!("{}: {e}", p.display())))?),
+        Some(p) => Some(std::path::absolute(p).map_err(io_err(p.display().to_string()))?),
         None => None,
     };
 
@@ -115,7 +145,7 @@ pub fn mount(opts: MountOptions) -> Result<()> {
     let log_path =
         log_file.unwrap_or_else(|| default_log_path(if is_url { &mountpoint } else { &store }));
     let log = open_log(&log_path)?;
-    let (rd, wr) = pipe().map_err(|e| err(format!("creating a pipe: {e}")))?;
+    let (rd, wr) = pipe().map_err(io_err("creating a pipe"))?;
     // SAFETY: umask only swaps the process's file mode mask; we restore it at once.
     let umask = unsafe {
         let old = libc::umask(0o022);
@@ -161,14 +191,16 @@ fn shown_store(store: &Path) -> String {
 /// Creates the store directory if needed; gives its canonical path.
 fn prepare_store(store: &Path, read_only: bool) -> Result<PathBuf> {
     if !read_only {
-        std::fs::create_dir_all(store)
-            .map_err(|e| err(format!("creating store directory {}: {e}", store.display())))?;
+        std::fs::create_dir_all(store).map_err(io_err(format!(
+            "creating store directory {}",
+            store.display()
+        )))?;
     }
     let canon = store.canonicalize().map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             err(format!("store {} does not exist", store.display()))
         } else {
-            err(format!("store {}: {e}", store.display()))
+            io_err(format!("store {}", store.display()))(e)
         }
     })?;
     if !canon.is_dir() {
@@ -189,11 +221,11 @@ fn check_mountpoint(mnt: &Path) -> Result<PathBuf> {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
             return Err(dead_mount(&shown.to_string()))
         }
-        Err(e) => return Err(err(format!("mountpoint {shown}: {e}"))),
+        Err(e) => return Err(io_err(format!("mountpoint {shown}"))(e)),
     }
     let canon = mnt
         .canonicalize()
-        .map_err(|e| err(format!("mountpoint {shown}: {e}")))?;
+        .map_err(io_err(format!("mountpoint {shown}")))?;
     if find_mount(&canon).is_some_and(|m| m.is_damfs()) {
         // The kernel may answer stat from its cache even when the daemon is gone.
         return Err(match daemon_pid(&canon) {
@@ -307,7 +339,7 @@ fn serve(opts: &MountOptions, store: &Path, mnt: &Path, mut ready: Ready) -> Res
     let (session, fs) = match start_session(opts, store, mnt) {
         Ok(x) => x,
         Err(e) => {
-            ready.fail(&e.0);
+            ready.fail(&e.to_string());
             return Err(e);
         }
     };
@@ -410,7 +442,7 @@ fn start_session(
             read_only: opts.read_only,
         },
     )
-    .map_err(|e| err(format!("opening store {}: {e}", shown_store(store))))?;
+    .map_err(store_err(format!("opening store {}", shown_store(store))))?;
     let config = FsConfig {
         read_only: opts.read_only,
         max_doc_size: opts.max_doc_size,
@@ -421,8 +453,8 @@ fn start_session(
         ..config
     };
     let fs = Arc::new(Filesystem::new(dam, config));
-    let adapter = FuseAdapter::new(fs.clone())
-        .map_err(|e| err(format!("starting the notification thread: {e}")))?;
+    let adapter =
+        FuseAdapter::new(fs.clone()).map_err(io_err("starting the notification thread"))?;
     let channel = adapter.channel();
 
     // The store as the mount's source (as sshfs shows its remote): mount(8) then sees that
@@ -454,17 +486,17 @@ fn start_session(
     cfg.clone_fd = true;
 
     let session = fuser::Session::new(adapter, mnt, &cfg)
-        .map_err(|e| err(format!("mounting on {}: {e}", mnt.display())))?;
+        .map_err(io_err(format!("mounting on {}", mnt.display())))?;
     // The handshake is done, the adapter is inside the session: connect its way back to
     // the kernel (the notifier, and the device for epoch bumps).
     let device = session
         .as_fd()
         .try_clone_to_owned()
-        .map_err(|e| err(format!("duplicating the FUSE descriptor: {e}")))?;
+        .map_err(io_err("duplicating the FUSE descriptor"))?;
     channel.connect(session.notifier(), device);
     if !opts.read_only {
         crate::fuse::start_live_view(fs.clone(), channel)
-            .map_err(|e| err(format!("starting the live view thread: {e}")))?;
+            .map_err(io_err("starting the live view thread"))?;
     }
     Ok((session, fs))
 }
@@ -487,5 +519,21 @@ fn wait_live(mnt: &Path) -> io::Result<()> {
             return Err(last);
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_what_failed_and_keep_their_cause() {
+        let e = io_err("creating a pipe")(io::Error::from_raw_os_error(libc::EMFILE));
+        assert!(matches!(&e, DaemonError::Io { .. }));
+        assert!(e.to_string().starts_with("creating a pipe: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+        let s = store_err("opening store x")(crate::Error::ReadOnly);
+        assert!(matches!(&s, DaemonError::Store { .. }));
+        assert_eq!(err("x is not mounted").to_string(), "x is not mounted");
     }
 }

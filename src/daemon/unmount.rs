@@ -19,7 +19,7 @@ pub(super) fn mount_path(mnt: &Path) -> io::Result<PathBuf> {
 /// Unmounts the damfs mount at `mountpoint` and waits until its daemon has saved and exited.
 pub fn unmount(mountpoint: &Path) -> Result<()> {
     let shown = mountpoint.display();
-    let mnt = mount_path(mountpoint).map_err(|e| err(format!("{shown}: {e}")))?;
+    let mnt = mount_path(mountpoint).map_err(io_err(shown.to_string()))?;
     let Some(m) = find_mount(&mnt) else {
         return Err(err(format!("{shown} is not mounted")));
     };
@@ -39,7 +39,7 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
             "damfs: {shown} is busy: detached it; its daemon saves and exits once no process uses it"
         ),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => fusermount_u(&mnt)?,
-        Err(e) => return Err(err(format!("unmounting {shown}: {e}"))),
+        Err(e) => return Err(io_err(format!("unmounting {shown}"))(e)),
     }
 
     match (pid, pidfd) {
@@ -64,7 +64,7 @@ pub(super) fn fusermount_u(mnt: &Path) -> Result<()> {
             Ok(s) if s.success() => return Ok(()),
             Ok(s) => return Err(err(format!("{helper} -u {} failed ({s})", mnt.display()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(err(format!("running {helper}: {e}"))),
+            Err(e) => return Err(io_err(format!("running {helper}"))(e)),
         }
     }
     Err(err(format!(
