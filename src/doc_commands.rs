@@ -276,16 +276,7 @@ fn check(src: &Source) -> CliResult<Shape> {
         }
     });
     bar.finish_and_clear();
-    let mut truncated = false;
-    match stop {
-        Ok(()) => {}
-        Err(Stop::Callback(())) => truncated = true,
-        Err(Stop::Syntax { line, reason }) => {
-            problems.push((line, reason));
-            truncated = true;
-        }
-        Err(Stop::Io(e)) => return Err(CliError::io(format!("reading {name}"), e)),
-    }
+    let truncated = crate::cli::checked(stop, &mut problems, name)?;
     if problems.is_empty() {
         return Ok(Shape::Records);
     }

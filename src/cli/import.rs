@@ -163,6 +163,25 @@ pub(crate) enum Stop<E> {
     Io(io::Error),
 }
 
+/// How a validating pass over the records ended: whether it stopped early (at the problem
+/// limit, or at a framing error, which is added to `problems`: nothing after it was
+/// checked). A read error is the command's error.
+pub(crate) fn checked(
+    stop: Result<(), Stop<()>>,
+    problems: &mut Vec<(u64, String)>,
+    name: &str,
+) -> CliResult<bool> {
+    match stop {
+        Ok(()) => Ok(false),
+        Err(Stop::Callback(())) => Ok(true),
+        Err(Stop::Syntax { line, reason }) => {
+            problems.push((line, reason));
+            Ok(true)
+        }
+        Err(Stop::Io(e)) => Err(CliError::io(format!("reading {name}"), e)),
+    }
+}
+
 /// Counts bytes and newlines as they are read (serde_json reads one byte at a time from it,
 /// so the counts say exactly where an array element ended).
 struct Counting<R> {
@@ -435,17 +454,7 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
         }
     });
     bar.finish_and_clear();
-    let mut truncated = false;
-    match stop {
-        Ok(()) => {}
-        Err(Stop::Callback(())) => truncated = true,
-        Err(Stop::Syntax { line, reason }) => {
-            problems.push((line, reason));
-            // Nothing after a framing error was checked.
-            truncated = true;
-        }
-        Err(Stop::Io(e)) => return Err(CliError::io(format!("reading {name}"), e)),
-    }
+    let truncated = checked(stop, &mut problems, &name)?;
     let invalid = |mut problems: Vec<(u64, String)>, truncated: bool| {
         problems.sort_by_key(|p| p.0);
         let truncated = truncated || problems.len() > MAX_PROBLEMS;
