@@ -412,6 +412,38 @@ fn opening_no_store_read_only_fails_and_creates_nothing(place: &Place) {
     }
 }
 
+/// A read-only handle reads the store as it was when it loaded it, however long it reads and
+/// whatever writers do meanwhile: no deleted document missing, no text that disagrees with
+/// the length it showed. Its next reload sees the writers' changes.
+fn a_read_only_handle_reads_one_snapshot(place: &Place) {
+    let mut w = place.open(1000);
+    w.extend(docs(0..600)).unwrap();
+    w.save().unwrap();
+    let reader = place.open_ro();
+    let before = snapshot(&reader);
+    assert_eq!(before.len(), 600);
+    // Spread over several of a reader's batches: deletes, longer texts, appends.
+    for i in (0..600).step_by(2) {
+        w.delete_by_id(&format!("d{i}")).unwrap();
+    }
+    for i in (1..600).step_by(4) {
+        w.set_by_id(&format!("d{i}"), doc(&format!("d{i}"), &"longer ".repeat(20)))
+            .unwrap();
+    }
+    w.extend(docs(600..700)).unwrap();
+    w.save().unwrap();
+    let after = snapshot(&w);
+
+    let mut reader = reader;
+    assert_eq!(snapshot(&reader), before, "a reading changed under the reader");
+    for (id, json) in before.iter().step_by(7) {
+        assert_eq!(reader.json_len(id), Some(json.len() as u64), "{id}");
+        assert_eq!(reader.get_by_id(id).unwrap().json(), json, "{id}");
+    }
+    reader.reload().unwrap();
+    assert_eq!(snapshot(&reader), after, "the reload missed the writer's changes");
+}
+
 both_backends!(
     order_and_positions,
     duplicate_ids_are_refused_and_change_nothing,
@@ -425,4 +457,5 @@ both_backends!(
     a_change_to_a_document_another_handle_deleted_is_kept_at_the_end,
     interleaved_writers_converge,
     opening_no_store_read_only_fails_and_creates_nothing,
+    a_read_only_handle_reads_one_snapshot,
 );

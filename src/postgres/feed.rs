@@ -184,7 +184,9 @@ impl PgStore {
         let (from, own) = (self.version, self.own_versions.clone());
         let read = {
             let mut client = self.client()?;
-            read_feed(&mut client, &names, from, &own)
+            snapshot::read_in(&mut client, self.read_only, |c| {
+                read_feed(c, &names, from, &own)
+            })
         };
         match read.map_err(|e| self.failed("reading the change feed", e))? {
             CatchUp::Nothing => Ok(false),
@@ -230,17 +232,13 @@ impl PgStore {
     }
 }
 
+/// What changed after version `from` (run in one snapshot: [`snapshot::read_in`]).
 fn read_feed(
-    client: &mut Client,
+    tx: &mut Client,
     names: &Names,
     from: i64,
     own: &[i64],
 ) -> Result<CatchUp, postgres::Error> {
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
     let head = tx.query_one(
         &format!(
             "SELECT version, feed_start FROM {} WHERE one = 1",
@@ -250,11 +248,9 @@ fn read_feed(
     )?;
     let (version, feed_start): (i64, i64) = (head.try_get(0)?, head.try_get(1)?);
     if version <= from {
-        tx.commit()?;
         return Ok(CatchUp::Nothing);
     }
     if feed_start > from + 1 {
-        tx.commit()?;
         return Ok(CatchUp::Everything);
     }
     let mut ranges = Vec::new();
@@ -272,7 +268,6 @@ fn read_feed(
         }
         if row.try_get::<_, bool>(3)? {
             drop(feed);
-            tx.commit()?;
             return Ok(CatchUp::Everything);
         }
         ranges.push((row.try_get::<_, i64>(1)?, row.try_get::<_, i64>(2)?));
@@ -303,7 +298,6 @@ fn read_feed(
             rows.push((row.try_get(0)?, row.try_get(1)?, len as u32));
         }
     }
-    tx.commit()?;
     Ok(CatchUp::Rows {
         version,
         ranges: merged,

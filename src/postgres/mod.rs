@@ -10,8 +10,9 @@
 //! in the versions it has not seen by re-reading those ranks.
 //!
 //! The code, by concern: `url` addresses and passwords; `schema` the tables; `error` error
-//! mapping; `order` and `pool` the memory; `read` reads; `write` the write transaction and
-//! saves; `edit` the public changes; `feed` catching up and the watcher thread.
+//! mapping; `order` and `pool` the memory; `read` reads; `snapshot` the read-only handle's
+//! one snapshot; `write` the write transaction and saves; `edit` the public changes; `feed`
+//! catching up and the watcher thread.
 
 mod edit;
 mod error;
@@ -20,6 +21,7 @@ mod order;
 mod pool;
 mod read;
 pub mod schema;
+mod snapshot;
 pub mod url;
 mod write;
 
@@ -28,7 +30,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, NoTls};
 
 pub use url::{is_url, PgUrl};
 pub use write::MAX_TEXT;
@@ -143,10 +145,16 @@ impl PgStore {
             .map_err(|_| backend_error("connecting", "no connection"))
     }
 
-    /// Maps a failed statement's error, dropping the connection when it is gone.
+    /// Maps a failed statement's error, dropping the connection when it is gone. A read-only
+    /// handle's snapshot is ended by a failed statement: its order is re-read on next use.
     fn failed(&self, context: &str, e: postgres::Error) -> Error {
         if is_connection_error(&e) {
             self.client.borrow_mut().take();
+            self.lost.set(true);
+        } else if self.read_only {
+            if let Some(client) = self.client.borrow_mut().as_mut() {
+                snapshot::end(client);
+            }
             self.lost.set(true);
         }
         db_error(context, e)
@@ -159,7 +167,9 @@ impl PgStore {
         let docs = self.names.docs.clone();
         let head = self.names.head.clone();
         let mut client = self.client()?;
-        let loaded = read_order(&mut client, &docs, &head);
+        let loaded = snapshot::read_in(&mut client, self.read_only, |c| {
+            read_order(c, &docs, &head)
+        });
         drop(client);
         let (version, order) = loaded.map_err(|e| self.failed(&what, e))?;
         self.order = order;
@@ -202,18 +212,9 @@ impl PgStore {
     }
 }
 
-/// The whole order and the version it is at, in one snapshot.
-fn read_order(
-    client: &mut Client,
-    docs: &str,
-    head: &str,
-) -> Result<(i64, Order), postgres::Error> {
+/// The whole order and the version it is at (run in one snapshot: [`snapshot::read_in`]).
+fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<(i64, Order), postgres::Error> {
     use postgres::fallible_iterator::FallibleIterator;
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
     let version: i64 = tx
         .query_one(&format!("SELECT version FROM {head} WHERE one = 1"), &[])?
         .get(0);
@@ -233,7 +234,6 @@ fn read_order(
         order.insert(rank, id, len as u32);
     }
     drop(rows);
-    tx.commit()?;
     order.shrink();
     Ok((version, order))
 }

@@ -226,8 +226,7 @@ impl PgStore {
             Ok(c) => c,
             Err(_) => return 0,
         };
-        client
-            .query_one(&sql, &[])
+        snapshot::tolerant(&mut client, self.read_only, |c| c.query_one(&sql, &[]))
             .ok()
             .and_then(|r| r.try_get::<_, i64>(0).ok())
             .map_or(0, |n| n.max(0) as u64)
