@@ -27,6 +27,24 @@ pub struct Document {
 }
 
 impl Document {
+    /// Runs an edit on a copy (what both backends' `update` do): the copy if its text
+    /// changed, `None` if not. An edit that changes the id is refused.
+    pub(crate) fn edited<R>(
+        &self,
+        f: impl FnOnce(&mut Document) -> R,
+    ) -> Result<(R, Option<Self>)> {
+        let mut doc = self.clone();
+        let r = f(&mut doc);
+        if doc.id() != self.id() {
+            return Err(Error::IdMismatch {
+                expected: self.id().to_owned(),
+                found: doc.id().to_owned(),
+            });
+        }
+        let changed = doc.json() != self.json();
+        Ok((r, changed.then_some(doc)))
+    }
+
     /// Parses a JSON object. A missing `"id"` gets a fresh 32-hex-char id, added as the first
     /// key; everything else is kept byte for byte.
     pub fn from_json(text: impl Into<String>) -> Result<Self> {

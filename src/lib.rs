@@ -27,6 +27,7 @@ pub mod document;
 pub mod error;
 #[cfg(feature = "cli")]
 mod id_set;
+mod pool;
 pub mod store;
 
 #[cfg(feature = "array")]

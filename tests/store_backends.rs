@@ -427,21 +427,32 @@ fn a_read_only_handle_reads_one_snapshot(place: &Place) {
         w.delete_by_id(&format!("d{i}")).unwrap();
     }
     for i in (1..600).step_by(4) {
-        w.set_by_id(&format!("d{i}"), doc(&format!("d{i}"), &"longer ".repeat(20)))
-            .unwrap();
+        w.set_by_id(
+            &format!("d{i}"),
+            doc(&format!("d{i}"), &"longer ".repeat(20)),
+        )
+        .unwrap();
     }
     w.extend(docs(600..700)).unwrap();
     w.save().unwrap();
     let after = snapshot(&w);
 
     let mut reader = reader;
-    assert_eq!(snapshot(&reader), before, "a reading changed under the reader");
+    assert_eq!(
+        snapshot(&reader),
+        before,
+        "a reading changed under the reader"
+    );
     for (id, json) in before.iter().step_by(7) {
         assert_eq!(reader.json_len(id), Some(json.len() as u64), "{id}");
         assert_eq!(reader.get_by_id(id).unwrap().json(), json, "{id}");
     }
     reader.reload().unwrap();
-    assert_eq!(snapshot(&reader), after, "the reload missed the writer's changes");
+    assert_eq!(
+        snapshot(&reader),
+        after,
+        "the reload missed the writer's changes"
+    );
 }
 
 both_backends!(

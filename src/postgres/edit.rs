@@ -128,16 +128,8 @@ impl PgStore {
 
     pub fn update_by_id<R>(&mut self, id: &str, f: impl FnOnce(&mut Document) -> R) -> Result<R> {
         self.writable()?;
-        let before = self.fetch(id)?;
-        let mut doc = before.clone();
-        let r = f(&mut doc);
-        if doc.id() != before.id() {
-            return Err(Error::IdMismatch {
-                expected: before.id().to_owned(),
-                found: doc.id().to_owned(),
-            });
-        }
-        if doc.json() != before.json() {
+        let (r, changed) = self.fetch(id)?.edited(f)?;
+        if let Some(doc) = changed {
             self.replace_doc(doc)?;
         }
         Ok(r)
@@ -248,7 +240,7 @@ impl PgStore {
             .collect();
         self.order.remove_positions(&positions);
         for id in &ids {
-            self.pool.remove(id);
+            self.pool.remove(id.as_str());
         }
         Ok(())
     }

@@ -217,7 +217,7 @@ impl PgStore {
                             self.order.remove_rank(r);
                         }
                     }
-                    self.pool.forget_clean(&id);
+                    self.pool.forget_clean(id.as_str());
                     self.order.insert(rank, &id, len);
                 }
                 self.version = version;

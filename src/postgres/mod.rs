@@ -10,7 +10,7 @@
 //! in the versions it has not seen by re-reading those ranks.
 //!
 //! The code, by concern: `url` addresses and passwords; `schema` the tables; `error` error
-//! mapping; `order` and `pool` the memory; `read` reads; `snapshot` the read-only handle's
+//! mapping; `order` the memory (with the pool, `crate::pool`, which both backends share); `read` reads; `snapshot` the read-only handle's
 //! one snapshot; `write` the write transaction and saves; `edit` the public changes; `feed`
 //! catching up and the watcher thread.
 
@@ -18,7 +18,6 @@ mod edit;
 mod error;
 mod feed;
 mod order;
-mod pool;
 mod read;
 pub mod schema;
 mod snapshot;
@@ -36,11 +35,11 @@ pub use url::{is_url, PgUrl};
 pub use write::MAX_TEXT;
 
 use crate::error::{Error, Result};
+use crate::pool::Pool;
 use crate::store::Options;
 use error::{backend_error, db_error, is_connection_error};
 use feed::Watcher;
 use order::Order;
-use pool::Pool;
 use read::ReadAhead;
 use schema::Names;
 
@@ -57,7 +56,8 @@ pub struct PgStore {
     /// change or catch-up re-reads the order first (a write's outcome may be unknown).
     lost: Cell<bool>,
     order: Order,
-    pool: Pool,
+    /// The buffer pool, by id.
+    pool: Pool<Box<str>>,
     /// The change feed version the order reflects.
     version: i64,
     /// Versions this handle wrote above `version` (already applied to the order; skipped
@@ -167,9 +167,8 @@ impl PgStore {
         let docs = self.names.docs.clone();
         let head = self.names.head.clone();
         let mut client = self.client()?;
-        let loaded = snapshot::read_in(&mut client, self.read_only, |c| {
-            read_order(c, &docs, &head)
-        });
+        let loaded =
+            snapshot::read_in(&mut client, self.read_only, |c| read_order(c, &docs, &head));
         drop(client);
         let (version, order) = loaded.map_err(|e| self.failed(&what, e))?;
         self.order = order;

@@ -165,16 +165,7 @@ impl PgStore {
     }
 
     pub(super) fn resolve(&self, index: isize) -> Result<usize> {
-        let len = self.order.len();
-        let pos = if index < 0 {
-            index + len as isize
-        } else {
-            index
-        };
-        if pos < 0 || pos as usize >= len {
-            return Err(Error::IndexOutOfRange { index, len });
-        }
-        Ok(pos as usize)
+        crate::store::position(index, self.order.len())
     }
 
     pub(super) fn id_of(&self, index: isize) -> Result<String> {

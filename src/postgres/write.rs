@@ -248,11 +248,19 @@ impl PgStore {
             return Ok(());
         }
         while self.pool.would_evict_dirty(doc.id()) {
-            let oldest = self.pool.oldest_dirty(WRITE_BEHIND);
+            let oldest: Vec<Document> = self
+                .pool
+                .oldest_dirty(WRITE_BEHIND, usize::MAX)
+                .iter()
+                .filter_map(|id| self.pool.peek(id).map(|e| e.doc.clone()))
+                .collect();
             self.write_docs(oldest)?;
         }
-        self.pool.put(doc, dirty);
-        Ok(())
+        match self.pool.put(doc.id().into(), doc, dirty) {
+            Ok(()) => Ok(()),
+            // Room was made above; should it still not fit, the change is written through.
+            Err(unplaced) => self.write_docs(vec![unplaced.doc]),
+        }
     }
 
     /// Writes every dirty document in one transaction; with none, writes nothing.
@@ -260,16 +268,16 @@ impl PgStore {
         if self.read_only {
             return Ok(());
         }
-        let dirty = self.pool.dirty();
+        let dirty = self.pool.dirty_docs();
         self.write_docs(dirty)
     }
 
     /// Ids of the changes not in the table yet (the pool's dirty documents).
     pub fn unsaved_ids(&self) -> Vec<String> {
         self.pool
-            .dirty()
+            .dirty_keys()
             .into_iter()
-            .map(|d| d.id().to_owned())
+            .map(String::from)
             .collect()
     }
 

@@ -153,16 +153,8 @@ impl DocumentArrayMemmap {
     pub fn update_by_id<R>(&mut self, id: &str, f: impl FnOnce(&mut Document) -> R) -> Result<R> {
         self.writable()?;
         let slot = self.slot_of(id)?;
-        let before = self.fetch(slot)?;
-        let mut doc = before.clone();
-        let r = f(&mut doc);
-        if doc.id() != before.id() {
-            return Err(Error::IdMismatch {
-                expected: before.id().to_owned(),
-                found: doc.id().to_owned(),
-            });
-        }
-        if doc.json() != before.json() {
+        let (r, changed) = self.fetch(slot)?.edited(f)?;
+        if let Some(doc) = changed {
             self.replace_doc(doc)?;
         }
         Ok(r)
@@ -201,7 +193,7 @@ impl DocumentArrayMemmap {
         self.finish_write(pending, false)?;
         self.table.rename(slot, doc.id());
         self.table.set_loc(slot, loc);
-        if self.pool.remove(slot).is_some() {
+        if self.pool.remove(&slot).is_some() {
             self.pool.put_clean(slot, doc);
         }
         Ok(())
@@ -232,8 +224,8 @@ impl DocumentArrayMemmap {
         pending.batch.push(Op::Delete { id: from });
         self.finish_write(pending, false)?;
         self.table.set_loc(dst, loc);
-        self.pool.remove(dst);
-        self.pool.remove(src);
+        self.pool.remove(&dst);
+        self.pool.remove(&src);
         self.table.remove_slot(src);
         Ok(())
     }
@@ -265,7 +257,7 @@ impl DocumentArrayMemmap {
         let mut positions = Vec::with_capacity(live.len());
         for id in live {
             if let Some(slot) = self.table.find(id) {
-                self.pool.remove(slot);
+                self.pool.remove(&slot);
                 if let Some(p) = self.table.position(slot) {
                     positions.push(p);
                 }

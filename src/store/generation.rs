@@ -84,7 +84,7 @@ impl DocumentArrayMemmap {
                 let mut writer = GenerationWriter::new(&dir, generation)?;
                 for &slot in &order {
                     let id = self.table.id(slot);
-                    match self.pool.peek(slot) {
+                    match self.pool.peek(&slot) {
                         Some(e) => writer.add(id, e.doc.json().as_bytes())?,
                         None => {
                             let loc = self.table.loc(slot);

@@ -31,7 +31,6 @@ mod generation;
 pub mod io;
 mod load;
 mod lock;
-mod pool;
 mod ranks;
 mod read;
 mod slice;
@@ -44,6 +43,8 @@ use std::path::{Path, PathBuf};
 
 pub use format::FORMAT_VERSION;
 pub use read::Iter;
+#[cfg(feature = "postgres")]
+pub(crate) use slice::position;
 pub use slice::Slice;
 
 use crate::document::Document;
@@ -52,8 +53,9 @@ use files::{cleanup_orphans, create_generation, refuse_foreign_dir, Files};
 use format::LEGACY_VERSION;
 use load::load;
 use lock::LockFile;
-use pool::Pool;
-use table::Table;
+use table::{SlotNo, Table};
+
+use crate::pool::Pool;
 
 const INDEX_FILE: &str = "index.dam";
 const INDEX_TMP: &str = "index.dam.tmp";
@@ -107,7 +109,7 @@ pub struct DocumentArrayMemmap {
     lock: LockFile,
     files: Files,
     table: Table,
-    pool: Pool,
+    pool: Pool<SlotNo>,
     /// Something was written since the last fsync.
     unsynced: bool,
     /// Counts the times this handle took in other processes' changes on its own (catching

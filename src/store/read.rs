@@ -40,7 +40,7 @@ impl DocumentArrayMemmap {
     /// The length in bytes of a document's current text (pool first, then disk).
     pub fn json_len(&self, id: &str) -> Option<u64> {
         let slot = self.table.find(id)?;
-        Some(match self.pool.peek(slot) {
+        Some(match self.pool.peek(&slot) {
             Some(e) => e.doc.json().len() as u64,
             None => u64::from(self.table.loc(slot).len),
         })
@@ -53,7 +53,7 @@ impl DocumentArrayMemmap {
             .table
             .find(id)
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        match self.pool.peek(slot) {
+        match self.pool.peek(&slot) {
             Some(e) => Ok(f(e.doc.json().as_bytes())),
             None => self.files.with_bytes(id, self.table.loc(slot), f),
         }
@@ -104,16 +104,7 @@ impl DocumentArrayMemmap {
     }
 
     pub(super) fn resolve(&self, index: isize) -> Result<usize> {
-        let len = self.table.len();
-        let pos = if index < 0 {
-            index + len as isize
-        } else {
-            index
-        };
-        if pos < 0 || pos as usize >= len {
-            return Err(Error::IndexOutOfRange { index, len });
-        }
-        Ok(pos as usize)
+        slice::position(index, self.table.len())
     }
 
     /// The slot at a position that [`resolve`](Self::resolve) or a slice checked.
@@ -146,7 +137,7 @@ impl DocumentArrayMemmap {
 
     /// Reads a document without touching the pool.
     pub(super) fn peek_slot(&self, slot: SlotNo) -> Result<Document> {
-        match self.pool.peek(slot) {
+        match self.pool.peek(&slot) {
             Some(e) => Ok(e.doc.clone()),
             None => self.read_disk(slot),
         }
@@ -154,7 +145,7 @@ impl DocumentArrayMemmap {
 
     /// Reads a document through the pool (it becomes the most recently used).
     pub(super) fn fetch(&mut self, slot: SlotNo) -> Result<Document> {
-        if let Some(e) = self.pool.get(slot) {
+        if let Some(e) = self.pool.get(&slot) {
             return Ok(e.doc.clone());
         }
         let doc = self.read_disk(slot)?;
@@ -174,13 +165,13 @@ impl DocumentArrayMemmap {
                 Some(now) if now == slot && self.table.loc(now) == loc => {
                     self.pool.put_clean(slot, doc.clone());
                 }
-                Some(now) if !self.pool.contains(now) => {
+                Some(now) if !self.pool.contains(&now) => {
                     let fresh = self.read_disk(now)?;
                     self.pool.put_clean(now, fresh.clone());
                     return Ok(fresh);
                 }
                 Some(now) => {
-                    if let Some(e) = self.pool.get(now) {
+                    if let Some(e) = self.pool.get(&now) {
                         return Ok(e.doc.clone());
                     }
                 }

@@ -4,6 +4,20 @@ use std::ops::{Range, RangeFrom, RangeFull, RangeTo};
 
 use crate::error::{Error, Result};
 
+/// The position an index names in a sequence of `len` (negative counts from the end, as in
+/// Python), or [`Error::IndexOutOfRange`].
+pub fn position(index: isize, len: usize) -> Result<usize> {
+    let pos = if index < 0 {
+        index + len as isize
+    } else {
+        index
+    };
+    if pos < 0 || pos as usize >= len {
+        return Err(Error::IndexOutOfRange { index, len });
+    }
+    Ok(pos as usize)
+}
+
 /// A Python-style slice. `None` bounds mean "from the start/end", as in Python.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Slice {

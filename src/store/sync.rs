@@ -161,7 +161,7 @@ impl DocumentArrayMemmap {
                 match self.table.find(doc.id()) {
                     Some(slot) => {
                         self.table.set_loc(slot, loc);
-                        self.pool.remove(slot);
+                        self.pool.remove(&slot);
                     }
                     None => {
                         self.table.push(doc.id(), loc);
@@ -232,8 +232,8 @@ impl DocumentArrayMemmap {
                     Op::Put { id, loc } => match table.find(id) {
                         Some(slot) => {
                             table.set_loc(slot, loc);
-                            if pool.peek(slot).is_some_and(|e| !e.dirty) {
-                                pool.remove(slot);
+                            if pool.peek(&slot).is_some_and(|e| !e.dirty) {
+                                pool.remove(&slot);
                             }
                         }
                         None => {
@@ -242,7 +242,7 @@ impl DocumentArrayMemmap {
                     },
                     Op::Delete { id } => {
                         if let Some(slot) = table.find(id) {
-                            if let Some(e) = pool.remove(slot) {
+                            if let Some(e) = pool.remove(&slot) {
                                 if e.dirty {
                                     orphans.push(e.doc);
                                 }
@@ -253,11 +253,11 @@ impl DocumentArrayMemmap {
                     Op::Rename { from, to } => {
                         if let Some(slot) = table.find(from) {
                             if let Some(other) = table.find(to) {
-                                pool.remove(other);
+                                pool.remove(&other);
                                 table.remove_slot(other);
                             }
                             table.rename(slot, to);
-                            if let Some(e) = pool.remove(slot) {
+                            if let Some(e) = pool.remove(&slot) {
                                 if e.dirty {
                                     match e.doc.with_id(to) {
                                         Ok(doc) => {

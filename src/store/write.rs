@@ -4,11 +4,11 @@
 use super::commit::{self, Commit};
 use super::files::sync_dir;
 use super::format::{BatchWriter, Loc, Op, LEGACY_VERSION};
-use super::pool::Pool;
 use super::table::SlotNo;
 use super::*;
 use crate::document::Document;
 use crate::error::{Error, Result};
+use crate::pool::Pool;
 
 impl DocumentArrayMemmap {
     pub(super) fn writable(&self) -> Result<()> {
@@ -126,10 +126,10 @@ impl DocumentArrayMemmap {
             let leaving = self.pool.oldest((used + n - cap).min(used));
             if leaving
                 .iter()
-                .all(|&s| self.pool.peek(s).is_some_and(|e| !e.dirty))
+                .all(|&s| self.pool.peek(&s).is_some_and(|e| !e.dirty))
             {
                 for s in leaving {
-                    self.pool.remove(s);
+                    self.pool.remove(&s);
                 }
                 return Ok(());
             }
@@ -149,13 +149,18 @@ impl DocumentArrayMemmap {
     /// other writers (whose renames, deletes or prune may have changed ids and slots).
     pub(super) fn write_dirty(
         &mut self,
-        pick: impl FnOnce(&Pool) -> Vec<SlotNo>,
+        pick: impl FnOnce(&Pool<SlotNo>) -> Vec<SlotNo>,
         durable: bool,
     ) -> Result<()> {
         let (_guard, mut pending) = self.begin_write()?;
         let docs: Vec<Document> = pick(&self.pool)
             .iter()
-            .filter_map(|&s| self.pool.peek(s).filter(|e| e.dirty).map(|e| e.doc.clone()))
+            .filter_map(|&s| {
+                self.pool
+                    .peek(&s)
+                    .filter(|e| e.dirty)
+                    .map(|e| e.doc.clone())
+            })
             .collect();
         let mut placed = Vec::with_capacity(docs.len());
         for doc in &docs {
@@ -167,7 +172,7 @@ impl DocumentArrayMemmap {
             match self.table.find(&id) {
                 Some(slot) => {
                     self.table.set_loc(slot, loc);
-                    self.pool.mark_clean(slot);
+                    self.pool.mark_clean(&slot);
                 }
                 None => {
                     self.table.push(&id, loc);
@@ -208,7 +213,7 @@ impl DocumentArrayMemmap {
             return self.write_through(doc);
         }
         let mut slot = self.slot_of(doc.id())?;
-        if !self.pool.contains(slot) {
+        if !self.pool.contains(&slot) {
             self.make_room(1)?;
             // make_room may have caught up with other writers: slot numbers may differ.
             slot = self.slot_of(doc.id())?;
@@ -227,7 +232,7 @@ impl DocumentArrayMemmap {
         let loc = pending.put(&doc);
         self.finish_write(pending, false)?;
         self.table.set_loc(slot, loc);
-        self.pool.remove(slot);
+        self.pool.remove(&slot);
         Ok(())
     }
 
@@ -248,7 +253,7 @@ impl DocumentArrayMemmap {
         if self.read_only {
             return Ok(());
         }
-        let dirty = self.pool.dirty_slots();
+        let dirty = self.pool.dirty_keys();
         if dirty.is_empty() && !self.unsynced && !self.dir_unsynced && self.orphans.is_empty() {
             // Nothing to write; but never report a save over files that are not the
             // store's any more (its directory removed or replaced).
@@ -258,7 +263,7 @@ impl DocumentArrayMemmap {
             let (_guard, pending) = self.begin_write()?;
             self.finish_write(pending, true)?;
         } else {
-            self.write_dirty(Pool::dirty_slots, true)?;
+            self.write_dirty(Pool::dirty_keys, true)?;
         }
         self.compact_index_if_worth_it()
     }
@@ -270,9 +275,9 @@ impl DocumentArrayMemmap {
     pub fn unsaved_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .pool
-            .dirty_slots()
+            .dirty_keys()
             .into_iter()
-            .filter_map(|s| self.pool.peek(s).map(|e| e.doc.id().to_owned()))
+            .filter_map(|s| self.pool.peek(&s).map(|e| e.doc.id().to_owned()))
             .collect();
         ids.extend(self.orphans.iter().map(|d| d.id().to_owned()));
         ids

@@ -1,15 +1,18 @@
-//! The buffer pool: an LRU of recently used documents, with dirty tracking.
+//! The buffer pool both backends keep: an LRU of recently used documents, with dirty
+//! tracking, keyed by what the backend finds a document by (the memmap store's slot
+//! number, PostgreSQL's id).
 //!
-//! A dirty document has changes that are not in the body file yet. It is written when it
-//! leaves the pool (eviction), on save, and when the store is dropped. A pool of size 0
-//! holds nothing, so every change is written through.
+//! A dirty document has changes that are nowhere else yet (not in the body file, not in the
+//! table). It is written when it leaves the pool (eviction), on save, and when the store is
+//! dropped. A pool of size 0 holds nothing, so every change is written through.
 
+use std::borrow::Borrow;
+use std::hash::Hash;
 use std::num::NonZeroUsize;
 
 use hashbrown::DefaultHashBuilder;
 use lru::LruCache;
 
-use super::table::SlotNo;
 use crate::document::Document;
 
 pub struct Entry {
@@ -24,15 +27,15 @@ pub struct Unplaced {
     pub doc: Document,
 }
 
-pub struct Pool {
-    cache: Option<LruCache<SlotNo, Entry, DefaultHashBuilder>>,
+pub struct Pool<K: Hash + Eq> {
+    cache: Option<LruCache<K, Entry, DefaultHashBuilder>>,
     capacity: usize,
 }
 
-impl Pool {
+impl<K: Hash + Eq + Clone> Pool<K> {
     pub fn new(capacity: usize) -> Self {
         Pool {
-            // A fast hasher: slot numbers are ours, not an attacker's.
+            // A fast hasher: a flood of colliding keys costs time, never correctness.
             cache: NonZeroUsize::new(capacity)
                 .map(|c| LruCache::with_hasher(c, DefaultHashBuilder::default())),
             capacity,
@@ -54,17 +57,26 @@ impl Pool {
     }
 
     /// Looks a document up and marks it most recently used.
-    pub fn get(&mut self, slot: SlotNo) -> Option<&Entry> {
-        self.cache.as_mut()?.get(&slot)
+    pub fn get<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&Entry>
+    where
+        K: Borrow<Q>,
+    {
+        self.cache.as_mut()?.get(key)
     }
 
     /// Looks a document up without touching the LRU order.
-    pub fn peek(&self, slot: SlotNo) -> Option<&Entry> {
-        self.cache.as_ref()?.peek(&slot)
+    pub fn peek<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&Entry>
+    where
+        K: Borrow<Q>,
+    {
+        self.cache.as_ref()?.peek(key)
     }
 
-    pub fn contains(&self, slot: SlotNo) -> bool {
-        self.cache.as_ref().is_some_and(|c| c.contains(&slot))
+    pub fn contains<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.cache.as_ref().is_some_and(|c| c.contains(key))
     }
 
     /// Puts a document in the pool as most recently used, making room by dropping the
@@ -73,11 +85,11 @@ impl Pool {
     /// bug gets here, and debug builds assert it) a clean document is simply not pooled
     /// (it is on disk), and a dirty one is handed back, as with capacity 0, for the caller
     /// to write through. The result is `must_use`: a handed-back change cannot be ignored.
-    pub fn put(&mut self, slot: SlotNo, doc: Document, dirty: bool) -> Result<(), Unplaced> {
+    pub fn put(&mut self, key: K, doc: Document, dirty: bool) -> Result<(), Unplaced> {
         let Some(cache) = self.cache.as_mut() else {
             return if dirty { Err(Unplaced { doc }) } else { Ok(()) };
         };
-        if let Some(e) = cache.get_mut(&slot) {
+        if let Some(e) = cache.get_mut(&key) {
             e.dirty |= dirty;
             e.doc = doc;
             return Ok(());
@@ -86,22 +98,25 @@ impl Pool {
             debug_assert!(false, "pool put without room: the caller skipped make_room");
             return if dirty { Err(Unplaced { doc }) } else { Ok(()) };
         }
-        cache.push(slot, Entry { doc, dirty });
+        cache.push(key, Entry { doc, dirty });
         Ok(())
     }
 
-    /// Pools a clean document (its text is on disk, so not pooling it loses nothing).
-    pub fn put_clean(&mut self, slot: SlotNo, doc: Document) {
+    /// Pools a clean document (its text is stored, so not pooling it loses nothing).
+    pub fn put_clean(&mut self, key: K, doc: Document) {
         // A clean put is never handed back (see `put`).
-        let _never = self.put(slot, doc, false);
+        let _never = self.put(key, doc, false);
     }
 
-    pub fn remove(&mut self, slot: SlotNo) -> Option<Entry> {
-        self.cache.as_mut()?.pop(&slot)
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<Entry>
+    where
+        K: Borrow<Q>,
+    {
+        self.cache.as_mut()?.pop(key)
     }
 
-    /// The dirty documents' slots, least recently used first.
-    pub fn dirty_slots(&self) -> Vec<SlotNo> {
+    /// The dirty documents' keys, least recently used first.
+    pub fn dirty_keys(&self) -> Vec<K> {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
@@ -109,12 +124,15 @@ impl Pool {
             .iter()
             .rev()
             .filter(|(_, e)| e.dirty)
-            .map(|(&s, _)| s)
+            .map(|(k, _)| k.clone())
             .collect()
     }
 
-    pub fn mark_clean(&mut self, slot: SlotNo) {
-        if let Some(e) = self.cache.as_mut().and_then(|c| c.peek_mut(&slot)) {
+    pub fn mark_clean<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        if let Some(e) = self.cache.as_mut().and_then(|c| c.peek_mut(key)) {
             e.dirty = false;
         }
     }
@@ -145,16 +163,16 @@ impl Pool {
         false
     }
 
-    /// The `n` least recently used slots, oldest first (O(n), not O(pool)).
-    pub fn oldest(&self, n: usize) -> Vec<SlotNo> {
+    /// The `n` least recently used keys, oldest first (O(n), not O(pool)).
+    pub fn oldest(&self, n: usize) -> Vec<K> {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
-        cache.iter().rev().take(n).map(|(&s, _)| s).collect()
+        cache.iter().rev().take(n).map(|(k, _)| k.clone()).collect()
     }
 
-    /// Up to `n` dirty slots among the `scan` least recently used, oldest first.
-    pub fn oldest_dirty(&self, n: usize, scan: usize) -> Vec<SlotNo> {
+    /// Up to `n` dirty keys among the `scan` least recently used, oldest first.
+    pub fn oldest_dirty(&self, n: usize, scan: usize) -> Vec<K> {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
@@ -164,12 +182,12 @@ impl Pool {
             .take(scan)
             .filter(|(_, e)| e.dirty)
             .take(n)
-            .map(|(&s, _)| s)
+            .map(|(k, _)| k.clone())
             .collect()
     }
 
     /// Takes every entry out, least recently used first.
-    pub fn drain(&mut self) -> Vec<(SlotNo, Entry)> {
+    pub fn drain(&mut self) -> Vec<(K, Entry)> {
         let Some(cache) = self.cache.as_mut() else {
             return Vec::new();
         };
@@ -187,6 +205,63 @@ impl Pool {
     }
 }
 
+/// What only the PostgreSQL backend needs: its rows change under it (other writers), so it
+/// drops clean copies, and it makes room before a put rather than after.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+impl<K: Hash + Eq + Clone> Pool<K> {
+    /// Drops a clean copy (the stored text changed under it); a dirty one stays.
+    pub fn forget_clean<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        if let Some(c) = self.cache.as_mut() {
+            if c.peek(key).is_some_and(|e| !e.dirty) {
+                c.pop(key);
+            }
+        }
+    }
+
+    /// Copies of the dirty documents, least recently used first.
+    pub fn dirty_docs(&self) -> Vec<Document> {
+        let Some(cache) = self.cache.as_ref() else {
+            return Vec::new();
+        };
+        cache
+            .iter()
+            .rev()
+            .filter(|(_, e)| e.dirty)
+            .map(|(_, e)| e.doc.clone())
+            .collect()
+    }
+
+    /// Whether pooling a document not pooled yet would have to push a dirty one out (the
+    /// caller writes the oldest dirty documents first).
+    pub fn would_evict_dirty<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.cache.as_ref().is_some_and(|c| {
+            c.len() == c.cap().get()
+                && !c.contains(key)
+                && c.peek_lru().is_some_and(|(_, e)| e.dirty)
+        })
+    }
+
+    /// Drops every clean document, keeping the dirty ones.
+    pub fn clear_clean(&mut self) {
+        if let Some(c) = self.cache.as_mut() {
+            let clean: Vec<K> = c
+                .iter()
+                .filter(|(_, e)| !e.dirty)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in clean {
+                c.pop(&k);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,13 +272,13 @@ mod tests {
 
     #[test]
     fn evicts_the_least_recently_used_clean_document() {
-        let mut p = Pool::new(2);
+        let mut p = Pool::<u32>::new(2);
         p.put(0, doc("a"), true).unwrap();
         p.put(1, doc("b"), false).unwrap();
-        p.get(0);
+        p.get(&0);
         p.put(2, doc("c"), false).unwrap(); // evicts clean b
-        assert!(!p.contains(1));
-        assert!(p.contains(0) && p.contains(2));
+        assert!(!p.contains(&1));
+        assert!(p.contains(&0) && p.contains(&2));
     }
 
     /// Defect 6 of issue 8: a put that would push a dirty document out is a bug of the
@@ -212,18 +287,18 @@ mod tests {
     #[test]
     #[cfg_attr(debug_assertions, should_panic(expected = "make_room"))]
     fn never_drops_a_dirty_document() {
-        let mut p = Pool::new(1);
+        let mut p = Pool::<u32>::new(1);
         p.put(0, doc("a"), true).unwrap();
         p.put(1, doc("b"), false).unwrap(); // not pooled: a stays
-        assert!(p.contains(0) && !p.contains(1));
+        assert!(p.contains(&0) && !p.contains(&1));
         let back = p.put(2, doc("c"), true).unwrap_err();
         assert_eq!(back.doc.id(), "c");
-        assert_eq!(p.dirty_slots(), vec![0]);
+        assert_eq!(p.dirty_keys(), vec![0]);
     }
 
     #[test]
     fn size_zero_writes_through() {
-        let mut p = Pool::new(0);
+        let mut p = Pool::<u32>::new(0);
         p.put(0, doc("a"), false).unwrap();
         assert_eq!(p.put(0, doc("a"), true).unwrap_err().doc.id(), "a");
         assert_eq!(p.len(), 0);
@@ -231,14 +306,31 @@ mod tests {
 
     #[test]
     fn dirty_tracking() {
-        let mut p = Pool::new(5);
+        let mut p = Pool::<u32>::new(5);
         for i in 0..5 {
             p.put(i, doc(&format!("d{i}")), i % 2 == 1).unwrap();
         }
-        assert_eq!(p.dirty_slots(), vec![1, 3]);
-        p.mark_clean(1);
+        assert_eq!(p.dirty_keys(), vec![1, 3]);
+        p.mark_clean(&1);
         assert_eq!(p.dirty_count(), 1);
+        p.clear_clean();
+        assert_eq!(p.len(), 1);
         p.clear();
         assert_eq!(p.len(), 0);
+    }
+
+    /// Keyed by id (PostgreSQL's pool), looked up by `&str`.
+    #[test]
+    fn keyed_by_id() {
+        let mut p = Pool::<Box<str>>::new(2);
+        p.put("a".into(), doc("a"), true).unwrap();
+        assert!(!p.would_evict_dirty("b"));
+        p.put("b".into(), doc("b"), false).unwrap();
+        assert!(p.would_evict_dirty("c"), "a (dirty) is the oldest");
+        assert!(!p.would_evict_dirty("a"), "already pooled");
+        p.forget_clean("a");
+        p.forget_clean("b");
+        assert!(p.contains("a") && !p.contains("b"));
+        assert_eq!(p.dirty_docs()[0].id(), "a");
     }
 }
