@@ -27,6 +27,18 @@ pub struct Document {
 }
 
 impl Document {
+    /// [`Error::IdMismatch`] unless this document has the id `expected` (a replacement by id
+    /// must carry the id it replaces).
+    pub(crate) fn expect_id(&self, expected: &str) -> Result<()> {
+        if self.id() != expected {
+            return Err(Error::IdMismatch {
+                expected: expected.to_owned(),
+                found: self.id().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs an edit on a copy (what both backends' `update` do): the copy if its text
     /// changed, `None` if not. An edit that changes the id is refused.
     pub(crate) fn edited<R>(
@@ -35,12 +47,7 @@ impl Document {
     ) -> Result<(R, Option<Self>)> {
         let mut doc = self.clone();
         let r = f(&mut doc);
-        if doc.id() != self.id() {
-            return Err(Error::IdMismatch {
-                expected: self.id().to_owned(),
-                found: doc.id().to_owned(),
-            });
-        }
+        doc.expect_id(self.id())?;
         let changed = doc.json() != self.json();
         Ok((r, changed.then_some(doc)))
     }

@@ -100,12 +100,7 @@ impl PgStore {
 
     pub fn set_by_id(&mut self, id: &str, doc: Document) -> Result<()> {
         self.writable()?;
-        if doc.id() != id {
-            return Err(Error::IdMismatch {
-                expected: id.to_owned(),
-                found: doc.id().to_owned(),
-            });
-        }
+        doc.expect_id(id)?;
         if !self.contains(id) {
             return Err(Error::NotFound(id.to_owned()));
         }

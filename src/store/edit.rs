@@ -131,12 +131,7 @@ impl DocumentArrayMemmap {
     /// ([`Error::IdMismatch`]) and the id must exist ([`Error::NotFound`]).
     pub fn set_by_id(&mut self, id: &str, doc: Document) -> Result<()> {
         self.writable()?;
-        if doc.id() != id {
-            return Err(Error::IdMismatch {
-                expected: id.to_owned(),
-                found: doc.id().to_owned(),
-            });
-        }
+        doc.expect_id(id)?;
         self.slot_of(id)?;
         self.replace_doc(doc)
     }
