@@ -143,3 +143,45 @@ fn import_save_and_prune_on_a_filling_filesystem() {
     assert_same(&disk(&store), &saved, "reopened after the prune");
     assert_no_leftovers(&store);
 }
+
+/// An input past the in-memory size is parsed on its own thread a chunk ahead of the writes:
+/// when a write fails part-way (the disk fills), the reader stops too, the command ends at
+/// once with the cause, and nothing of the import is left.
+#[test]
+fn a_streamed_import_that_runs_out_of_space_leaves_nothing() {
+    let Some(small) = SmallFs::mount("16m") else {
+        return;
+    };
+    let outside = tempfile::tempdir().unwrap();
+    let store = small.mnt.join("store");
+    jsonl(&outside.path().join("small.jsonl"), "s", 100, 100);
+    // 24 MB: past IMPORT_IN_MEMORY_MAX, and more than the filesystem holds; its first chunk
+    // (10,000 documents, 8 MB) fits.
+    jsonl(&outside.path().join("big.jsonl"), "b", 30_000, 800);
+    assert!(
+        fs::metadata(outside.path().join("big.jsonl"))
+            .unwrap()
+            .len()
+            > damfs::cli::IMPORT_IN_MEMORY_MAX
+    );
+    let o = damfs(&[
+        "import".as_ref(),
+        store.as_os_str(),
+        outside.path().join("small.jsonl").as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved = disk(&store);
+    let o = damfs(&[
+        "import".as_ref(),
+        store.as_os_str(),
+        outside.path().join("big.jsonl").as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("the 10000 documents it had written were removed again"),
+        "{err}"
+    );
+    assert_same(&disk(&store), &saved, "after the failed streamed import");
+}

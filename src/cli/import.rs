@@ -522,24 +522,52 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
             }),
         };
     }
-    let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
-        let doc = parse_record(&rec).map_err(|(line, why)| {
-            format!("{name} changed while it was imported ({name}:{line}: {why})")
-        })?;
-        chunk.push(doc);
-        if chunk.len() >= IMPORT_CHUNK {
-            flush(&mut dam, &mut chunk, &mut written)?;
+    // The input is parsed on a thread of its own, a chunk ahead of the writes: parsing one
+    // chunk overlaps storing the one before (PostgreSQL's COPY runs in the server meanwhile).
+    let (chunks, parsed) = std::sync::mpsc::sync_channel::<Vec<Document>>(1);
+    let (stop, written_all) = std::thread::scope(|scope| {
+        let parser = scope.spawn(|| {
+            // Owned here, so the writer's loop ends when the parser does.
+            let chunks = chunks;
+            let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
+            let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
+                let doc = parse_record(&rec).map_err(|(line, why)| {
+                    format!("{name} changed while it was imported ({name}:{line}: {why})")
+                })?;
+                chunk.push(doc);
+                if chunk.len() >= IMPORT_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(IMPORT_CHUNK));
+                    // The writer stopped (a failed write): its error is the one to report.
+                    chunks.send(full).map_err(|_| String::new())?;
+                }
+                Ok(())
+            });
+            if stop.is_ok() && !chunk.is_empty() {
+                let _ = chunks.send(chunk);
+            }
+            stop
+        });
+        let mut failed = None;
+        for mut chunk in parsed.iter() {
+            if let Err(e) = flush(&mut dam, &mut chunk, &mut written) {
+                failed = Some(e);
+                break;
+            }
         }
-        Ok(())
+        drop(parsed); // a parser blocked on a full channel stops
+        let stop = parser
+            .join()
+            .unwrap_or_else(|_| Err(Stop::Callback("the input reader failed".to_owned())));
+        (stop, failed)
     });
-    let result = match stop {
-        Ok(()) => flush(&mut dam, &mut chunk, &mut written)
-            .and_then(|()| dam.save().map_err(|e| format!("saving: {e}"))),
-        Err(Stop::Callback(why)) => Err(why),
-        Err(Stop::Syntax { line, reason }) => Err(format!(
+    let result = match (stop, written_all) {
+        (_, Some(why)) => Err(why),
+        (Ok(()), None) => dam.save().map_err(|e| format!("saving: {e}")),
+        (Err(Stop::Callback(why)), None) => Err(why),
+        (Err(Stop::Syntax { line, reason }), None) => Err(format!(
             "{name} changed while it was imported ({name}:{line}: {reason})"
         )),
-        Err(Stop::Io(e)) => Err(format!("reading {name}: {e}")),
+        (Err(Stop::Io(e)), None) => Err(format!("reading {name}: {e}")),
     };
     bar.finish_and_clear();
     match result {
