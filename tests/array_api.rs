@@ -8,7 +8,7 @@ use std::path::Path;
 use damfs::array::{self, ArrayError, MatchOptions, Matrix, NdArray, CACHE_FILE};
 use damfs::{Document, DocumentArrayMemmap, Options};
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 fn rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(11)
@@ -658,4 +658,81 @@ fn random_matrix_with(r: &mut rand::rngs::StdRng, rows: usize, dim: usize) -> Ma
         (0..rows * dim).map(|_| r.gen::<f32>() - 0.3).collect(),
     )
     .unwrap()
+}
+
+#[test]
+fn tags_getter_and_setter() {
+    // §8.1 item 40 (the 2.1–2.2 variant): `dam.tags` equals get_attributes('tags'); setting
+    // 100 dicts makes every document's tags equal; a wrong count fails and writes nothing.
+    let tmp = common::scratch();
+    let dir = tmp.path().join("s");
+    let mut dam = store_with(&dir, random_docs(100, 4, 0));
+    let tags = array::tags(&dam).unwrap();
+    assert_eq!(tags.len(), 100);
+    let column = array::get_attributes(&dam, &["tags"]).unwrap().remove(0);
+    let as_values: Vec<Value> = tags.iter().cloned().map(Value::Object).collect();
+    assert_eq!(as_values, column);
+    assert_eq!(tags[7]["id"], json!("7"));
+
+    let one = json!({"a": 2, "c": "d"}).as_object().unwrap().clone();
+    array::set_tags(&mut dam, Some(&vec![one.clone(); 100])).unwrap();
+    drop(dam);
+    let mut dam = DocumentArrayMemmap::open(&dir).unwrap();
+    assert!(array::tags(&dam).unwrap().iter().all(|t| *t == one));
+    // Only the tags changed: the texts and chunks are as they were.
+    assert_eq!(
+        dam.get_by_id("3").unwrap().get("text"),
+        Some(json!("hello world"))
+    );
+
+    let before = texts_on_disk(&dir);
+    assert!(matches!(
+        array::set_tags(&mut dam, Some(&[one])),
+        Err(ArrayError::LengthMismatch {
+            what: "tags",
+            expected: 100,
+            found: 1
+        })
+    ));
+    drop(dam);
+    assert_eq!(texts_on_disk(&dir), before);
+
+    // Documents without tags read as empty objects; None removes every document's tags.
+    let mut dam = store_with(&tmp.path().join("e"), empty_docs(3));
+    assert!(array::tags(&dam).unwrap().iter().all(Map::is_empty));
+    array::set_tags(&mut dam, None).unwrap();
+    assert!(dam
+        .to_vec()
+        .unwrap()
+        .iter()
+        .all(|d| d.get("tags").is_none()));
+}
+
+#[test]
+fn traverse_with_a_filter() {
+    // The original's `filter_fn`: each reached sequence keeps what the filter accepts; with a
+    // filter even `r` is a filtered copy, not the store.
+    let tmp = common::scratch();
+    let dam = store_with(&tmp.path().join("s"), random_docs(20, 4, 0));
+    let even = |d: &Document| d.id().len() < 3 && d.id().parse::<u32>().is_ok_and(|n| n % 2 == 0);
+    let roots = array::traverse_flat_filtered(&dam, "r", even).unwrap();
+    let ids: Vec<&str> = roots.iter().map(Document::id).collect();
+    assert_eq!(ids, ["0", "2", "4", "6", "8", "10", "12", "14", "16", "18"]);
+
+    let first_chunks = |d: &Document| d.id().ends_with("-0");
+    let chunks = array::traverse_flat_filtered(&dam, "c", first_chunks).unwrap();
+    assert_eq!(chunks.len(), 20);
+    assert!(chunks
+        .iter()
+        .all(|c| c.get("granularity") == Some(json!(1))));
+
+    // Per path, one filtered sequence per root document for `c`, then the roots.
+    let leaves: Vec<Vec<Document>> = array::traverse_filtered(&dam, "c,r", first_chunks)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(leaves.len(), 21);
+    assert!(leaves[..20].iter().all(|l| l.len() == 1));
+    assert!(leaves[20].is_empty(), "no root id ends with -0");
+    assert!(array::traverse_filtered(&dam, "x", first_chunks).is_err());
 }

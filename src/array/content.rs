@@ -1,9 +1,9 @@
-//! The bulk getters and setters of the original: `embeddings`, `blobs`, `texts` and
-//! `buffers`. A setter takes one value per document (a wrong count is an error and
+//! The bulk getters and setters of the original: `embeddings`, `blobs`, `texts`, `buffers`
+//! and `tags`. A setter takes one value per document (a wrong count is an error and
 //! nothing is written) or `None`, which removes the field from every document. Setters
 //! save the store when done, so the values are on disk when they return.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::cache;
 use super::error::{ArrayError, ArrayResult};
@@ -169,6 +169,36 @@ pub fn set_texts<S: AsRef<str>>(
         Some(t) => {
             check_length(dam, "texts", t.len())?;
             set_all(dam, "text", Some(&|pos| Value::from(t[pos].as_ref())))
+        }
+    }
+}
+
+/// Every document's tags (an empty object for a document without them, as the original's
+/// default; the same values as `get_attributes(["tags"])` otherwise).
+pub fn tags(dam: &DocumentArrayMemmap) -> ArrayResult<Vec<Map<String, Value>>> {
+    dam.iter()
+        .map(|doc| {
+            let doc = doc?;
+            match doc.get("tags") {
+                None | Some(Value::Null) => Ok(Map::new()),
+                Some(Value::Object(m)) => Ok(m),
+                Some(_) => Err(ArrayError::bad_field(doc.id(), "\"tags\" is not an object")),
+            }
+        })
+        .collect()
+}
+
+/// Sets every document's tags (replacing the object, as the original's `da.tags = [...]`),
+/// or removes every document's tags with `None`.
+pub fn set_tags(
+    dam: &mut DocumentArrayMemmap,
+    tags: Option<&[Map<String, Value>]>,
+) -> ArrayResult<()> {
+    match tags {
+        None => set_all(dam, "tags", None),
+        Some(t) => {
+            check_length(dam, "tags", t.len())?;
+            set_all(dam, "tags", Some(&|pos| Value::Object(t[pos].clone())))
         }
     }
 }

@@ -37,15 +37,16 @@ pub mod visualize;
 pub use attributes::{attribute, get_attributes, get_attributes_with_docs};
 pub use cache::{Embeddings, CACHE_FILE};
 pub use content::{
-    blobs, buffers, embeddings, embeddings_range, set_blobs, set_buffers, set_embeddings,
-    set_texts, texts,
+    blobs, buffers, embeddings, embeddings_range, set_blobs, set_buffers, set_embeddings, set_tags,
+    set_texts, tags, texts,
 };
 pub use distance::Metric;
 pub use error::{ArrayError, ArrayResult};
 pub use matching::{match_queries, match_queries_each, match_self, match_stores, MatchOptions};
 pub use matrix::{Matrix, NdArray};
 pub use paths::{
-    flatten, parse_paths, traverse, traverse_flat, traverse_flat_per_path, Flat, Leaf,
+    flatten, parse_paths, traverse, traverse_filtered, traverse_flat, traverse_flat_filtered,
+    traverse_flat_per_path, Flat, Leaf,
 };
 pub use sampling::{batch, batch_seeded, sample, shuffle, split};
 pub use visualize::{pca_2d, visualize, visualize_with_progress, LegendEntry};

@@ -172,6 +172,22 @@ pub fn traverse<'a>(dam: &'a DocumentArrayMemmap, paths: &str) -> ArrayResult<Tr
     })
 }
 
+/// [`traverse`] with the original's `filter_fn`: each sequence a path reaches keeps only the
+/// documents `keep` accepts (the root too: then it is a filtered copy, not the store).
+pub fn traverse_filtered<'a>(
+    dam: &'a DocumentArrayMemmap,
+    paths: &str,
+    keep: impl Fn(&Document) -> bool + 'a,
+) -> ArrayResult<impl Iterator<Item = ArrayResult<Vec<Document>>> + 'a> {
+    Ok(traverse(dam, paths)?.map(move |leaf| {
+        let docs = match leaf? {
+            Leaf::Root(dam) => dam.iter().collect::<Result<Vec<_>, _>>()?,
+            Leaf::Docs(docs) => docs,
+        };
+        Ok(docs.into_iter().filter(|d| keep(d)).collect())
+    }))
+}
+
 /// What [`traverse_flat`] returns: the store itself for the path `r`, else the documents.
 pub enum Flat<'a> {
     Root(&'a DocumentArrayMemmap),
@@ -216,6 +232,23 @@ pub fn traverse_flat<'a>(dam: &'a DocumentArrayMemmap, paths: &str) -> ArrayResu
         }
     }
     Ok(Flat::Docs(out))
+}
+
+/// [`traverse_flat`] with the original's `filter_fn`: every reached document `keep`
+/// accepts, in one array (never the store itself, even for `r`).
+pub fn traverse_flat_filtered(
+    dam: &DocumentArrayMemmap,
+    paths: &str,
+    keep: impl Fn(&Document) -> bool,
+) -> ArrayResult<Vec<Document>> {
+    let mut out = Vec::new();
+    for_each_reached(dam, paths, |doc| {
+        if keep(doc) {
+            out.push(doc.clone());
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// One flat array per path (the original's `traverse_flat_per_path`): for `"r,c"`, the
