@@ -4,7 +4,8 @@
     /work/peer-venv/bin/python scripts/jina_round_trip.py target/release/damfs [--write-expected]
 
 For every fixture in tests/fixtures/jina/: `damfs import --skip-bad` it, `damfs export --jina`
-it back (`--embedding-dtype exact --blob-dtype exact`, so that no value changes), open the
+it back (`--embedding-dtype exact --blob-dtype exact`, so that no value changes, and the
+fixture's own `--key-length`), open the
 result with jina's DocumentArrayMemmap and compare every document's to_dict() with the
 original's. The original's to_dict() is json.loads of the to_json() recorded in the fixture's
 expected.json (MessageToJson is json.dumps of the very dict MessageToDict returns), which also
@@ -28,7 +29,9 @@ warnings.filterwarnings('ignore')
 
 from docarray import DocumentArrayMemmap  # noqa: E402
 
-FIXTURES = ['varied', 'unprintable', 'last-deleted', 'empty']
+# Each fixture with the key_length it was made with (the export writes it back with the same).
+FIXTURES = {'varied': 36, 'unprintable': 36, 'last-deleted': 36, 'empty': 36,
+            'key-length-8': 8, 'key-length-64': 64}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -40,7 +43,7 @@ def main():
     default_rules = '--default-rules' in sys.argv
     failures = 0
     printed = {}
-    for name in FIXTURES:
+    for name, key_length in FIXTURES.items():
         src = os.path.join(ROOT, 'tests/fixtures/jina', name)
         expected = json.load(open(os.path.join(src, 'expected.json')))
         with tempfile.TemporaryDirectory() as tmp:
@@ -51,9 +54,10 @@ def main():
             skipped = {json.loads(f'"{k}"') for k in skipped}
             rules = [] if default_rules else ['--embedding-dtype', 'exact', '--blob-dtype',
                                               'exact']
+            rules += ['--key-length', str(key_length)]
             subprocess.run([damfs, 'export', store, '--jina', out] + rules, check=True,
                            capture_output=True)
-            dam = DocumentArrayMemmap(out)
+            dam = DocumentArrayMemmap(out, key_length=key_length)
             docs = [dam[k] for k in dam._header_keys]
             printed[name] = [d.to_json() for d in docs]
             want = [i for i in expected if 'json' in i and i['key'] not in skipped]

@@ -44,9 +44,9 @@ def append_raw(path, key, record):
         f.write(np.array((key, p, r, r + len(record)), dtype=ENTRY).tobytes())
 
 
-def expected(path):
+def expected(path, key_length=36):
     """What a fresh DocumentArrayMemmap gives for every live document."""
-    dam = DocumentArrayMemmap(path)
+    dam = DocumentArrayMemmap(path, key_length=key_length)
     out = []
     for key in list(dam._header_keys):
         idx, p, r, rl = dam._header_map[key]
@@ -229,6 +229,25 @@ def empty(path):
     write_expected(path, expected(path))
 
 
+def key_length(k):
+    """A store made with another key_length (jina's SimpleIndexer exposes it): ids up to k
+    characters, one longer (its header key truncated), a replacement and a delete."""
+    def make(path):
+        fresh(path)
+        dam = DocumentArrayMemmap(path, key_length=k)
+        dam.extend([Document(id=f'k{i}', text=f'doc {i}', tags={'i': i}) for i in range(5)])
+        dam.append(Document(id='x' * (k + 3), text=f'an id of {k + 3} characters'))
+        dam['k1'] = Document(id='k1', text='replaced')
+        dam.flush()
+        del dam['k3']
+        dam.append(Document(id='last', text='the end'))
+        dam.flush()
+        del dam
+        write_expected(path, expected(path, key_length=k))
+    make.__name__ = f'key_length_{k}'
+    return make
+
+
 def floats(path):
     """Float texts: repr() of doubles (many are float32 values widened, where two shortest
     candidates can tie), and protobuf's ToShortestFloat of float32 values."""
@@ -260,7 +279,7 @@ def floats(path):
 
 if __name__ == '__main__':
     out = sys.argv[1] if len(sys.argv) > 1 else 'tests/fixtures/jina'
-    for make in (varied, unprintable, last_deleted, empty):
+    for make in (varied, unprintable, last_deleted, empty, key_length(8), key_length(64)):
         make(os.path.join(out, make.__name__.replace('_', '-')))
     floats(out)
     print('fixtures written to', out)

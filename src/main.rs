@@ -65,6 +65,11 @@ enum Command {
         #[arg(long, value_name = "RULE", default_value = "float32", requires = "jina",
               value_parser = parse_dtype_rule)]
         blob_dtype: damfs::jina::from_json::DtypeRule,
+        /// With --jina: the header's key length, as the original's
+        /// `DocumentArrayMemmap(path, key_length=N)` (reading finds it by itself).
+        #[arg(long, value_name = "N", default_value_t = 36, requires = "jina",
+              value_parser = clap::value_parser!(u16).range(1..=1024))]
+        key_length: u16,
     },
     /// Print the store's figures as JSON.
     Stat {
@@ -302,13 +307,14 @@ fn run(command: Command) -> CliResult<()> {
             jina: Some(dir),
             embedding_dtype,
             blob_dtype,
+            key_length,
             ..
         } => {
             let rules = damfs::jina::from_json::ArrayRules {
                 embedding: embedding_dtype,
                 blob: blob_dtype,
             };
-            let n = cli::jina::export(&store, &dir, &rules)?;
+            let n = cli::jina::export(&store, &dir, &rules, usize::from(key_length))?;
             eprintln!("exported {n} documents to {}", dir.display());
         }
         Command::Export { store, output, .. } => match output {

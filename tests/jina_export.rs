@@ -69,9 +69,13 @@ fn an_exact_export_reads_back_as_what_jina_printed_for_it() {
         let dir = scratch();
         let (store, out) = (dir.path().join("store"), dir.path().join("out"));
         import_fixture(&store, name);
+        let k = key_length(name).to_string();
         let exact = ["--embedding-dtype", "exact", "--blob-dtype", "exact"];
-        export(&store, &out, &exact).assert_ok();
+        export(&store, &out, &[&exact[..], &["--key-length", &k]].concat()).assert_ok();
+        // Read back with the key length found from the header, as the original's store.
         let jina = JinaStore::open(&out).unwrap();
+        let entries = std::fs::metadata(out.join("header.bin")).unwrap().len();
+        assert_eq!(entries % (24 + 4 * key_length(name) as u64), 0, "{name}");
         let docs: Vec<_> = Documents::new(&jina).map(|r| r.unwrap().unwrap()).collect();
         let want: Vec<&str> = printed[name]
             .as_array()

@@ -132,7 +132,7 @@ pub fn import(store: &Path, dir: &Path, skip_bad: bool) -> CliResult<JinaImportR
 /// `damfs export STORE --jina DIR`: writes an original store that jina 2.6.4 opens. DIR must
 /// be missing or empty. Every document is checked against Jina's schema; on any problem
 /// nothing is left behind. Returns how many documents were written.
-pub fn export(store: &Path, dir: &Path, rules: &ArrayRules) -> CliResult<usize> {
+pub fn export(store: &Path, dir: &Path, rules: &ArrayRules, key_length: usize) -> CliResult<usize> {
     let dam = open_read_only(store)?;
     let shown = show(dir);
     let created = match std::fs::read_dir(dir) {
@@ -177,7 +177,7 @@ pub fn export(store: &Path, dir: &Path, rules: &ArrayRules) -> CliResult<usize> 
         }
     };
     let io_err = |what: String| move |e: io::Error| CliError::Io { what, source: e };
-    let mut writer = match StoreWriter::create(dir) {
+    let mut writer = match StoreWriter::create_with_key_length(dir, key_length) {
         Ok(w) => w,
         Err(e) => {
             give_up(None);

@@ -80,9 +80,12 @@ pub struct JinaStore {
 const HEADER_CHUNK: usize = 1 << 20;
 
 impl JinaStore {
-    /// Opens the store in `dir` (read-only) with the default key length of 36.
+    /// Opens the store in `dir` (read-only). The original's `key_length` (36 unless the
+    /// store was made with another, as jina's SimpleIndexer allows) is found from the header
+    /// itself: see [`detect_key_length`].
     pub fn open(dir: &Path) -> Result<JinaStore, OpenError> {
-        Self::open_with_key_length(dir, KEY_LENGTH)
+        let key_length = detect_key_length(dir)?;
+        Self::open_with_key_length(dir, key_length)
     }
 
     pub fn open_with_key_length(dir: &Path, key_length: usize) -> Result<JinaStore, OpenError> {
@@ -275,4 +278,65 @@ impl BodyReader<'_> {
         let from = (start - self.window_start) as usize;
         Ok(Ok(&self.window[from..from + len as usize]))
     }
+}
+
+/// The largest `key_length` looked for (the original allows any; ids past a few hundred
+/// characters are unheard of).
+const MAX_KEY_LENGTH: usize = 1024;
+/// Entries checked per candidate key length.
+const PROBE_ENTRIES: usize = 64;
+
+/// The `key_length` a store's header was written with. The header has no field for it, but a
+/// wrong length makes its entries nonsense: sizes that do not divide the file, keys that are
+/// not UTF-32 or have NULs inside, record numbers outside `body.bin`. The default 36 is
+/// tried first, then every other length that divides the file, smallest first; the first
+/// under which the first entries all make sense wins. With none, 36 (whose error then
+/// names the problem).
+pub fn detect_key_length(dir: &Path) -> Result<usize, OpenError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        File::open(&path)
+            .and_then(|f| f.metadata().map(|m| (f, m.len())))
+            .map_err(|e| OpenError::Io {
+                what: format!("cannot open {}", path.display()),
+                source: e,
+            })
+    };
+    let (header, header_len) = read(HEADER_FILE)?;
+    let (_, body_len) = read(BODY_FILE)?;
+    if header_len == 0
+        || header_len % entry_size(KEY_LENGTH) as u64 == 0 && {
+            plausible(&header, header_len, body_len, KEY_LENGTH)
+        }
+    {
+        return Ok(KEY_LENGTH);
+    }
+    let found = (1..=MAX_KEY_LENGTH)
+        .filter(|&k| k != KEY_LENGTH && header_len % entry_size(k) as u64 == 0)
+        .find(|&k| plausible(&header, header_len, body_len, k));
+    Ok(found.unwrap_or(KEY_LENGTH))
+}
+
+/// Whether the first entries of the header make sense read with key length `k`.
+fn plausible(header: &File, header_len: u64, body_len: u64, k: usize) -> bool {
+    let size = entry_size(k);
+    let n = ((header_len / size as u64) as usize).min(PROBE_ENTRIES);
+    let mut bytes = vec![0u8; n * size];
+    if header.read_exact_at(&mut bytes, 0).is_err() {
+        return false;
+    }
+    bytes.chunks_exact(size).all(|raw| {
+        let units = raw[..4 * k].chunks_exact(4);
+        let used = units
+            .clone()
+            .rposition(|u| u != [0; 4])
+            .map_or(0, |i| i + 1);
+        let key_ok = units.take(used).all(|u| u != [0; 4]);
+        key_ok
+            && match decode_entry(raw, k) {
+                Ok(e) if e.is_tombstone() => true,
+                Ok(e) => !e.key.is_empty() && e.range(body_len).is_ok(),
+                Err(_) => false,
+            }
+    })
 }

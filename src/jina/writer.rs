@@ -20,8 +20,10 @@ pub struct StoreWriter {
     header: BufWriter<File>,
     body: BufWriter<File>,
     body_len: u64,
-    /// Header keys written so far, with the id that made each (ids longer than 36
-    /// characters are truncated by the original: two may collide).
+    /// The original's `key_length` the header is written with.
+    key_length: usize,
+    /// Header keys written so far, with the id that made each (ids longer than
+    /// `key_length` characters are truncated by the original: two may collide).
     keys: HashMap<String, String>,
     record: Vec<u8>,
     entry: Vec<u8>,
@@ -32,8 +34,21 @@ fn part(dir: &Path, name: &str) -> PathBuf {
 }
 
 impl StoreWriter {
-    /// Starts a store in `dir`, which must exist and hold no store.
+    /// Starts a store in `dir`, which must exist and hold no store, with the original's
+    /// default `key_length` (36).
     pub fn create(dir: &Path) -> io::Result<StoreWriter> {
+        Self::create_with_key_length(dir, KEY_LENGTH)
+    }
+
+    /// Starts a store whose header keys are `key_length` characters (as
+    /// `DocumentArrayMemmap(path, key_length=...)`; at least 1).
+    pub fn create_with_key_length(dir: &Path, key_length: usize) -> io::Result<StoreWriter> {
+        if key_length == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "key_length must be at least 1",
+            ));
+        }
         let create = |name: &str| {
             OpenOptions::new()
                 .write(true)
@@ -46,17 +61,18 @@ impl StoreWriter {
             header: BufWriter::with_capacity(1 << 16, create(HEADER_FILE)?),
             body: BufWriter::with_capacity(1 << 16, create(BODY_FILE)?),
             body_len: 0,
+            key_length,
             keys: HashMap::new(),
             record: Vec::new(),
-            entry: Vec::with_capacity(168),
+            entry: Vec::with_capacity(super::header::entry_size(key_length)),
         })
     }
 
     /// Appends a document (with `write` false, only checks its key). Errors with the other
-    /// id if its header key (the id truncated to 36 characters) is taken: the original would
+    /// id if its header key (the id truncated to `key_length` characters) is taken: the original would
     /// then silently keep only one of them.
     pub fn append(&mut self, doc: &DocumentProto, write: bool) -> io::Result<Result<(), String>> {
-        let key: String = doc.id.chars().take(KEY_LENGTH).collect();
+        let key: String = doc.id.chars().take(self.key_length).collect();
         if let Some(other) = self.keys.get(&key) {
             return Ok(Err(other.clone()));
         }
@@ -72,7 +88,7 @@ impl StoreWriter {
             &key,
             self.body_len,
             self.record.len() as u64,
-            KEY_LENGTH,
+            self.key_length,
             &mut self.entry,
         );
         self.body.write_all(&self.record)?;

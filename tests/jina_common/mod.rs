@@ -6,7 +6,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub const FIXTURES: [&str; 4] = ["varied", "unprintable", "last-deleted", "empty"];
+/// The last two were made with `key_length=8` and `key_length=64` (found from the header).
+pub const FIXTURES: [&str; 6] = [
+    "varied",
+    "unprintable",
+    "last-deleted",
+    "empty",
+    "key-length-8",
+    "key-length-64",
+];
 
 /// Documents jina prints but damfs cannot hold, with a word of the reason damfs gives.
 pub const DAMFS_REFUSES: [(&str, &str); 3] = [
@@ -17,6 +25,15 @@ pub const DAMFS_REFUSES: [(&str, &str); 3] = [
         "id \"ok-before\" is also the id of the document at header entry 0",
     ),
 ];
+
+/// The `key_length` a fixture was made with.
+pub fn key_length(name: &str) -> usize {
+    match name {
+        "key-length-8" => 8,
+        "key-length-64" => 64,
+        _ => 36,
+    }
+}
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
