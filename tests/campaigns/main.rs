@@ -6,9 +6,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod crash_campaign;
 mod mount_crash_campaign;
 mod mount_soak;
+mod store_crash_campaign;
 
 /// The mount campaigns' child process ([`support::campaign::spawn_child`] runs this binary
 /// with `--exact mount_campaign_child`). Run normally it does nothing.

@@ -20,12 +20,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use damfs::{Document, DocumentArrayMemmap};
+
 use crate::support::campaign::log::{self, Outcome};
 use crate::support::campaign::texts;
 use crate::support::campaign::writer::{Config, Profile};
 use crate::support::campaign::{one_at_a_time, setting, spawn_child, Children};
 use crate::support::*;
-use damfs::{Document, DocumentArrayMemmap};
 
 /// Documents no writer touches: every crash must leave them byte for byte.
 const BULK: usize = 1500;

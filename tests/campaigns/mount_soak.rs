@@ -17,12 +17,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use damfs::{Document, DocumentArrayMemmap};
+
 use crate::support::campaign::log::{self, Outcome};
 use crate::support::campaign::texts;
 use crate::support::campaign::writer::{Config, Profile};
 use crate::support::campaign::{full, library, one_at_a_time, setting, spawn_child, Children};
 use crate::support::*;
-use damfs::{Document, DocumentArrayMemmap};
 
 const BULK: usize = 200;
 

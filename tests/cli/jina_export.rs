@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use crate::support;
-use crate::support::jina::*;
-use crate::support::{damfs, scratch};
 use damfs::jina::proto::{Content, DocumentProto, NdArrayContent};
 use damfs::jina::{Documents, JinaStore};
 use prost::Message;
 use serde_json::Value;
+
+use crate::support;
+use crate::support::jina::*;
+use crate::support::{damfs, scratch};
 
 fn export(store: &Path, out: &Path, extra: &[&str]) -> support::Run {
     let mut args = vec![

@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use crate::support;
 use damfs::array::{self, ArrayError, MatchOptions, Matrix, NdArray, CACHE_FILE};
 use damfs::{Document, DocumentArrayMemmap, Options};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+
+use crate::support;
 
 fn rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(11)

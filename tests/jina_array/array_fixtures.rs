@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use crate::support;
 use damfs::array::{self, Flat, MatchOptions, Metric};
 use damfs::{Document, DocumentArrayMemmap};
 use serde_json::Value;
+
+use crate::support;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/array");
 

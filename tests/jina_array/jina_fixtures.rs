@@ -2,12 +2,13 @@
 //! every document prints exactly as the original's `to_json()`, byte for byte; records the
 //! original cannot print are reported with their id and why.
 
-use crate::support::jina::*;
 use damfs::jina::convert::decode_record;
 use damfs::jina::convert::Documents;
 use damfs::jina::plan::Plan;
 use damfs::jina::to_json::write_document;
 use damfs::jina::JinaStore;
+
+use crate::support::jina::*;
 
 #[test]
 fn live_documents_come_in_the_originals_order_with_its_key_rules() {

@@ -1,8 +1,9 @@
 //! The fuser adapter on a live mount: directory listings that span many READDIR(PLUS)
 //! replies, and kernel cache invalidation when the store changes behind the kernel's back.
 
-use crate::support::*;
 use damfs::{Document, DocumentArrayMemmap};
+
+use crate::support::*;
 
 #[test]
 fn large_directories_list_completely_in_both_readdir_modes() {

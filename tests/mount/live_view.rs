@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::*;
 use damfs::{Document, DocumentArrayMemmap};
+
+use crate::support::*;
 
 const SOON: Duration = Duration::from_secs(1);
 

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use damfs::{Document, Error, Options, Store};
+
 use crate::support;
 use crate::support::postgres::PgServer;
 use crate::support::*;
-use damfs::{Document, Error, Options, Store};
 
 fn own_server() -> Option<PgServer> {
     let s = PgServer::start();

@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use damfs::{Document, Error, Slice, Store};
+use serde_json::json;
+
 use crate::support;
 use crate::support::both_backends;
 use crate::support::place::Place;
 use crate::support::store::{ids, snapshot};
-use damfs::{Document, Error, Slice, Store};
-use serde_json::json;
 
 fn doc(id: &str, text: &str) -> Document {
     Document::from_value(json!({ "id": id, "text": text })).unwrap()

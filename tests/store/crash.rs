@@ -19,10 +19,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use damfs::{Document, DocumentArrayMemmap};
+
 use crate::support::process::child_test;
 use crate::support::store::*;
 use crate::support::Rng;
-use damfs::{Document, DocumentArrayMemmap};
 
 type Model = Vec<(String, String)>;
 

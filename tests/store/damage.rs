@@ -7,7 +7,7 @@
 //! unsaved changes after its last save, damage there may drop those changes (a torn tail),
 //! so the saved state or a later one is shown, never anything else.
 //!
-//! CI: every third offset (`cargo test --test store_damage`); `DAMFS_CAMPAIGN=full`: every
+//! CI: every third offset (`cargo test --test store damage::`); `DAMFS_CAMPAIGN=full`: every
 //! offset and, for flips, all 8 bits. A sample also goes through `damfs export` (exit 0 only
 //! with the saved documents).
 
@@ -20,9 +20,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use damfs::{DocumentArrayMemmap, Options};
+
 use crate::support::store::*;
 use crate::support::Rng;
-use damfs::{DocumentArrayMemmap, Options};
 
 type Model = Vec<(String, String)>;
 

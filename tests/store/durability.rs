@@ -6,9 +6,10 @@ use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::store::*;
 use damfs::store::io::faults::{self, Fault, Plan};
 use damfs::{DocumentArrayMemmap, Error, Options};
+
+use crate::support::store::*;
 
 /// A saved store of `n` documents, like `damfs import` leaves it (one durable extend).
 fn saved_store(path: &Path, n: usize) -> Vec<(String, String)> {

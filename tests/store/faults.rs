@@ -11,14 +11,15 @@
 //! - and it keeps working (another append and save).
 //!
 //! CI runs every call index with one-shot faults and a pool of 0 and 3 (`cargo test --test
-//! store_faults`); `DAMFS_CAMPAIGN=full` adds persistent faults and a pool of 1. Figures are
+//! store faults::`); `DAMFS_CAMPAIGN=full` adds persistent faults and a pool of 1. Figures are
 //! printed at the end (`--nocapture`).
 
 use std::path::Path;
 
-use crate::support::store::*;
 use damfs::store::io::faults::{self, Fault, Plan};
 use damfs::{Document, DocumentArrayMemmap, Slice};
+
+use crate::support::store::*;
 
 type Model = Vec<(String, String)>;
 

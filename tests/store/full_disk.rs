@@ -9,8 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::store::*;
 use damfs::Error;
+
+use crate::support::store::*;
 
 /// A mounted tmpfs, unmounted when dropped.
 struct SmallFs {

@@ -5,16 +5,17 @@
 //! itself. Every result is an error or a consistent store.
 //!
 //! CI: 256 cases each. Long runs: `PROPTEST_CASES=20000 cargo test --release --test
-//! store_fuzz` (figures in the README).
+//! store fuzz::` (figures in the README).
 
 use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::support::properties;
-use crate::support::store::*;
 use damfs::{Document, DocumentArrayMemmap, Options};
 use proptest::prelude::*;
+
+use crate::support::properties;
+use crate::support::store::*;
 
 /// A real store's files (index, body) with history: replaced, deleted, renamed documents,
 /// a prune's new generation, then more changes.

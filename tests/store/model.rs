@@ -5,10 +5,11 @@
 //!
 //! Ids come from a small set so that duplicates, re-created ids and missing ids are common.
 
-use crate::support::properties;
-use crate::support::store::*;
 use damfs::{Document, DocumentArrayMemmap, Error, Slice};
 use proptest::prelude::*;
+
+use crate::support::properties;
+use crate::support::store::*;
 
 const NAMES: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "ünï😀"];
 const TEXTS: [&str; 6] = [

@@ -6,9 +6,10 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
+use damfs::Slice;
+
 use crate::support::process::child_test;
 use crate::support::store::*;
-use damfs::Slice;
 
 const MODE: &str = "DAMFS_TEST_CHILD";
 const STORE: &str = "DAMFS_TEST_STORE";

@@ -14,8 +14,9 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::support::store::*;
 use damfs::{DocumentArrayMemmap, Error};
+
+use crate::support::store::*;
 
 /// Is the document with this id in the handle's pool? (See the module docs.)
 fn pooled(dam: &DocumentArrayMemmap, id: &str) -> bool {

@@ -6,9 +6,10 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use crate::support::store::*;
 use damfs::{Document, DocumentArrayMemmap, Error, Slice};
 use serde_json::json;
+
+use crate::support::store::*;
 
 fn store_with(path: &Path, n: usize, pool: usize) -> DocumentArrayMemmap {
     let mut dam = open(path, pool);

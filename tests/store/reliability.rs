@@ -4,9 +4,10 @@
 
 use std::fs;
 
-use crate::support::store::*;
 use damfs::store::io::faults::{self, Fault, Plan};
 use damfs::{DocumentArrayMemmap, Error, Options, Slice};
+
+use crate::support::store::*;
 
 fn one_shot(at: u64, fault: Fault) -> Plan {
     Plan {

@@ -8,10 +8,11 @@
 //!
 //! Every scenario ends by reopening the store and comparing it with what memory showed.
 
-use crate::support::store::*;
-use crate::support::Rng;
 use damfs::{Document, DocumentArrayMemmap, Error, Slice};
 use serde_json::{json, Value};
+
+use crate::support::store::*;
+use crate::support::Rng;
 
 /// Jina's `random_docs`: id `str(start_id + j)`, text "hello world", `tags.id`, a random
 /// embedding, and 5 chunks with their own ids, texts, embeddings and tags. (Chunk embeddings

@@ -44,7 +44,7 @@ pub struct Config {
     pub max_docs: usize,
     /// Whether a `.reload` that returned 0 counts as a save (it saves first). Off in the
     /// crash campaign while `.reload` does not save deletes held back for a re-create (see
-    /// `reload_makes_a_delete_just_before_it_durable` in tests/mount_crash_campaign.rs).
+    /// `reload_makes_a_delete_just_before_it_durable` in tests/campaigns/mount_crash_campaign.rs).
     pub reload_acks: bool,
 }
 

@@ -10,8 +10,9 @@
 //!   touched is intact, and every document has a content it had after the last ACK.
 //! - each import is all or nothing while it runs, and all there once it exited 0.
 //!
-//! CI: 100 kills (`cargo test --test crash_campaign`). Full: `DAMFS_CAMPAIGN=full cargo
-//! test --release --test crash_campaign -- --nocapture` (1,000 rounds, 1,000+ kills).
+//! CI: 100 kills (`cargo test --test campaigns store_crash_campaign::`). Full:
+//! `DAMFS_CAMPAIGN=full cargo test --release --test campaigns store_crash_campaign:: --
+//! --nocapture` (1,000 rounds, 1,000+ kills).
 
 use std::collections::HashSet;
 use std::env;
@@ -23,11 +24,12 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use damfs::{Document, DocumentArrayMemmap};
+
 use crate::support::campaign::one_at_a_time;
 use crate::support::process::child_test;
 use crate::support::store::*;
 use crate::support::Rng;
-use damfs::{Document, DocumentArrayMemmap};
 
 type Model = Vec<(String, String)>;
 
