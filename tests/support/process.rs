@@ -1,6 +1,9 @@
 //! Processes: waiting for a condition, signals, and this test binary re-run as a child.
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Whether `pid` has exited (gone, or a zombie nobody reaped yet).
@@ -53,12 +56,35 @@ pub fn test_name(module: &str, test: &str) -> String {
 /// binary. The child test finds what to do in environment variables the caller sets (run
 /// normally, without them, it does nothing).
 pub fn child_test(module: &str, test: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("the test binary's path"));
-    cmd.args([
-        "--exact",
-        &test_name(module, test),
-        "--nocapture",
-        "--test-threads=1",
-    ]);
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let name = test_name(module, test);
+    assert_listed(&exe, &name);
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", &name, "--nocapture", "--test-threads=1"]);
     cmd
+}
+
+/// Panics unless the test binary `exe` has a test named `name`: a child started with a name
+/// that matches nothing would run no test and exit 0, as if it had done its work. Checked
+/// once per name.
+fn assert_listed(exe: &Path, name: &str) {
+    static LISTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let mut listed = LISTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if listed.contains(name) {
+        return;
+    }
+    let out = Command::new(exe)
+        .args(["--list", "--exact", name])
+        .output()
+        .expect("listing the test binary's tests");
+    let line = format!("{name}: test");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == line),
+        "this test binary has no test {name:?} to run as a child"
+    );
+    listed.insert(name.to_owned());
 }
