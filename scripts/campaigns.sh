@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 
 which="${1:-all}"
 export DAMFS_CAMPAIGN=full
-run() { cargo test --release --test "$1" -- --nocapture "${@:2}" 2>&1 | grep -E "campaign|export of|I/O calls|test result|panicked|skipped"; }
+# run BINARY FILTER: the tests of test binary tests/BINARY/ whose names contain FILTER.
+run() { cargo test --release --test "$1" -- --nocapture "$2" 2>&1 | grep -E "campaign|export of|I/O calls|test result|panicked|skipped"; }
 
-[[ $which == all || $which == crash ]] && run crash_campaign kill_writers
-[[ $which == all || $which == faults ]] && run store_faults
-[[ $which == all || $which == damage ]] && run store_damage
-[[ $which == all || $which == fuzz ]] && PROPTEST_CASES=20000 run store_fuzz
-[[ $which == all || $which == model ]] && PROPTEST_CASES=2000 run store_model
-[[ $which == all || $which == full-disk ]] && run store_full_disk
+[[ $which == all || $which == crash ]] && run campaigns store_crash_campaign::kill_writers
+[[ $which == all || $which == faults ]] && run store faults::
+[[ $which == all || $which == damage ]] && run store damage::
+[[ $which == all || $which == fuzz ]] && PROPTEST_CASES=20000 run store fuzz::
+[[ $which == all || $which == model ]] && PROPTEST_CASES=2000 run store model::
+[[ $which == all || $which == full-disk ]] && run store full_disk::
 exit 0

@@ -1,0 +1,171 @@
+//! `damfs mount JINA_DIR MNT --read-only` through the real binary: an original store served
+//! read-only as the original's `to_json()` texts, without a byte written into JINA_DIR, from
+//! a private converted copy that is gone after unmount; read-write mounts are refused with a
+//! way out.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::jina::*;
+use crate::support::{damfs, is_mount_root, require_fuse, run, scratch, Run, BIN};
+
+/// A copy of a fixture store, a mountpoint and a private TMPDIR for the daemon.
+struct Setup {
+    dir: tempfile::TempDir,
+    jina: PathBuf,
+    mnt: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        let dir = scratch();
+        let jina = dir.path().join("jina-store");
+        let mnt = dir.path().join("mnt");
+        let tmp = dir.path().join("tmp");
+        for d in [&jina, &mnt, &tmp] {
+            std::fs::create_dir(d).unwrap();
+        }
+        for f in ["header.bin", "body.bin"] {
+            std::fs::copy(fixture(name).join(f), jina.join(f)).unwrap();
+        }
+        Setup {
+            dir,
+            jina,
+            mnt,
+            tmp,
+        }
+    }
+
+    fn mount(&self, args: &[&str]) -> Run {
+        run(Command::new(BIN)
+            .arg("mount")
+            .arg(&self.jina)
+            .arg(&self.mnt)
+            .args(args)
+            .env("TMPDIR", &self.tmp)
+            .current_dir(self.dir.path()))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("jina-store.damfs.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if is_mount_root(&self.mnt) {
+            damfs(["unmount".as_ref(), self.mnt.as_os_str()]);
+        }
+    }
+}
+
+/// Every file of a directory with its bytes, size and mtime.
+fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, i64, i64)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (
+                name,
+                (std::fs::read(e.path()).unwrap(), m.mtime(), m.mtime_nsec()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_read_only_mount_serves_every_document_as_the_originals_to_json() {
+    require_fuse!();
+    let s = Setup::new("varied");
+    let before = snapshot(&s.jina);
+    s.mount(&["--read-only"]).assert_ok();
+    let want = expected("varied");
+    let by_id = s.mnt.join("by-id");
+    assert_eq!(std::fs::read_dir(&by_id).unwrap().count(), want.len());
+    for (i, e) in want.iter().enumerate() {
+        let at_position = std::fs::read_to_string(s.mnt.join(i.to_string())).unwrap();
+        let text = e.json.as_ref().unwrap();
+        if e.random_id {
+            assert_eq!(at_position, with_id(text, &id_of(&at_position)));
+        } else {
+            assert_eq!(&at_position, text, "{}", e.key);
+            let named = by_id.join(id_of(text));
+            assert_eq!(&std::fs::read_to_string(named).unwrap(), text);
+        }
+    }
+    // Real tools see the same files; writes are refused.
+    let grep = run(Command::new("grep")
+        .args(["-rl", "last content wins"])
+        .arg(&by_id));
+    assert_eq!(
+        grep.assert_ok().stdout.trim(),
+        by_id.join("dup").display().to_string()
+    );
+    let write = run(Command::new("sh")
+        .arg("-c")
+        .arg("echo '{}' > \"$1\"")
+        .arg("sh")
+        .arg(by_id.join("text")));
+    assert!(
+        write.code != 0 && write.stderr.contains("Read-only"),
+        "{write:?}"
+    );
+
+    // The private copy exists while mounted and is gone after unmount; the Jina store was
+    // never written to.
+    let copies = || std::fs::read_dir(&s.tmp).unwrap().count();
+    assert_eq!(copies(), 1);
+    damfs(["unmount".as_ref(), s.mnt.as_os_str()]).assert_ok();
+    assert_eq!(
+        copies(),
+        0,
+        "the converted copy is removed when the daemon exits"
+    );
+    assert_eq!(snapshot(&s.jina), before, "JINA_DIR changed");
+    assert!(
+        s.log().contains("serving 29 documents of the Jina store"),
+        "{}",
+        s.log()
+    );
+}
+
+#[test]
+fn records_that_cannot_be_converted_are_logged_and_left_out_of_the_mount() {
+    require_fuse!();
+    let s = Setup::new("unprintable");
+    s.mount(&["--read-only"]).assert_ok();
+    let mut names: Vec<String> = std::fs::read_dir(s.mnt.join("by-id"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["graph", "ok-after", "ok-before", "old-offset", "zeros"]
+    );
+    let log = s.log();
+    assert!(log.contains("skipped document \"complex\""), "{log}");
+    assert!(
+        log.contains("skipped 11 that could not be converted"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_read_write_mount_of_a_jina_store_is_refused_with_how_to_import_it() {
+    require_fuse!();
+    let s = Setup::new("varied");
+    let before = snapshot(&s.jina);
+    let run = s.mount(&[]);
+    run.assert_fails_with("is a Jina DocumentArrayMemmap store");
+    run.assert_fails_with("--read-only");
+    run.assert_fails_with("damfs import NEW_STORE");
+    assert!(!is_mount_root(&s.mnt));
+    assert_eq!(snapshot(&s.jina), before);
+    assert_eq!(std::fs::read_dir(&s.tmp).unwrap().count(), 0);
+}

@@ -1,0 +1,123 @@
+//! A read-write mount follows other writers by itself — a second mount, `damfs import`, a
+//! program using the library — within a second, without `.reload`, keeping its own
+//! unsaved changes.
+
+use std::time::Duration;
+
+use damfs::{Document, DocumentArrayMemmap};
+
+use crate::support::*;
+
+const SOON: Duration = Duration::from_secs(1);
+
+fn json_of(id: &str, text: &str) -> String {
+    format!(r#"{{"id":"{id}","text":"{text}"}}"#)
+}
+
+/// Waits (up to a second) until the mount shows `want`, then checks it fully.
+#[track_caller]
+fn shows_soon(m: &Mount, want: &[(String, String)]) {
+    let seen = wait_for(SOON, || m.docs_by_position() == want);
+    assert!(
+        seen,
+        "not current within {SOON:?}: {:?}",
+        m.docs_by_position()
+    );
+    m.assert_shows(want);
+}
+
+fn warm(m: &Mount) {
+    m.sh("cat \"$MNT\"/[0-9]* \"$MNT\"/by-id/* >/dev/null 2>&1; ls -l \"$MNT\" \"$MNT/by-id\" >/dev/null")
+        .assert_ok();
+}
+
+#[test]
+fn two_mounts_behave_like_one_folder() {
+    require_fuse!();
+    let a = Mount::with_docs(4);
+    let b = a.second_mount(&[]);
+    warm(&a);
+    warm(&b);
+    let mut want = expected_docs(4);
+
+    a.sh("printf '{\"text\":\"from a\"}' > \"$MNT/1\" && echo 1 > \"$MNT/.save\"")
+        .assert_ok();
+    want[1].1 = json_of("doc1", "from a");
+    shows_soon(&b, &want);
+
+    b.sh("rm \"$MNT/0\" && printf '{\"text\":\"from b\"}' > \"$MNT/by-id/bee\" && mv \"$MNT/by-id/doc3\" \"$MNT/by-id/three\"")
+        .assert_ok();
+    want.remove(0);
+    want.push(("bee".into(), json_of("bee", "from b")));
+    want[2] = (
+        "three".into(),
+        r#"{"id":"three","text":"text of document 3"}"#.into(),
+    );
+    shows_soon(&a, &want);
+    shows_soon(&b, &want);
+}
+
+#[test]
+fn an_import_shows_up_in_a_live_mount() {
+    require_fuse!();
+    let m = Mount::with_docs(2);
+    warm(&m);
+    let input = m.dir.path().join("more.jsonl");
+    std::fs::write(&input, format!("{}\n{}\n", doc_json(7), doc_json(8))).unwrap();
+    damfs(["import".as_ref(), m.store.as_os_str(), input.as_os_str()]).assert_ok();
+    let mut want = expected_docs(2);
+    want.push(("doc7".into(), doc_json(7)));
+    want.push(("doc8".into(), doc_json(8)));
+    shows_soon(&m, &want);
+}
+
+#[test]
+fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept() {
+    require_fuse!();
+    let m = Mount::with_docs(4);
+    warm(&m);
+    // The mount's own change, not saved yet (it sits in the daemon's pool).
+    m.sh("printf '{\"text\":\"mine\"}' > \"$MNT/by-id/doc3\"")
+        .assert_ok();
+    {
+        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        dam.delete_by_id("doc0").unwrap();
+        dam.rename("doc1", "one").unwrap();
+        dam.append(Document::from_json(doc_json(9)).unwrap())
+            .unwrap();
+        dam.save().unwrap();
+    }
+    let want = vec![
+        (
+            "one".to_string(),
+            r#"{"id":"one","text":"text of document 1"}"#.to_string(),
+        ),
+        ("doc2".into(), doc_json(2)),
+        ("doc3".into(), json_of("doc3", "mine")),
+        ("doc9".into(), doc_json(9)),
+    ];
+    shows_soon(&m, &want);
+    assert_eq!(m.unmount_and_read(), want);
+}
+
+#[test]
+fn another_processes_prune_and_clear_are_followed() {
+    require_fuse!();
+    let m = Mount::with_docs(3);
+    warm(&m);
+    {
+        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        dam.delete_by_id("doc1").unwrap();
+        dam.prune().unwrap();
+    }
+    let want = vec![
+        ("doc0".to_string(), doc_json(0)),
+        ("doc2".into(), doc_json(2)),
+    ];
+    shows_soon(&m, &want);
+    warm(&m);
+    damfs(["clear".as_ref(), m.store.as_os_str()]).assert_ok();
+    shows_soon(&m, &[]);
+    m.sh("cat \"$MNT/by-id/doc0\"")
+        .assert_fails_with("No such file");
+}

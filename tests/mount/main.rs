@@ -1,0 +1,22 @@
+//! Real mounts of a store with the built `damfs` binary (root and /dev/fuse needed; see
+//! `require_fuse!`): tools, editors, bad input, durability, lifecycle, the mount helper and
+//! systemd, concurrency, access by other users.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod access;
+mod adapter;
+mod bad_input;
+mod bulk_views;
+mod concurrency;
+mod durability;
+mod full_disk;
+mod helper;
+mod lifecycle;
+mod live_view;
+mod name_cache;
+mod recreate;
+mod store_gone;
+mod systemd;
+mod tools;

@@ -1,0 +1,13 @@
+//! The PostgreSQL backend against a real PostgreSQL 15 (one server for the whole binary,
+//! `support::postgres::shared`, plus servers of their own for the tests that stop them):
+//! the harness, the engines, server errors, and the scenarios run on both backends.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_backends;
+mod engines;
+mod errors;
+mod harness;
+mod mount_backends;
+mod store_backends;
