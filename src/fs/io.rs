@@ -142,7 +142,7 @@ impl Filesystem {
     /// whatever writers do meanwhile, served with direct I/O. (Through the page cache the
     /// kernel bounds reads by the size it believes, which a writer changes under every
     /// reader: its O_TRUNC makes it 0, its writes grow it; a reader could then read an empty,
-    /// cut or zero-padded text — `tests/mount_concurrency.rs` caught exactly that with
+    /// cut or zero-padded text — `tests/mount/concurrency.rs` caught exactly that with
     /// cached readers.) `mmap` still works: the kernel maps direct-I/O files through the
     /// page cache (FUSE_DIRECT_IO_ALLOW_MMAP), filled from the mapping reader's snapshot.
     fn open_reader(&self, st: &mut State, id: &str) -> FsResult<(HandleKind, Opened)> {

@@ -664,7 +664,7 @@ fn random_matrix_with(r: &mut rand::rngs::StdRng, rows: usize, dim: usize) -> Ma
 fn tags_getter_and_setter() {
     // §8.1 item 40 (the 2.1–2.2 variant): `dam.tags` equals get_attributes('tags'); setting
     // 100 dicts makes every document's tags equal; a wrong count fails and writes nothing.
-    let tmp = common::scratch();
+    let tmp = support::scratch();
     let dir = tmp.path().join("s");
     let mut dam = store_with(&dir, random_docs(100, 4, 0));
     let tags = array::tags(&dam).unwrap();
@@ -712,7 +712,7 @@ fn tags_getter_and_setter() {
 fn traverse_with_a_filter() {
     // The original's `filter_fn`: each reached sequence keeps what the filter accepts; with a
     // filter even `r` is a filtered copy, not the store.
-    let tmp = common::scratch();
+    let tmp = support::scratch();
     let dam = store_with(&tmp.path().join("s"), random_docs(20, 4, 0));
     let even = |d: &Document| d.id().len() < 3 && d.id().parse::<u32>().is_ok_and(|n| n % 2 == 0);
     let roots = array::traverse_flat_filtered(&dam, "r", even).unwrap();

@@ -177,7 +177,7 @@ fn a_streamed_import_that_runs_out_of_space_leaves_nothing() {
         outside.path().join("small.jsonl").as_os_str(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let saved = disk(&store);
+    let saved = read_store(&store);
     let o = damfs(&[
         "import".as_ref(),
         store.as_os_str(),
@@ -190,5 +190,9 @@ fn a_streamed_import_that_runs_out_of_space_leaves_nothing() {
         err.contains("the 10000 documents it had written were removed again"),
         "{err}"
     );
-    assert_same(&disk(&store), &saved, "after the failed streamed import");
+    assert_same(
+        &read_store(&store),
+        &saved,
+        "after the failed streamed import",
+    );
 }
