@@ -80,7 +80,12 @@ fn public_mount(n: usize) -> Mount {
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     make_store(&store, n);
-    Mount { dir, store, mnt }
+    Mount {
+        dir,
+        store,
+        mnt,
+        log_file: None,
+    }
 }
 
 #[test]

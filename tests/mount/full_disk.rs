@@ -57,6 +57,7 @@ fn a_full_disk_fails_the_syscall_and_loses_nothing() {
             .unwrap(),
         store: store.clone(),
         mnt: m.mnt.clone(),
+        log_file: None,
     };
     mnt_store.mount(&["--pool-size", "0"]).assert_ok();
     let mt = &mnt_store;

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use damfs::{Document, DocumentArrayMemmap};
+use damfs::{Document, Store};
 
+use crate::support::place::Place;
+use crate::support::store::writable;
 use crate::support::*;
 
 const SOON: Duration = Duration::from_secs(1);
@@ -31,10 +33,9 @@ fn warm(m: &Mount) {
         .assert_ok();
 }
 
-#[test]
-fn two_mounts_behave_like_one_folder() {
+fn two_mounts_behave_like_one_folder(place: &Place) {
     require_fuse!();
-    let a = Mount::with_docs(4);
+    let a = Mount::at(place, 4, &[]);
     let b = a.second_mount(&[]);
     warm(&a);
     warm(&b);
@@ -57,10 +58,9 @@ fn two_mounts_behave_like_one_folder() {
     shows_soon(&b, &want);
 }
 
-#[test]
-fn an_import_shows_up_in_a_live_mount() {
+fn an_import_shows_up_in_a_live_mount(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     warm(&m);
     let input = m.dir.path().join("more.jsonl");
     std::fs::write(&input, format!("{}\n{}\n", doc_json(7), doc_json(8))).unwrap();
@@ -71,16 +71,15 @@ fn an_import_shows_up_in_a_live_mount() {
     shows_soon(&m, &want);
 }
 
-#[test]
-fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept() {
+fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     warm(&m);
     // The mount's own change, not saved yet (it sits in the daemon's pool).
     m.sh("printf '{\"text\":\"mine\"}' > \"$MNT/by-id/doc3\"")
         .assert_ok();
     {
-        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        let mut dam = Store::open_with(&m.store, writable(1000)).unwrap();
         dam.delete_by_id("doc0").unwrap();
         dam.rename("doc1", "one").unwrap();
         dam.append(Document::from_json(doc_json(9)).unwrap())
@@ -100,13 +99,12 @@ fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kep
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn another_processes_prune_and_clear_are_followed() {
+fn another_processes_prune_and_clear_are_followed(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     warm(&m);
     {
-        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        let mut dam = Store::open_with(&m.store, writable(1000)).unwrap();
         dam.delete_by_id("doc1").unwrap();
         dam.prune().unwrap();
     }
@@ -121,3 +119,10 @@ fn another_processes_prune_and_clear_are_followed() {
     m.sh("cat \"$MNT/by-id/doc0\"")
         .assert_fails_with("No such file");
 }
+
+both_backends!(
+    two_mounts_behave_like_one_folder,
+    an_import_shows_up_in_a_live_mount,
+    library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept,
+    another_processes_prune_and_clear_are_followed,
+);
