@@ -152,13 +152,19 @@ impl Filesystem {
             return Err(err(libc::ENOENT, "no such file"));
         };
         let (old_place, old_candidate) = (temp.place.clone(), temp.candidate);
+        let empty = temp.data.is_empty();
         st.nodes.move_temp(t, (newparent, newname.to_owned()));
         let candidate = newparent == BY_ID_INO && !looks_like_tool_temporary(newname);
         set_candidate(st, t, candidate);
-        // Invalid content is no error here: the file simply stays a temporary. Failing to
-        // store a valid document is one, and then the rename must not have happened.
+        // Invalid content in a file still open (or still empty) is no error here: it is a
+        // document in the making, judged at its close. A finished file (rsync's and mv's
+        // temporaries are closed before the rename) that cannot become the document it is
+        // now named as would look saved and be gone at unmount: EINVAL, as for a temporary
+        // renamed onto a document. Failing to store a valid document is an error too; either
+        // way the rename must not have happened.
         if let Err(e) = self.settle_candidate(st, t) {
-            if e.errno != libc::EINVAL {
+            let finished = !empty && !st.handles.is_open(t);
+            if e.errno != libc::EINVAL || finished {
                 if let Some(place) = old_place {
                     st.nodes.move_temp(t, place);
                 }

@@ -17,6 +17,7 @@ mod lifecycle;
 mod live_view;
 mod name_cache;
 mod recreate;
+mod rsync;
 mod store_gone;
 mod systemd;
 mod tools;
