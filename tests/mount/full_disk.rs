@@ -1,6 +1,8 @@
 //! A mount whose store's filesystem fills up (a real 2 MiB tmpfs): every write that cannot
 //! reach the disk fails with ENOSPC at the syscall that made it, nothing is lost, and once
 //! space is freed the same operations succeed.
+//!
+//! Memmap only: the disk that fills is the store directory's filesystem.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

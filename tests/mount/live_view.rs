@@ -120,9 +120,64 @@ fn another_processes_prune_and_clear_are_followed(place: &Place) {
         .assert_fails_with("No such file");
 }
 
+fn appends_from_two_mounts_at_once_are_all_kept_and_seen_by_both(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 2, &[]);
+    let b = a.second_mount(&[]);
+    let (sa, sb) = (
+        "for i in 1 2 3 4 5; do printf '{\"text\":\"a\"}' > \"$MNT/by-id/a$i\"; done",
+        "for i in 1 2 3 4 5; do printf '{\"text\":\"b\"}' > \"$MNT/by-id/b$i\"; done",
+    );
+    std::thread::scope(|s| {
+        let ta = s.spawn(|| a.sh(sa));
+        let tb = s.spawn(|| b.sh(sb));
+        ta.join().unwrap().assert_ok();
+        tb.join().unwrap().assert_ok();
+    });
+    let settled = wait_for(Duration::from_secs(2), || {
+        a.docs_by_position().len() == 12 && a.docs_by_position() == b.docs_by_position()
+    });
+    assert!(
+        settled,
+        "a: {:?}\nb: {:?}",
+        a.names("by-id"),
+        b.names("by-id")
+    );
+    b.unmount();
+    let ids: Vec<String> = a.unmount_and_read().into_iter().map(|d| d.0).collect();
+    assert_eq!(ids.len(), 12, "{ids:?}");
+    for name in ["a", "b"] {
+        // Each mount's own appends keep their order among themselves.
+        let own: Vec<&String> = ids.iter().filter(|id| id.starts_with(name)).collect();
+        let want: Vec<String> = (1..=5).map(|i| format!("{name}{i}")).collect();
+        assert_eq!(own, want.iter().collect::<Vec<_>>());
+    }
+}
+
+fn a_change_to_a_document_another_mount_deleted_is_kept(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 3, &[]);
+    let b = a.second_mount(&[]);
+    // b deletes doc1; a, at once (whether or not it has taken the delete in yet), writes
+    // doc1 and saves: a's text is kept, at the end.
+    b.sh("rm \"$MNT/by-id/doc1\"").assert_ok();
+    // (b's delete reaches the store after its delete-and-recreate window.)
+    let deleted = || !a.contents().iter().any(|(id, _)| id == "doc1");
+    assert!(wait_for(Duration::from_secs(5), deleted));
+    a.sh("printf '{\"text\":\"a kept this\"}' > \"$MNT/by-id/doc1\" && echo 1 > \"$MNT/.save\"")
+        .assert_ok();
+    b.unmount();
+    let docs = a.unmount_and_read();
+    let ids: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(ids, ["doc0", "doc2", "doc1"], "a's saved change was lost");
+    assert_eq!(docs[2].1, json_of("doc1", "a kept this"));
+}
+
 both_backends!(
     two_mounts_behave_like_one_folder,
     an_import_shows_up_in_a_live_mount,
     library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept,
     another_processes_prune_and_clear_are_followed,
+    appends_from_two_mounts_at_once_are_all_kept_and_seen_by_both,
+    a_change_to_a_document_another_mount_deleted_is_kept,
 );
