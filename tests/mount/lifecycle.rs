@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::support::place::Place;
+use crate::support::store::read_only;
 use crate::support::*;
 
 const EXIT_WAIT: Duration = Duration::from_secs(20);
@@ -44,14 +45,21 @@ fn mount_is_live_when_the_command_returns(place: &Place) {
     );
 }
 
-// Memmap only: the store directory is what is created.
-#[test]
-fn missing_store_is_created() {
+/// Whether a read-only handle can open the store at all (a missing directory, or a
+/// database without damfs's tables, cannot).
+fn store_exists(m: &Mount) -> bool {
+    damfs::Store::open_with(&m.store, read_only()).is_ok()
+}
+
+fn missing_store_is_created(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(0);
-    assert!(!m.store.exists());
+    let m = Mount::unmounted_at(place, 0);
+    assert!(!store_exists(&m));
     m.mount(&[]).assert_ok();
-    assert!(m.store.is_dir());
+    if !place.postgres {
+        assert!(m.store.is_dir());
+    }
+    assert!(store_exists(&m));
     let ls = m.sh("ls \"$MNT/by-id\"");
     ls.assert_ok();
     assert_eq!(ls.stdout, "");
@@ -79,13 +87,16 @@ fn bad_mountpoints_fail_with_a_clear_message() {
     .assert_fails_with("does not exist");
 }
 
-// Memmap only: a missing store directory.
-#[test]
-fn read_only_mount_of_a_missing_store_fails() {
-    let m = Mount::unmounted(0);
-    m.mount(&["--read-only"])
-        .assert_fails_with("does not exist");
-    assert!(!m.store.exists());
+fn read_only_mount_of_a_missing_store_fails(place: &Place) {
+    let m = Mount::unmounted_at(place, 0);
+    let why = if place.postgres {
+        "not a damfs store"
+    } else {
+        "does not exist"
+    };
+    m.mount(&["--read-only"]).assert_fails_with(why);
+    assert!(!m.is_mounted());
+    assert!(!store_exists(&m), "a read-only mount created the store");
 }
 
 // Backend-free: no store is involved.
@@ -325,6 +336,8 @@ fn allow_other_lets_other_users_in(place: &Place) {
 }
 
 both_backends!(
+    missing_store_is_created,
+    read_only_mount_of_a_missing_store_fails,
     mount_is_live_when_the_command_returns,
     mounting_twice_on_one_mountpoint_is_refused,
     sigterm_saves_unmounts_and_exits,

@@ -11,7 +11,7 @@
 //! the store back on either.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -113,9 +113,7 @@ impl Mount {
     /// (id, JSON) of every document, as a fresh read-only handle of the store sees them now
     /// (either backend; the mount stays as it is).
     pub fn contents(&self) -> Vec<(String, String)> {
-        let store =
-            damfs::Store::open_with(&self.store, read_only()).expect("opening the store read-only");
-        snapshot(&store)
+        contents_of(&self.store)
     }
 
     /// Runs `damfs mount STORE MNT ARGS...` in the scratch directory (returns once the mount
@@ -310,6 +308,13 @@ impl Mount {
         m.mount(args).assert_ok();
         m
     }
+}
+
+/// (id, JSON) of every document of `store` (a directory or a URL), as a fresh read-only
+/// handle sees them now.
+pub fn contents_of(store: &Path) -> Vec<(String, String)> {
+    let store = damfs::Store::open_with(store, read_only()).expect("opening the store read-only");
+    snapshot(&store)
 }
 
 impl Drop for Mount {
