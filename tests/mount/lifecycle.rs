@@ -335,6 +335,35 @@ fn allow_other_lets_other_users_in(place: &Place) {
     m.unmount();
 }
 
+// PostgreSQL only: a URL's password. (The server trusts local users; the password is sent
+// and ignored, so the mount works and only where it shows is checked.)
+#[test]
+fn a_urls_password_never_shows_in_proc_mounts_stats_or_the_log() {
+    require_fuse!();
+    let server = require_pg!();
+    let db = server.fresh_db();
+    let url = server
+        .url_for(&db, "damfs")
+        .replacen("postgres@", "postgres:s3cret@", 1);
+    let m = Mount::of_store(url.into(), &[]);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mnt = format!(" {} ", m.mnt.display());
+    let line = mountinfo
+        .lines()
+        .find(|l| l.contains(&mnt))
+        .expect("the mount in mountinfo");
+    assert!(
+        line.contains(" - fuse.damfs postgresql://postgres@"),
+        "{line}"
+    );
+    assert!(!line.contains("s3cret"), "{line}");
+    assert!(!m.stats().to_string().contains("s3cret"), "{}", m.stats());
+    m.unmount();
+    let log = m.read_log("store.damfs.log");
+    assert!(log.contains("serving postgresql://postgres@"), "{log}");
+    assert!(!log.contains("s3cret"), "{log}");
+}
+
 both_backends!(
     missing_store_is_created,
     read_only_mount_of_a_missing_store_fails,
