@@ -152,7 +152,7 @@ impl Filesystem {
             return Err(err(libc::ENOENT, "no such file"));
         };
         let (old_place, old_candidate) = (temp.place.clone(), temp.candidate);
-        let empty = temp.data.is_empty();
+        let (empty, mtime) = (temp.data.is_empty(), temp.mtime);
         st.nodes.move_temp(t, (newparent, newname.to_owned()));
         let candidate = newparent == BY_ID_INO && !looks_like_tool_temporary(newname);
         set_candidate(st, t, candidate);
@@ -174,12 +174,19 @@ impl Filesystem {
         }
         // A rename that left it a temporary does not mark it as failed (only a failed
         // close removes a new document in the making).
-        if let Some(Node {
-            kind: NodeKind::Temp(temp),
-            ..
-        }) = st.nodes.get_mut(t)
-        {
-            temp.rejected = false;
+        match st.nodes.get_mut(t) {
+            Some(Node {
+                kind: NodeKind::Temp(temp),
+                ..
+            }) => temp.rejected = false,
+            Some(Node {
+                kind: NodeKind::Doc(id),
+                ..
+            }) => {
+                let id = id.clone();
+                keep_mtime(st, &id, mtime);
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -270,10 +277,12 @@ impl Filesystem {
                 ),
             )
         })?;
+        let mtime = temp.mtime;
         st.store.set_by_id(id, doc)?;
         st.nodes.make_doc(t, id);
         st.handles.temp_became_doc(t);
         st.touch(id);
+        keep_mtime(st, id, mtime);
         for i in st.nodes.inodes_of(id) {
             st.inval(i);
         }
@@ -306,4 +315,12 @@ fn set_candidate(st: &mut State, t: Ino, candidate: bool) {
         temp.candidate = candidate;
         temp.rejected = false;
     }
+}
+
+/// A rename keeps the file's mtime, as on any POSIX filesystem: the time the temporary was
+/// written, or the one a tool gave it (rsync -a sets the source's before renaming, and then
+/// finds the document up to date the next time). The kernel's cached attributes and pages of
+/// the document are invalidated by the caller either way.
+fn keep_mtime(st: &mut State, id: &str, mtime: std::time::SystemTime) {
+    st.mtimes.insert(id.to_owned(), mtime);
 }

@@ -38,6 +38,9 @@ fn rsync_onto_by_id(place: &Place, flags: &str) {
             ("new-b", r#"{"text":"new without"}"#),
         ],
     );
+    // Files from long ago: a document stamped now would differ from them, whatever
+    // granularity rsync compares times with.
+    m.sh("touch -d '2020-01-01 00:00:00' src/*").assert_ok();
     let r = m.sh(&format!("rsync {flags} src/ \"$MNT/by-id/\""));
     r.assert_ok();
     let mut want = expected_docs(5);
@@ -48,9 +51,21 @@ fn rsync_onto_by_id(place: &Place, flags: &str) {
     want.push(("new-a".into(), json_of("new-a", "new with its id")));
     want.push(("new-b".into(), json_of("new-b", "new without")));
     m.assert_shows(&want);
-    // Again, unchanged: whatever rsync sends once more, the documents stay the same.
-    m.sh(&format!("rsync {flags} src/ \"$MNT/by-id/\""))
-        .assert_ok();
+    // Again, unchanged: whatever rsync sends once more, the documents stay the same. With
+    // -a (times kept, as a rename keeps them) it sends only the files stored otherwise than
+    // given: those that got their id added.
+    let again = m.sh(&format!("rsync {flags} -i src/ \"$MNT/by-id/\""));
+    again.assert_ok();
+    if flags == "-a" {
+        let mut sent: Vec<&str> = again
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with(">f"))
+            .filter_map(|l| l.split_whitespace().last())
+            .collect();
+        sent.sort();
+        assert_eq!(sent, ["doc3", "doc4", "new-b"], "{again:#?}");
+    }
     m.assert_shows(&want);
     assert_eq!(m.unmount_and_read(), want);
 }
