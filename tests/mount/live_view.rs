@@ -173,6 +173,45 @@ fn a_change_to_a_document_another_mount_deleted_is_kept(place: &Place) {
     assert_eq!(docs[2].1, json_of("doc1", "a kept this"));
 }
 
+fn of_two_saves_of_one_document_the_later_wins(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 3, &[]);
+    let b = a.second_mount(&[]);
+    a.sh("printf '{\"text\":\"from a\"}' > \"$MNT/by-id/doc1\"")
+        .assert_ok();
+    b.sh("printf '{\"text\":\"from b\"}' > \"$MNT/by-id/doc1\"")
+        .assert_ok();
+    a.sh("echo 1 > \"$MNT/.save\"").assert_ok();
+    b.sh("echo 1 > \"$MNT/.save\"").assert_ok();
+    let mut want = expected_docs(3);
+    want[1].1 = json_of("doc1", "from b");
+    assert_eq!(a.contents(), want);
+    shows_soon(&a, &want);
+    shows_soon(&b, &want);
+}
+
+fn unsaved_changes_of_a_mount_outlive_another_mounts_clear(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 3, &[]);
+    let b = a.second_mount(&[]);
+    // b's replacement waits in its pool when a clears the store.
+    b.sh("printf '{\"text\":\"unsaved in b\"}' > \"$MNT/by-id/doc1\"")
+        .assert_ok();
+    a.sh("echo 1 > \"$MNT/.clear\"").assert_ok();
+    shows_soon(&a, &[]);
+    assert!(
+        wait_for(SOON, || b.names("by-id").len() <= 1),
+        "b did not take the clear in: {:?}",
+        b.names("by-id")
+    );
+    // Its next save adds it back (README, "Many mounts": conflicts).
+    b.sh("echo 1 > \"$MNT/.save\"").assert_ok();
+    let want = vec![("doc1".to_string(), json_of("doc1", "unsaved in b"))];
+    assert_eq!(a.contents(), want);
+    shows_soon(&a, &want);
+    shows_soon(&b, &want);
+}
+
 both_backends!(
     two_mounts_behave_like_one_folder,
     an_import_shows_up_in_a_live_mount,
@@ -180,4 +219,6 @@ both_backends!(
     another_processes_prune_and_clear_are_followed,
     appends_from_two_mounts_at_once_are_all_kept_and_seen_by_both,
     a_change_to_a_document_another_mount_deleted_is_kept,
+    of_two_saves_of_one_document_the_later_wins,
+    unsaved_changes_of_a_mount_outlive_another_mounts_clear,
 );
