@@ -11,6 +11,7 @@ mod bad_input;
 mod bulk_views;
 mod concurrency;
 mod durability;
+mod editors;
 mod full_disk;
 mod helper;
 mod lifecycle;
