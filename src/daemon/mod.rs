@@ -188,6 +188,30 @@ fn shown_store(store: &Path) -> String {
     }
 }
 
+/// The mount's source for /proc/mounts: the STORE argument as given (so that mount(8) can
+/// match it with an fstab line), unless it is a URL carrying a password (`user:pw@` or
+/// `password=`), which is then shown redacted. `None`: not UTF-8.
+fn mount_source(store: &Path) -> Option<String> {
+    let text = store.to_str()?;
+    if crate::backend::is_url(store) && url_has_password(text) {
+        return Some(shown_store(store));
+    }
+    Some(text.to_owned())
+}
+
+/// Whether a store URL's text holds a password, in its user part or its query.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = rest
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|kv| kv.starts_with("password=")));
+    in_userinfo || in_query
+}
+
 /// Creates the store directory if needed; gives its canonical path.
 fn prepare_store(store: &Path, read_only: bool) -> Result<PathBuf> {
     if !read_only {
@@ -460,8 +484,10 @@ fn start_session(
     // The store as the mount's source (as sshfs shows its remote): mount(8) then sees that
     // an fstab line is mounted already, and `mount -a` leaves it alone. fusermount3 reads
     // the name from a comma-separated option list, so a path with a comma goes unnamed.
-    let fsname = store
-        .to_str()
+    // Every local user reads /proc/mounts: a URL with a password is shown without it.
+    let source = mount_source(store);
+    let fsname = source
+        .as_deref()
         .filter(|s| !s.contains([',', '\\']))
         .unwrap_or("damfs");
     let mut cfg = fuser::Config::default();
@@ -535,5 +561,33 @@ mod error_tests {
         let s = store_err("opening store x")(crate::Error::ReadOnly);
         assert!(matches!(&s, DaemonError::Store { .. }));
         assert_eq!(err("x is not mounted").to_string(), "x is not mounted");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_found_in_the_user_part_or_the_query() {
+        assert!(url_has_password("postgresql://u:pw@host/db"));
+        assert!(url_has_password("postgresql://u:p%40w@/db?host=/run/pg"));
+        assert!(url_has_password(
+            "postgresql://u@host/db?table=t&password=pw"
+        ));
+        assert!(!url_has_password("postgresql://u@host:5432/db?table=t"));
+        assert!(!url_has_password("postgresql://host/db?host=/tmp/a:b"));
+        assert!(!url_has_password("postgresql://u@/db?host=/tmp/x@y:z"));
+    }
+
+    #[test]
+    fn the_mount_source_is_the_argument_unless_it_carries_a_password() {
+        let plain = "postgresql://u@/db?host=/run/pg&table=t";
+        assert_eq!(mount_source(Path::new(plain)).as_deref(), Some(plain));
+        let dir = "/srv/store";
+        assert_eq!(mount_source(Path::new(dir)).as_deref(), Some(dir));
+        let secret = mount_source(Path::new("postgresql://u:s3cret@/db?host=/run/pg")).unwrap();
+        assert!(!secret.contains("s3cret"), "{secret}");
+        assert!(secret.starts_with("postgresql://u@"), "{secret}");
     }
 }

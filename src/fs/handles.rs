@@ -78,6 +78,11 @@ impl Handles {
         self.map.len()
     }
 
+    /// Whether any handle is open on inode `ino`.
+    pub fn is_open(&self, ino: Ino) -> bool {
+        self.map.values().any(|h| h.ino == ino)
+    }
+
     /// Turns handles of a temporary that became document `ino` into (clean) document handles.
     pub fn temp_became_doc(&mut self, ino: Ino) {
         for h in self.map.values_mut() {

@@ -152,13 +152,19 @@ impl Filesystem {
             return Err(err(libc::ENOENT, "no such file"));
         };
         let (old_place, old_candidate) = (temp.place.clone(), temp.candidate);
+        let (empty, mtime) = (temp.data.is_empty(), temp.mtime);
         st.nodes.move_temp(t, (newparent, newname.to_owned()));
         let candidate = newparent == BY_ID_INO && !looks_like_tool_temporary(newname);
         set_candidate(st, t, candidate);
-        // Invalid content is no error here: the file simply stays a temporary. Failing to
-        // store a valid document is one, and then the rename must not have happened.
+        // Invalid content in a file still open (or still empty) is no error here: it is a
+        // document in the making, judged at its close. A finished file (rsync's and mv's
+        // temporaries are closed before the rename) that cannot become the document it is
+        // now named as would look saved and be gone at unmount: EINVAL, as for a temporary
+        // renamed onto a document. Failing to store a valid document is an error too; either
+        // way the rename must not have happened.
         if let Err(e) = self.settle_candidate(st, t) {
-            if e.errno != libc::EINVAL {
+            let finished = !empty && !st.handles.is_open(t);
+            if e.errno != libc::EINVAL || finished {
                 if let Some(place) = old_place {
                     st.nodes.move_temp(t, place);
                 }
@@ -168,12 +174,19 @@ impl Filesystem {
         }
         // A rename that left it a temporary does not mark it as failed (only a failed
         // close removes a new document in the making).
-        if let Some(Node {
-            kind: NodeKind::Temp(temp),
-            ..
-        }) = st.nodes.get_mut(t)
-        {
-            temp.rejected = false;
+        match st.nodes.get_mut(t) {
+            Some(Node {
+                kind: NodeKind::Temp(temp),
+                ..
+            }) => temp.rejected = false,
+            Some(Node {
+                kind: NodeKind::Doc(id),
+                ..
+            }) => {
+                let id = id.clone();
+                keep_mtime(st, &id, mtime);
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -264,10 +277,12 @@ impl Filesystem {
                 ),
             )
         })?;
+        let mtime = temp.mtime;
         st.store.set_by_id(id, doc)?;
         st.nodes.make_doc(t, id);
         st.handles.temp_became_doc(t);
         st.touch(id);
+        keep_mtime(st, id, mtime);
         for i in st.nodes.inodes_of(id) {
             st.inval(i);
         }
@@ -300,4 +315,12 @@ fn set_candidate(st: &mut State, t: Ino, candidate: bool) {
         temp.candidate = candidate;
         temp.rejected = false;
     }
+}
+
+/// A rename keeps the file's mtime, as on any POSIX filesystem: the time the temporary was
+/// written, or the one a tool gave it (rsync -a sets the source's before renaming, and then
+/// finds the document up to date the next time). The kernel's cached attributes and pages of
+/// the document are invalidated by the caller either way.
+fn keep_mtime(st: &mut State, id: &str, mtime: std::time::SystemTime) {
+    st.mtimes.insert(id.to_owned(), mtime);
 }

@@ -5,9 +5,10 @@
 //! file. The other user is created for the test (`useradd`) and removed after it; its
 //! commands run through `runuser`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::support::place::{fill, Place};
 use crate::support::*;
 
 /// A local user made for one test, removed when dropped.
@@ -67,27 +68,31 @@ fn python() -> &'static str {
     }
 }
 
-/// A store of `n` documents and a mountpoint in a directory every user can enter (the
-/// harness's scratch directories are private), not mounted yet.
-fn public_mount(n: usize) -> Mount {
+/// The store at `place` with `n` documents, and a mountpoint in a directory every user can
+/// enter (the harness's scratch directories are private), not mounted yet.
+fn public_mount(place: &Place, n: usize) -> Mount {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("damfs-access-")
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let store: PathBuf = dir.path().join("store");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    make_store(&store, n);
-    Mount { dir, store, mnt }
+    fill(place, n);
+    let log_file = Some(dir.path().join("store.damfs.log"));
+    Mount {
+        dir,
+        store: place.store.clone(),
+        mnt,
+        log_file,
+    }
 }
 
-#[test]
-fn without_allow_other_another_user_gets_eacces_on_the_mount() {
+fn without_allow_other_another_user_gets_eacces_on_the_mount(place: &Place) {
     require_fuse!();
     let user = OtherUser::create("n");
-    let m = public_mount(3);
+    let m = public_mount(place, 3);
     m.mount(&[]).assert_ok();
 
     // The way there is open to that user: the refusal is the mount's.
@@ -118,11 +123,10 @@ fn without_allow_other_another_user_gets_eacces_on_the_mount() {
     assert_eq!(m.unmount_and_read(), expected_docs(3));
 }
 
-#[test]
-fn with_allow_other_another_user_reads_documents_but_cannot_change_them() {
+fn with_allow_other_another_user_reads_documents_but_cannot_change_them(place: &Place) {
     require_fuse!();
     let user = OtherUser::create("a");
-    let m = public_mount(3);
+    let m = public_mount(place, 3);
     m.mount(&["--allow-other"]).assert_ok();
 
     // Reading: every listing and every document, under both names.
@@ -181,3 +185,8 @@ fn with_allow_other_another_user_reads_documents_but_cannot_change_them() {
     want[1].1 = r#"{"id":"doc1","text":"mine"}"#.into();
     assert_eq!(m.unmount_and_read(), want);
 }
+
+both_backends!(
+    without_allow_other_another_user_gets_eacces_on_the_mount,
+    with_allow_other_another_user_reads_documents_but_cannot_change_them,
+);

@@ -1,20 +1,21 @@
 //! The fuser adapter on a live mount: directory listings that span many READDIR(PLUS)
 //! replies, and kernel cache invalidation when the store changes behind the kernel's back.
 
-use damfs::{Document, DocumentArrayMemmap};
+use damfs::{Document, Store};
 
+use crate::support::place::Place;
+use crate::support::store::writable;
 use crate::support::*;
 
-#[test]
-fn large_directories_list_completely_in_both_readdir_modes() {
+fn large_directories_list_completely_in_both_readdir_modes(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(0);
+    let m = Mount::unmounted_at(place, 0);
     // Ids of very different lengths, so reply buffers fill after varying entry counts.
     let ids: Vec<String> = (0..3000)
         .map(|i| format!("{i:05}-{}", "x".repeat(i % 240)))
         .collect();
     {
-        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        let mut dam = Store::open_with(&m.store, writable(1000)).unwrap();
         dam.extend(
             ids.iter()
                 .map(|id| Document::from_json(format!(r#"{{"id":"{id}"}}"#)).unwrap()),
@@ -44,16 +45,15 @@ fn large_directories_list_completely_in_both_readdir_modes() {
     m.unmount();
 }
 
-#[test]
-fn reload_after_another_writer_shows_fresh_content_and_sizes() {
+fn reload_after_another_writer_shows_fresh_content_and_sizes(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     // Fill the kernel's page and attribute caches.
     let before = m.sh("cat \"$MNT/1\"; stat -c %s \"$MNT/by-id/doc1\"");
     before.assert_ok();
     {
         // Another process (here: the library in the test) changes the store and saves.
-        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        let mut dam = Store::open_with(&m.store, writable(1000)).unwrap();
         let doc =
             Document::from_json(r#"{"id":"doc1","text":"from another writer, longer"}"#).unwrap();
         dam.set_by_id("doc1", doc).unwrap();
@@ -70,10 +70,9 @@ fn reload_after_another_writer_shows_fresh_content_and_sizes() {
     m.unmount();
 }
 
-#[test]
-fn read_only_mount_reads_match_the_store() {
+fn read_only_mount_reads_match_the_store(place: &Place) {
     require_fuse!();
-    let m = Mount::with_args(50, &["--read-only"]);
+    let m = Mount::at(place, 50, &["--read-only"]);
     for _ in 0..2 {
         // Twice: the second pass is served after zero-message open.
         let cat = m.sh("for i in $(seq 0 49); do cat \"$MNT/$i\"; echo; done");
@@ -89,12 +88,11 @@ fn read_only_mount_reads_match_the_store() {
     m.unmount();
 }
 
-#[test]
-fn parallel_sed_with_concurrent_listing_neither_stalls_nor_loses_edits() {
+fn parallel_sed_with_concurrent_listing_neither_stalls_nor_loses_edits(place: &Place) {
     require_fuse!();
     // Renames (sed -i) invalidate directory entries while lookups and listings hold the
     // directory lock: the adapter must never make a worker wait for such a lock.
-    let m = Mount::with_docs(300);
+    let m = Mount::at(place, 300, &[]);
     let started = std::time::Instant::now();
     let r = m.sh(
         "( for k in $(seq 1 20); do ls -l \"$MNT\" >/dev/null; ls \"$MNT/by-id\" >/dev/null; done ) &
@@ -116,3 +114,10 @@ fn parallel_sed_with_concurrent_listing_neither_stalls_nor_loses_edits() {
         assert_eq!(json, &doc_json(i).replacen("text", "TEXT", 1));
     }
 }
+
+both_backends!(
+    large_directories_list_completely_in_both_readdir_modes,
+    reload_after_another_writer_shows_fresh_content_and_sizes,
+    read_only_mount_reads_match_the_store,
+    parallel_sed_with_concurrent_listing_neither_stalls_nor_loses_edits,
+);

@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::place::Place;
 use crate::support::sys::{errno_of, overwrite, write_chunks, write_close, Failed};
 use crate::support::*;
 
@@ -41,10 +42,9 @@ fn unchanged(m: &Mount, n: usize) {
     assert_eq!(m.unmount_and_read(), expected_docs(n));
 }
 
-#[test]
-fn text_that_is_not_json_fails_at_close_and_changes_nothing() {
+fn text_that_is_not_json_fails_at_close_and_changes_nothing(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     refused_at_close(
         &m,
         &[b"hello", b"", b"\n", b"{", b"{\"text\":}", b"{'text':'x'}"],
@@ -60,18 +60,16 @@ fn text_that_is_not_json_fails_at_close_and_changes_nothing() {
     unchanged(&m, 5);
 }
 
-#[test]
-fn json_that_is_not_an_object_fails_at_close() {
+fn json_that_is_not_an_object_fails_at_close(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     refused_at_close(&m, &[b"[1,2]", b"\"text\"", b"42", b"null", b"true"]);
     unchanged(&m, 5);
 }
 
-#[test]
-fn trailing_garbage_fails_at_close() {
+fn trailing_garbage_fails_at_close(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     refused_at_close(
         &m,
         &[
@@ -84,10 +82,9 @@ fn trailing_garbage_fails_at_close() {
     unchanged(&m, 5);
 }
 
-#[test]
-fn an_id_that_is_not_the_documents_fails_at_close_under_both_names() {
+fn an_id_that_is_not_the_documents_fails_at_close_under_both_names(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     refused_at_close(
         &m,
         &[
@@ -103,10 +100,9 @@ fn an_id_that_is_not_the_documents_fails_at_close_under_both_names() {
     unchanged(&m, 5);
 }
 
-#[test]
-fn appending_fails_at_close_under_both_names() {
+fn appending_fails_at_close_under_both_names(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     for name in ["2", "by-id/doc2"] {
         assert_eq!(
             write_close(&m.path(name), WR | libc::O_APPEND, b"{}\n"),
@@ -117,10 +113,9 @@ fn appending_fails_at_close_under_both_names() {
     unchanged(&m, 4);
 }
 
-#[test]
-fn truncating_a_document_is_einval_and_leaves_it_intact() {
+fn truncating_a_document_is_einval_and_leaves_it_intact(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     // truncate(1) opens the file and ftruncates it: the close fails.
     m.sh("truncate -s 0 \"$MNT/2\"")
         .assert_fails_with("Invalid argument");
@@ -153,10 +148,9 @@ fn truncating_a_document_is_einval_and_leaves_it_intact() {
     unchanged(&m, 4);
 }
 
-#[test]
-fn a_document_past_max_doc_size_is_efbig_at_the_write_that_crosses_it() {
+fn a_document_past_max_doc_size_is_efbig_at_the_write_that_crosses_it(place: &Place) {
     require_fuse!();
-    let m = Mount::with_args(4, &["--max-doc-size", "4K"]);
+    let m = Mount::at(place, 4, &["--max-doc-size", "4K"]);
     let pad = |n: usize| format!("{{\"text\":\"{}\"}}", "x".repeat(n - 11));
     let big = pad(4096 + 100);
     let (head, tail) = big.as_bytes().split_at(4000);
@@ -194,11 +188,10 @@ fn unchanged_but_mounted(m: &Mount, n: usize) {
     m.assert_shows(&expected_docs(n));
 }
 
-#[test]
-fn temporaries_past_their_bound_are_enospc() {
+fn temporaries_past_their_bound_are_enospc(place: &Place) {
     require_fuse!();
     // The bound on all temporaries together is 256 MiB; each file may hold 64 MiB.
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     for i in 0..4 {
         m.sh(&format!(
             "dd if=/dev/zero of=\"$MNT/t{i}.tmp\" bs=1M count=64 status=none"
@@ -228,10 +221,9 @@ fn temporaries_past_their_bound_are_enospc() {
     unchanged(&m, 3);
 }
 
-#[test]
-fn invalid_utf8_is_einval() {
+fn invalid_utf8_is_einval(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     refused_at_close(&m, &[b"{\"text\":\"\xff\xfe\"}", b"{\"text\":\"caf\xe9\"}"]);
     // A file name that is not UTF-8 cannot be an id.
     let bad: PathBuf = m.path("by-id").join(OsStr::from_bytes(b"caf\xe9"));
@@ -240,10 +232,9 @@ fn invalid_utf8_is_einval() {
     unchanged(&m, 4);
 }
 
-#[test]
-fn names_longer_than_255_bytes_are_enametoolong() {
+fn names_longer_than_255_bytes_are_enametoolong(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     for len in [256, 300, 1000] {
         let long = "x".repeat(len);
         for dir in ["", "by-id"] {
@@ -286,10 +277,9 @@ fn names_longer_than_255_bytes_are_enametoolong() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn mkdir_links_symlinks_and_device_nodes_are_eperm() {
+fn mkdir_links_symlinks_and_device_nodes_are_eperm(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     for dir in ["", "by-id"] {
         let d = m.path(dir);
         assert_eq!(
@@ -328,10 +318,9 @@ fn mkdir_links_symlinks_and_device_nodes_are_eperm() {
     unchanged(&m, 3);
 }
 
-#[test]
-fn control_files_refuse_any_other_text() {
+fn control_files_refuse_any_other_text(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     for name in [".save", ".reload", ".prune", ".clear"] {
         for text in [&b"2\n"[..], b"yes\n", b"11", b"1 1\n", b"\xff", b"0"] {
             assert_eq!(
@@ -376,11 +365,11 @@ fn store_bytes(store: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-#[test]
-fn read_only_mount_gives_erofs_on_every_write_path() {
+fn read_only_mount_gives_erofs_on_every_write_path(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(4);
-    let before = store_bytes(&m.store);
+    let m = Mount::unmounted_at(place, 4);
+    // The memmap store's files are not even touched (PostgreSQL: the contents, below).
+    let before = (!place.postgres).then(|| store_bytes(&m.store));
     m.mount(&["--read-only"]).assert_ok();
     assert_eq!(m.sh("cat \"$MNT/2\"").stdout, doc_json(2));
     let erofs = libc::EROFS;
@@ -441,17 +430,18 @@ fn read_only_mount_gives_erofs_on_every_write_path() {
         .arg(m.path("0")))
     .assert_ok();
     unchanged(&m, 4);
-    assert_eq!(
-        store_bytes(&m.store),
-        before,
-        "the store files were not touched"
-    );
+    if let Some(before) = before {
+        assert_eq!(
+            store_bytes(&m.store),
+            before,
+            "the store files were not touched"
+        );
+    }
 }
 
-#[test]
-fn concurrent_writers_leave_every_document_valid_and_readers_never_see_a_torn_one() {
+fn concurrent_writers_leave_every_document_valid_and_readers_never_see_a_torn_one(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(6);
+    let m = Mount::at(place, 6, &[]);
     // Two writers on doc1 (one by position, one by id), jq+mv on doc2, sed -i on doc3, and
     // a reader that parses everything in a loop until the writers are done.
     let script = r#"
@@ -511,10 +501,9 @@ fn concurrent_writers_leave_every_document_valid_and_readers_never_see_a_torn_on
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay() {
+fn an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     m.sh("printf 'not json' > \"$MNT/x.tmp\"").assert_ok();
     assert_eq!(
         errno_of(std::fs::rename(m.path("x.tmp"), m.path("2"))),
@@ -543,10 +532,9 @@ fn an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay() {
     unchanged(&m, 4);
 }
 
-#[test]
-fn documents_cannot_be_renamed_to_bad_ids_or_out_of_the_document_names() {
+fn documents_cannot_be_renamed_to_bad_ids_or_out_of_the_document_names(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     // Not a valid id, or a tool's temporary name (what editors rename to for a backup):
     // EPERM, so that they back up by copying and the document stays put.
     for bad in [".hidden", "doc1~", "#doc1#", "sedAbCdEf", "tmp.1"] {
@@ -588,10 +576,9 @@ fn documents_cannot_be_renamed_to_bad_ids_or_out_of_the_document_names() {
     unchanged(&m, 3);
 }
 
-#[test]
-fn stat_right_after_a_refused_close_shows_the_documents_size() {
+fn stat_right_after_a_refused_close_shows_the_documents_size(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     let len = doc_json(1).len() as u64;
     for k in 0..30 {
         let garbage = "garbage ".repeat(k + 1);
@@ -612,10 +599,9 @@ fn stat_right_after_a_refused_close_shows_the_documents_size() {
     unchanged(&m, 2);
 }
 
-#[test]
-fn parallel_sed_i_in_one_directory_never_stalls_on_cache_invalidation() {
+fn parallel_sed_i_in_one_directory_never_stalls_on_cache_invalidation(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(6);
+    let m = Mount::at(place, 6, &[]);
     // Three users each run sed -i in a loop on their own document in by-id/. Every sed ends
     // with a RENAME in by-id/, which holds that directory's lock while the daemon answers.
     let script = r#"
@@ -645,3 +631,24 @@ fn parallel_sed_i_in_one_directory_never_stalls_on_cache_invalidation() {
     );
     assert_eq!(m.unmount_and_read(), want);
 }
+
+both_backends!(
+    text_that_is_not_json_fails_at_close_and_changes_nothing,
+    json_that_is_not_an_object_fails_at_close,
+    trailing_garbage_fails_at_close,
+    an_id_that_is_not_the_documents_fails_at_close_under_both_names,
+    appending_fails_at_close_under_both_names,
+    truncating_a_document_is_einval_and_leaves_it_intact,
+    a_document_past_max_doc_size_is_efbig_at_the_write_that_crosses_it,
+    temporaries_past_their_bound_are_enospc,
+    invalid_utf8_is_einval,
+    names_longer_than_255_bytes_are_enametoolong,
+    mkdir_links_symlinks_and_device_nodes_are_eperm,
+    control_files_refuse_any_other_text,
+    read_only_mount_gives_erofs_on_every_write_path,
+    concurrent_writers_leave_every_document_valid_and_readers_never_see_a_torn_one,
+    an_invalid_temporary_renamed_onto_a_document_is_einval_and_both_stay,
+    documents_cannot_be_renamed_to_bad_ids_or_out_of_the_document_names,
+    stat_right_after_a_refused_close_shows_the_documents_size,
+    parallel_sed_i_in_one_directory_never_stalls_on_cache_invalidation,
+);

@@ -1,6 +1,7 @@
 //! `/.all.jsonl` (every document as a JSON line, in order) and `/.append.jsonl` (JSON Lines
 //! appended at close, all or nothing), on read-write and read-only mounts.
 
+use crate::support::place::Place;
 use crate::support::*;
 
 fn export(m: &Mount) -> String {
@@ -9,10 +10,9 @@ fn export(m: &Mount) -> String {
     out.stdout
 }
 
-#[test]
-fn all_jsonl_is_the_export_with_its_exact_size() {
+fn all_jsonl_is_the_export_with_its_exact_size(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(50);
+    let m = Mount::at(place, 50, &[]);
     // A pretty-printed document is one line in the view, as in `damfs export`.
     m.sh("printf '{\\n  \"text\": \"spread over\\\\n lines?\",\\n  \"n\": 1.50\\n}' > \"$MNT/by-id/pretty\"")
         .assert_ok();
@@ -34,10 +34,9 @@ fn all_jsonl_is_the_export_with_its_exact_size() {
     assert_eq!(export(&m), all.stdout);
 }
 
-#[test]
-fn all_jsonl_follows_changes_and_works_read_only() {
+fn all_jsonl_follows_changes_and_works_read_only(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     assert_eq!(m.sh("cat \"$MNT/.all.jsonl\"").stdout.lines().count(), 3);
     m.sh("printf '{\"text\":\"four\"}' > \"$MNT/by-id/four\"")
         .assert_ok();
@@ -56,10 +55,9 @@ fn all_jsonl_follows_changes_and_works_read_only() {
         .assert_fails_with("Read-only file system");
 }
 
-#[test]
-fn append_jsonl_adds_documents_at_close_all_or_nothing() {
+fn append_jsonl_adds_documents_at_close_all_or_nothing(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     let good = m.dir.path().join("good.jsonl");
     std::fs::write(
         &good,
@@ -109,3 +107,9 @@ fn append_jsonl_adds_documents_at_close_all_or_nothing() {
     assert_eq!(saved.len(), 5);
     assert_eq!(&saved[..4], ["doc0", "doc1", "a1", "a2"]);
 }
+
+both_backends!(
+    all_jsonl_is_the_export_with_its_exact_size,
+    all_jsonl_follows_changes_and_works_read_only,
+    append_jsonl_adds_documents_at_close_all_or_nothing,
+);

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::place::Place;
 use crate::support::*;
 
 /// Versions of document `doc0` of very different sizes: one page, several pages, tiny.
@@ -24,10 +25,9 @@ fn versions() -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn readers_always_see_one_whole_version_while_writers_replace_it() {
+fn readers_always_see_one_whole_version_while_writers_replace_it(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     let path = m.path("by-id/doc0");
     let other = m.path("0");
     let mut valid = versions();
@@ -117,10 +117,9 @@ fn readers_always_see_one_whole_version_while_writers_replace_it() {
     assert!(writes > 20 && reads > 20, "{writes} writes, {reads} reads");
 }
 
-#[test]
-fn parallel_sed_i_over_by_id_loses_nothing() {
+fn parallel_sed_i_over_by_id_loses_nothing(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(40);
+    let m = Mount::at(place, 40, &[]);
     // Four seds at once over interleaved documents, twice.
     m.bash(
         "set -e; for k in 0 1 2 3; do (for f in \"$MNT\"/by-id/doc*$k \"$MNT\"/by-id/doc*$((k+4)); do \
@@ -147,3 +146,8 @@ fn parallel_sed_i_over_by_id_loses_nothing() {
     }
     assert_eq!(m.stats()["temporary_files"], 0);
 }
+
+both_backends!(
+    readers_always_see_one_whole_version_while_writers_replace_it,
+    parallel_sed_i_over_by_id_loses_nothing,
+);

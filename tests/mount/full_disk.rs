@@ -1,6 +1,8 @@
 //! A mount whose store's filesystem fills up (a real 2 MiB tmpfs): every write that cannot
 //! reach the disk fails with ENOSPC at the syscall that made it, nothing is lost, and once
 //! space is freed the same operations succeed.
+//!
+//! Memmap only: the disk that fills is the store directory's filesystem.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,6 +59,7 @@ fn a_full_disk_fails_the_syscall_and_loses_nothing() {
             .unwrap(),
         store: store.clone(),
         mnt: m.mnt.clone(),
+        log_file: None,
     };
     mnt_store.mount(&["--pool-size", "0"]).assert_ok();
     let mt = &mnt_store;

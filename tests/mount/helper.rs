@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::place::Place;
 use crate::support::*;
 
 /// Whether the namespace scenarios can run: root and util-linux's `unshare -m`.
@@ -90,10 +91,9 @@ fn wait_exited(pid: u64) {
     );
 }
 
-#[test]
-fn mount_t_fuse_damfs_applies_every_option_and_umount_ends_it() {
+fn mount_t_fuse_damfs_applies_every_option_and_umount_ends_it(place: &Place) {
     require_namespaces!();
-    let m = Mount::unmounted(3);
+    let m = Mount::unmounted_at(place, 3);
     let r = in_namespace(
         &m,
         &format!(
@@ -128,13 +128,12 @@ echo "LEFT=$(grep -c " $MNT " /proc/self/mountinfo)"
     assert_eq!(field(&r, "UMOUNTED"), "0");
     assert_eq!(field(&r, "LEFT"), "0");
     wait_exited(stats["pid"].as_u64().unwrap());
-    assert_eq!(read_store(&m.store), expected_docs(3));
+    assert_eq!(m.contents(), expected_docs(3));
 }
 
-#[test]
-fn an_fstab_line_mounts_and_umount_saves_what_was_written() {
+fn an_fstab_line_mounts_and_umount_saves_what_was_written(place: &Place) {
     require_namespaces!();
-    let m = Mount::unmounted(3);
+    let m = Mount::unmounted_at(place, 3);
     let fstab = m.dir.path().join("fstab");
     std::fs::write(
         &fstab,
@@ -178,7 +177,7 @@ echo "UMOUNTED=$?"
     );
     assert_eq!(field(&r, "UMOUNTED"), "0");
     wait_exited(stats["pid"].as_u64().unwrap());
-    let docs = read_store(&m.store);
+    let docs = m.contents();
     assert_eq!(
         docs[1].1,
         r#"{"id":"doc1","text":"written through the fstab mount"}"#
@@ -186,10 +185,9 @@ echo "UMOUNTED=$?"
     assert_eq!(docs.len(), 3);
 }
 
-#[test]
-fn mount_refuses_unknown_options_by_name_and_mounts_nothing() {
+fn mount_refuses_unknown_options_by_name_and_mounts_nothing(place: &Place) {
     require_namespaces!();
-    let m = Mount::unmounted(1);
+    let m = Mount::unmounted_at(place, 1);
     let r = in_namespace(
         &m,
         r#"
@@ -221,10 +219,9 @@ umount "$MNT"
     assert_eq!(stats_in(&r)["pool_size"], 2);
 }
 
-#[test]
-fn damfs_mount_takes_the_same_o_options() {
+fn damfs_mount_takes_the_same_o_options(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(2);
+    let m = Mount::unmounted_at(place, 2);
     m.mount(&["-o", "pool_size=3,ro", "-o", "ttl=500ms,nodev"])
         .assert_ok();
     let stats = m.stats();
@@ -314,3 +311,10 @@ fn the_helper_checks_its_arguments_like_mount_expects() {
     assert_eq!(r.code, 32, "{r:#?}");
     assert!(r.stderr.contains("does not exist"), "{r:#?}");
 }
+
+both_backends!(
+    mount_t_fuse_damfs_applies_every_option_and_umount_ends_it,
+    an_fstab_line_mounts_and_umount_saves_what_was_written,
+    mount_refuses_unknown_options_by_name_and_mounts_nothing,
+    damfs_mount_takes_the_same_o_options,
+);

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::support::place::Place;
+use crate::support::store::read_only;
 use crate::support::*;
 
 const EXIT_WAIT: Duration = Duration::from_secs(20);
@@ -25,10 +27,9 @@ fn assert_doc1_changed(docs: &[(String, String)]) {
     assert_eq!(docs[2].1, doc_json(2));
 }
 
-#[test]
-fn mount_is_live_when_the_command_returns() {
+fn mount_is_live_when_the_command_returns(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     // No waiting: `damfs mount` returned, so the mount must answer now.
     let ls = m.sh("ls \"$MNT/by-id\"");
     ls.assert_ok();
@@ -44,19 +45,28 @@ fn mount_is_live_when_the_command_returns() {
     );
 }
 
-#[test]
-fn missing_store_is_created() {
+/// Whether a read-only handle can open the store at all (a missing directory, or a
+/// database without damfs's tables, cannot).
+fn store_exists(m: &Mount) -> bool {
+    damfs::Store::open_with(&m.store, read_only()).is_ok()
+}
+
+fn missing_store_is_created(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(0);
-    assert!(!m.store.exists());
+    let m = Mount::unmounted_at(place, 0);
+    assert!(!store_exists(&m));
     m.mount(&[]).assert_ok();
-    assert!(m.store.is_dir());
+    if !place.postgres {
+        assert!(m.store.is_dir());
+    }
+    assert!(store_exists(&m));
     let ls = m.sh("ls \"$MNT/by-id\"");
     ls.assert_ok();
     assert_eq!(ls.stdout, "");
     assert!(m.unmount_and_read().is_empty());
 }
 
+// Backend-free: the mountpoint is refused before the store is opened.
 #[test]
 fn bad_mountpoints_fail_with_a_clear_message() {
     let m = Mount::unmounted(1);
@@ -77,14 +87,19 @@ fn bad_mountpoints_fail_with_a_clear_message() {
     .assert_fails_with("does not exist");
 }
 
-#[test]
-fn read_only_mount_of_a_missing_store_fails() {
-    let m = Mount::unmounted(0);
-    m.mount(&["--read-only"])
-        .assert_fails_with("does not exist");
-    assert!(!m.store.exists());
+fn read_only_mount_of_a_missing_store_fails(place: &Place) {
+    let m = Mount::unmounted_at(place, 0);
+    let why = if place.postgres {
+        "not a damfs store"
+    } else {
+        "does not exist"
+    };
+    m.mount(&["--read-only"]).assert_fails_with(why);
+    assert!(!m.is_mounted());
+    assert!(!store_exists(&m), "a read-only mount created the store");
 }
 
+// Backend-free: no store is involved.
 #[test]
 fn unmount_refuses_what_is_not_a_damfs_mount() {
     let m = Mount::unmounted(0);
@@ -92,18 +107,17 @@ fn unmount_refuses_what_is_not_a_damfs_mount() {
     damfs(["unmount", "/proc"]).assert_fails_with("not a damfs mount");
 }
 
-#[test]
-fn mounting_twice_on_one_mountpoint_is_refused() {
+fn mounting_twice_on_one_mountpoint_is_refused(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(1);
+    let m = Mount::at(place, 1, &[]);
     m.mount(&[]).assert_fails_with("already a damfs mount");
     assert!(m.is_mounted());
 }
 
 /// Stops a mount whose document 1 was changed (and not saved) with `stop`, then checks
 /// that the daemon exits and the change reached the store.
-fn stop_saves(stop: impl FnOnce(&Mount, u32)) {
-    let m = Mount::with_docs(3);
+fn stop_saves(place: &Place, stop: impl FnOnce(&Mount, u32)) {
+    let m = Mount::at(place, 3, &[]);
     write_doc1(&m);
     let pid = m.pid();
     stop(&m, pid);
@@ -112,47 +126,42 @@ fn stop_saves(stop: impl FnOnce(&Mount, u32)) {
         "daemon {pid} did not exit"
     );
     assert!(!m.is_mounted(), "still mounted after the daemon exited");
-    assert_doc1_changed(&read_store(&m.store));
+    assert_doc1_changed(&m.contents());
     let log = m.read_log("store.damfs.log");
     assert!(log.contains("saved; exiting"), "log:\n{log}");
 }
 
-#[test]
-fn sigterm_saves_unmounts_and_exits() {
+fn sigterm_saves_unmounts_and_exits(place: &Place) {
     require_fuse!();
-    stop_saves(|_, pid| signal(pid, libc::SIGTERM));
+    stop_saves(place, |_, pid| signal(pid, libc::SIGTERM));
 }
 
-#[test]
-fn sigint_saves_unmounts_and_exits() {
+fn sigint_saves_unmounts_and_exits(place: &Place) {
     require_fuse!();
-    stop_saves(|_, pid| signal(pid, libc::SIGINT));
+    stop_saves(place, |_, pid| signal(pid, libc::SIGINT));
 }
 
-#[test]
-fn umount_saves_and_exits() {
+fn umount_saves_and_exits(place: &Place) {
     require_fuse!();
-    stop_saves(|m, _| {
+    stop_saves(place, |m, _| {
         run(std::process::Command::new("umount").arg(&m.mnt)).assert_ok();
     });
 }
 
-#[test]
-fn damfs_unmount_returns_after_the_daemon_saved_and_exited() {
+fn damfs_unmount_returns_after_the_daemon_saved_and_exited(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     write_doc1(&m);
     let pid = m.pid();
     m.unmount();
     // No waiting: the daemon must be gone already.
     assert!(pid_exited(pid), "daemon {pid} still running");
-    assert_doc1_changed(&read_store(&m.store));
+    assert_doc1_changed(&m.contents());
 }
 
-#[test]
-fn a_busy_mount_is_detached_and_the_daemon_exits_when_released() {
+fn a_busy_mount_is_detached_and_the_daemon_exits_when_released(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     write_doc1(&m);
     let pid = m.pid();
     // A process whose working directory is inside the mount keeps it busy.
@@ -168,7 +177,8 @@ fn a_busy_mount_is_detached_and_the_daemon_exits_when_released() {
     }));
     signal(pid, libc::SIGTERM);
     // Saved right away even though the mount cannot go yet.
-    assert!(wait_for(EXIT_WAIT, || read_store(&m.store)
+    assert!(wait_for(EXIT_WAIT, || m
+        .contents()
         .get(1)
         .is_some_and(|d| d.1 == CHANGED)));
     // After a couple of seconds of EBUSY the daemon detaches the mount lazily...
@@ -194,10 +204,9 @@ fn a_busy_mount_is_detached_and_the_daemon_exits_when_released() {
     assert!(!m.is_mounted());
 }
 
-#[test]
-fn foreground_mount_serves_until_sigint_and_saves() {
+fn foreground_mount_serves_until_sigint_and_saves(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(3);
+    let m = Mount::unmounted_at(place, 3);
     let mut child = m.mount_foreground(&[]);
     let ls = m.sh("ls \"$MNT\"");
     ls.assert_ok();
@@ -211,29 +220,27 @@ fn foreground_mount_serves_until_sigint_and_saves() {
         m.read_log("foreground.log")
     );
     assert!(!m.is_mounted());
-    assert_doc1_changed(&read_store(&m.store));
+    assert_doc1_changed(&m.contents());
 }
 
-#[test]
-fn foreground_mount_ends_with_damfs_unmount() {
+fn foreground_mount_ends_with_damfs_unmount(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(3);
+    let m = Mount::unmounted_at(place, 3);
     let mut child = m.mount_foreground(&["--log-file", "fg.log"]);
     write_doc1(&m);
     m.unmount();
     // `damfs unmount` waited for the daemon: the child has exited.
     let status = child.try_wait().expect("try_wait");
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
-    assert_doc1_changed(&read_store(&m.store));
+    assert_doc1_changed(&m.contents());
     // A relative --log-file is relative to where `damfs mount` ran (the scratch dir).
     let log = m.read_log("fg.log");
     assert!(log.contains("serving"), "log:\n{log}");
 }
 
-#[test]
-fn kill_9_leaves_a_dead_mount_that_can_be_cleaned_and_remounted() {
+fn kill_9_leaves_a_dead_mount_that_can_be_cleaned_and_remounted(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     write_doc1(&m);
     // Saved through the control file, so it survives the kill.
     m.sh("echo 1 > \"$MNT/.save\"").assert_ok();
@@ -253,10 +260,9 @@ fn kill_9_leaves_a_dead_mount_that_can_be_cleaned_and_remounted() {
     assert_doc1_changed(&m.unmount_and_read());
 }
 
-#[test]
-fn kill_9_then_umount_l_then_remount() {
+fn kill_9_then_umount_l_then_remount(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     let pid = m.pid();
     signal(pid, libc::SIGKILL);
     assert!(wait_for(EXIT_WAIT, || pid_exited(pid)));
@@ -268,10 +274,9 @@ fn kill_9_then_umount_l_then_remount() {
     assert_eq!(m.unmount_and_read().len(), 3);
 }
 
-#[test]
-fn read_only_mount_refuses_every_write_with_erofs() {
+fn read_only_mount_refuses_every_write_with_erofs(place: &Place) {
     require_fuse!();
-    let m = Mount::with_args(3, &["--read-only"]);
+    let m = Mount::at(place, 3, &["--read-only"]);
     let cat = m.sh("cat \"$MNT/0\"");
     cat.assert_ok();
     assert_eq!(cat.stdout, doc_json(0));
@@ -294,20 +299,18 @@ fn read_only_mount_refuses_every_write_with_erofs() {
     }
 }
 
-#[test]
-fn pool_size_and_max_doc_size_reach_the_daemon() {
+fn pool_size_and_max_doc_size_reach_the_daemon(place: &Place) {
     require_fuse!();
-    let m = Mount::with_args(3, &["--pool-size", "0", "--max-doc-size", "1K"]);
+    let m = Mount::at(place, 3, &["--pool-size", "0", "--max-doc-size", "1K"]);
     // Pool of 0 writes through: another reader sees the change while still mounted.
     write_doc1(&m);
-    assert_doc1_changed(&read_store(&m.store));
+    assert_doc1_changed(&m.contents());
     m.sh("head -c 2000 /dev/zero > \"$MNT/by-id/big\"")
         .assert_fails_with("File too large");
     m.unmount();
 }
 
-#[test]
-fn allow_other_lets_other_users_in() {
+fn allow_other_lets_other_users_in(place: &Place) {
     require_fuse!();
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
@@ -316,7 +319,7 @@ fn allow_other_lets_other_users_in() {
     }
     let as_nobody =
         |m: &Mount| m.sh("setpriv --reuid=65534 --regid=65534 --clear-groups ls \"$MNT/by-id\"");
-    let m = Mount::unmounted(2);
+    let m = Mount::unmounted_at(place, 2);
     std::fs::set_permissions(
         m.dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -331,3 +334,51 @@ fn allow_other_lets_other_users_in() {
     assert_eq!(ls.lines(), ["doc0", "doc1"]);
     m.unmount();
 }
+
+// PostgreSQL only: a URL's password. (The server trusts local users; the password is sent
+// and ignored, so the mount works and only where it shows is checked.)
+#[test]
+fn a_urls_password_never_shows_in_proc_mounts_stats_or_the_log() {
+    require_fuse!();
+    let server = require_pg!();
+    let db = server.fresh_db();
+    let url = server
+        .url_for(&db, "damfs")
+        .replacen("postgres@", "postgres:s3cret@", 1);
+    let m = Mount::of_store(url.into(), &[]);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mnt = format!(" {} ", m.mnt.display());
+    let line = mountinfo
+        .lines()
+        .find(|l| l.contains(&mnt))
+        .expect("the mount in mountinfo");
+    assert!(
+        line.contains(" - fuse.damfs postgresql://postgres@"),
+        "{line}"
+    );
+    assert!(!line.contains("s3cret"), "{line}");
+    assert!(!m.stats().to_string().contains("s3cret"), "{}", m.stats());
+    m.unmount();
+    let log = m.read_log("store.damfs.log");
+    assert!(log.contains("serving postgresql://postgres@"), "{log}");
+    assert!(!log.contains("s3cret"), "{log}");
+}
+
+both_backends!(
+    missing_store_is_created,
+    read_only_mount_of_a_missing_store_fails,
+    mount_is_live_when_the_command_returns,
+    mounting_twice_on_one_mountpoint_is_refused,
+    sigterm_saves_unmounts_and_exits,
+    sigint_saves_unmounts_and_exits,
+    umount_saves_and_exits,
+    damfs_unmount_returns_after_the_daemon_saved_and_exited,
+    a_busy_mount_is_detached_and_the_daemon_exits_when_released,
+    foreground_mount_serves_until_sigint_and_saves,
+    foreground_mount_ends_with_damfs_unmount,
+    kill_9_leaves_a_dead_mount_that_can_be_cleaned_and_remounted,
+    kill_9_then_umount_l_then_remount,
+    read_only_mount_refuses_every_write_with_erofs,
+    pool_size_and_max_doc_size_reach_the_daemon,
+    allow_other_lets_other_users_in,
+);

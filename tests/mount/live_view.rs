@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use damfs::{Document, DocumentArrayMemmap};
+use damfs::{Document, Store};
 
+use crate::support::place::Place;
+use crate::support::store::writable;
 use crate::support::*;
 
 const SOON: Duration = Duration::from_secs(1);
@@ -31,10 +33,9 @@ fn warm(m: &Mount) {
         .assert_ok();
 }
 
-#[test]
-fn two_mounts_behave_like_one_folder() {
+fn two_mounts_behave_like_one_folder(place: &Place) {
     require_fuse!();
-    let a = Mount::with_docs(4);
+    let a = Mount::at(place, 4, &[]);
     let b = a.second_mount(&[]);
     warm(&a);
     warm(&b);
@@ -57,10 +58,9 @@ fn two_mounts_behave_like_one_folder() {
     shows_soon(&b, &want);
 }
 
-#[test]
-fn an_import_shows_up_in_a_live_mount() {
+fn an_import_shows_up_in_a_live_mount(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     warm(&m);
     let input = m.dir.path().join("more.jsonl");
     std::fs::write(&input, format!("{}\n{}\n", doc_json(7), doc_json(8))).unwrap();
@@ -71,16 +71,15 @@ fn an_import_shows_up_in_a_live_mount() {
     shows_soon(&m, &want);
 }
 
-#[test]
-fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept() {
+fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     warm(&m);
     // The mount's own change, not saved yet (it sits in the daemon's pool).
     m.sh("printf '{\"text\":\"mine\"}' > \"$MNT/by-id/doc3\"")
         .assert_ok();
     {
-        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        let mut dam = Store::open_with(&m.store, writable(1000)).unwrap();
         dam.delete_by_id("doc0").unwrap();
         dam.rename("doc1", "one").unwrap();
         dam.append(Document::from_json(doc_json(9)).unwrap())
@@ -100,13 +99,12 @@ fn library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kep
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn another_processes_prune_and_clear_are_followed() {
+fn another_processes_prune_and_clear_are_followed(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     warm(&m);
     {
-        let mut dam = DocumentArrayMemmap::open(&m.store).unwrap();
+        let mut dam = Store::open_with(&m.store, writable(1000)).unwrap();
         dam.delete_by_id("doc1").unwrap();
         dam.prune().unwrap();
     }
@@ -121,3 +119,106 @@ fn another_processes_prune_and_clear_are_followed() {
     m.sh("cat \"$MNT/by-id/doc0\"")
         .assert_fails_with("No such file");
 }
+
+fn appends_from_two_mounts_at_once_are_all_kept_and_seen_by_both(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 2, &[]);
+    let b = a.second_mount(&[]);
+    let (sa, sb) = (
+        "for i in 1 2 3 4 5; do printf '{\"text\":\"a\"}' > \"$MNT/by-id/a$i\"; done",
+        "for i in 1 2 3 4 5; do printf '{\"text\":\"b\"}' > \"$MNT/by-id/b$i\"; done",
+    );
+    std::thread::scope(|s| {
+        let ta = s.spawn(|| a.sh(sa));
+        let tb = s.spawn(|| b.sh(sb));
+        ta.join().unwrap().assert_ok();
+        tb.join().unwrap().assert_ok();
+    });
+    let settled = wait_for(Duration::from_secs(2), || {
+        a.docs_by_position().len() == 12 && a.docs_by_position() == b.docs_by_position()
+    });
+    assert!(
+        settled,
+        "a: {:?}\nb: {:?}",
+        a.names("by-id"),
+        b.names("by-id")
+    );
+    b.unmount();
+    let ids: Vec<String> = a.unmount_and_read().into_iter().map(|d| d.0).collect();
+    assert_eq!(ids.len(), 12, "{ids:?}");
+    for name in ["a", "b"] {
+        // Each mount's own appends keep their order among themselves.
+        let own: Vec<&String> = ids.iter().filter(|id| id.starts_with(name)).collect();
+        let want: Vec<String> = (1..=5).map(|i| format!("{name}{i}")).collect();
+        assert_eq!(own, want.iter().collect::<Vec<_>>());
+    }
+}
+
+fn a_change_to_a_document_another_mount_deleted_is_kept(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 3, &[]);
+    let b = a.second_mount(&[]);
+    // b deletes doc1; a, at once (whether or not it has taken the delete in yet), writes
+    // doc1 and saves: a's text is kept, at the end.
+    b.sh("rm \"$MNT/by-id/doc1\"").assert_ok();
+    // (b's delete reaches the store after its delete-and-recreate window.)
+    let deleted = || !a.contents().iter().any(|(id, _)| id == "doc1");
+    assert!(wait_for(Duration::from_secs(5), deleted));
+    a.sh("printf '{\"text\":\"a kept this\"}' > \"$MNT/by-id/doc1\" && echo 1 > \"$MNT/.save\"")
+        .assert_ok();
+    b.unmount();
+    let docs = a.unmount_and_read();
+    let ids: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(ids, ["doc0", "doc2", "doc1"], "a's saved change was lost");
+    assert_eq!(docs[2].1, json_of("doc1", "a kept this"));
+}
+
+fn of_two_saves_of_one_document_the_later_wins(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 3, &[]);
+    let b = a.second_mount(&[]);
+    a.sh("printf '{\"text\":\"from a\"}' > \"$MNT/by-id/doc1\"")
+        .assert_ok();
+    b.sh("printf '{\"text\":\"from b\"}' > \"$MNT/by-id/doc1\"")
+        .assert_ok();
+    a.sh("echo 1 > \"$MNT/.save\"").assert_ok();
+    b.sh("echo 1 > \"$MNT/.save\"").assert_ok();
+    let mut want = expected_docs(3);
+    want[1].1 = json_of("doc1", "from b");
+    assert_eq!(a.contents(), want);
+    shows_soon(&a, &want);
+    shows_soon(&b, &want);
+}
+
+fn unsaved_changes_of_a_mount_outlive_another_mounts_clear(place: &Place) {
+    require_fuse!();
+    let a = Mount::at(place, 3, &[]);
+    let b = a.second_mount(&[]);
+    // b's replacement waits in its pool when a clears the store.
+    b.sh("printf '{\"text\":\"unsaved in b\"}' > \"$MNT/by-id/doc1\"")
+        .assert_ok();
+    a.sh("echo 1 > \"$MNT/.clear\"").assert_ok();
+    shows_soon(&a, &[]);
+    assert!(
+        wait_for(SOON, || b.names("by-id").len() <= 1),
+        "b did not take the clear in: {:?}",
+        b.names("by-id")
+    );
+    // Its next save adds it back (README, "Many mounts": conflicts).
+    b.sh("echo 1 > \"$MNT/.save\"").assert_ok();
+    let want = vec![("doc1".to_string(), json_of("doc1", "unsaved in b"))];
+    assert_eq!(a.contents(), want);
+    shows_soon(&a, &want);
+    shows_soon(&b, &want);
+}
+
+both_backends!(
+    two_mounts_behave_like_one_folder,
+    an_import_shows_up_in_a_live_mount,
+    library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept,
+    another_processes_prune_and_clear_are_followed,
+    appends_from_two_mounts_at_once_are_all_kept_and_seen_by_both,
+    a_change_to_a_document_another_mount_deleted_is_kept,
+    of_two_saves_of_one_document_the_later_wins,
+    unsaved_changes_of_a_mount_outlive_another_mounts_clear,
+);

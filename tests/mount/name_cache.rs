@@ -5,6 +5,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
+use crate::support::place::Place;
 use crate::support::*;
 
 /// Stats and reads every name of the mount, and a few that do not exist, so the kernel
@@ -22,10 +23,9 @@ fn json_of(id: &str, text: &str) -> String {
     format!(r#"{{"id":"{id}","text":"{text}"}}"#)
 }
 
-#[test]
-fn names_are_cached_on_this_kernel() {
+fn names_are_cached_on_this_kernel(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     warm(&m);
     assert_eq!(m.stats()["names_cached"], true, "{}", m.stats());
     // A warm read costs an OPEN, its READs (direct I/O: the text and the empty read that
@@ -43,10 +43,9 @@ fn names_are_cached_on_this_kernel() {
     assert_eq!(delta("read"), 2 * 2 + 2);
 }
 
-#[test]
-fn rm_shifts_positions_at_once() {
+fn rm_shifts_positions_at_once(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     warm(&m);
     m.sh("rm \"$MNT/0\"").assert_ok();
     assert_eq!(m.sh("cat \"$MNT/0\"").stdout, doc_json(1));
@@ -69,10 +68,9 @@ fn rm_shifts_positions_at_once() {
     assert_eq!(std::fs::metadata(m.path("1")).unwrap().ino(), ino);
 }
 
-#[test]
-fn mv_leaves_no_trace_of_the_old_id() {
+fn mv_leaves_no_trace_of_the_old_id(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     warm(&m);
     m.sh("mv \"$MNT/by-id/doc1\" \"$MNT/by-id/renamed\"")
         .assert_ok();
@@ -97,10 +95,9 @@ fn mv_leaves_no_trace_of_the_old_id() {
     assert!(m.sh("cat \"$MNT/2\"").stdout.contains("text of document 0"));
 }
 
-#[test]
-fn a_name_that_was_a_miss_is_found_once_created() {
+fn a_name_that_was_a_miss_is_found_once_created(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     warm(&m);
     m.sh("printf '{\"text\":\"new\"}' > \"$MNT/by-id/fresh\"")
         .assert_ok();
@@ -115,10 +112,9 @@ fn a_name_that_was_a_miss_is_found_once_created() {
     );
 }
 
-#[test]
-fn writes_through_the_other_name_are_seen_with_the_right_size() {
+fn writes_through_the_other_name_are_seen_with_the_right_size(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     warm(&m);
     let long = "x".repeat(5000);
     m.sh(&format!(
@@ -143,10 +139,9 @@ fn writes_through_the_other_name_are_seen_with_the_right_size() {
     );
 }
 
-#[test]
-fn nothing_stale_after_prune_clear_and_reload() {
+fn nothing_stale_after_prune_clear_and_reload(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     m.sh("rm \"$MNT/by-id/doc1\"").assert_ok();
     warm(&m);
     m.sh("echo 1 > \"$MNT/.prune\"").assert_ok();
@@ -166,10 +161,9 @@ fn nothing_stale_after_prune_clear_and_reload() {
         .assert_fails_with("No such file");
 }
 
-#[test]
-fn mmap_reads_documents_on_a_read_write_mount() {
+fn mmap_reads_documents_on_a_read_write_mount(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     let read = |name: &str| {
         m.sh(&format!(
             "python3 - \"$MNT/{name}\" <<'EOF'\n\
@@ -196,10 +190,9 @@ fn mmap_reads_documents_on_a_read_write_mount() {
     assert_eq!(read("0").stdout, doc_json(0));
 }
 
-#[test]
-fn kill_9_during_a_burst_of_deletes_never_hangs_the_mount() {
+fn kill_9_during_a_burst_of_deletes_never_hangs_the_mount(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(300);
+    let m = Mount::at(place, 300, &[]);
     warm(&m);
     let mut burst = std::process::Command::new("sh")
         .arg("-c")
@@ -226,8 +219,19 @@ fn kill_9_during_a_burst_of_deletes_never_hangs_the_mount() {
     damfs(["unmount".as_ref(), m.mnt.as_os_str()]).assert_ok();
     assert!(!m.is_mounted());
     // Everything the store had is readable; the next mount serves it.
-    let left = read_store(&m.store);
+    let left = m.contents();
     assert!(left.len() <= 300);
     m.mount(&[]).assert_ok();
     assert_eq!(m.docs_by_position(), left);
 }
+
+both_backends!(
+    names_are_cached_on_this_kernel,
+    rm_shifts_positions_at_once,
+    mv_leaves_no_trace_of_the_old_id,
+    a_name_that_was_a_miss_is_found_once_created,
+    writes_through_the_other_name_are_seen_with_the_right_size,
+    nothing_stale_after_prune_clear_and_reload,
+    mmap_reads_documents_on_a_read_write_mount,
+    kill_9_during_a_burst_of_deletes_never_hangs_the_mount,
+);

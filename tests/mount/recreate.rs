@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::support::place::Place;
 use crate::support::*;
 
 fn json_of(id: &str, text: &str) -> String {
@@ -18,10 +19,9 @@ fn outside(m: &Mount, name: &str, text: &str) -> String {
     p.to_str().unwrap().to_owned()
 }
 
-#[test]
-fn mv_across_filesystems_keeps_the_position_in_by_id_and_at_a_position() {
+fn mv_across_filesystems_keeps_the_position_in_by_id_and_at_a_position(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     let x = outside(&m, "x.json", &json_of("doc1", "moved in"));
     m.sh(&format!("mv {x} \"$MNT/by-id/doc1\"")).assert_ok();
     let y = outside(&m, "y.json", &json_of("doc2", "moved onto 2"));
@@ -33,10 +33,9 @@ fn mv_across_filesystems_keeps_the_position_in_by_id_and_at_a_position() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn install_and_cp_remove_destination_replace_in_place() {
+fn install_and_cp_remove_destination_replace_in_place(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     let a = outside(&m, "a.json", r#"{"text":"installed"}"#);
     m.sh(&format!("install -m 644 {a} \"$MNT/3\"")).assert_ok();
     let b = outside(&m, "b.json", &json_of("doc0", "copied"));
@@ -51,10 +50,9 @@ fn install_and_cp_remove_destination_replace_in_place() {
     m.assert_shows(&want);
 }
 
-#[test]
-fn tar_x_over_by_id_keeps_every_position() {
+fn tar_x_over_by_id_keeps_every_position(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     let src = m.dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
     for i in [3, 1, 4] {
@@ -73,10 +71,9 @@ fn tar_x_over_by_id_keeps_every_position() {
     m.assert_shows(&want);
 }
 
-#[test]
-fn the_jq_and_mv_loop_keeps_the_order() {
+fn the_jq_and_mv_loop_keeps_the_order(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(6);
+    let m = Mount::at(place, 6, &[]);
     m.bash(
         "set -e; for f in \"$MNT\"/by-id/*; do jq -c '.seen=true' \"$f\" > \"$HOME/x\" && mv \"$HOME/x\" \"$f\"; done; \
          for f in \"$MNT\"/[0-9]*; do jq -c '.again=1' \"$f\" > \"$HOME/y\" && mv \"$HOME/y\" \"$f\"; done",
@@ -89,10 +86,9 @@ fn the_jq_and_mv_loop_keeps_the_order() {
     assert_eq!(m.stats()["temporary_files"], 0);
 }
 
-#[test]
-fn a_delete_then_another_name_is_a_delete_and_an_append() {
+fn a_delete_then_another_name_is_a_delete_and_an_append(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     m.sh("rm \"$MNT/by-id/doc0\" && printf '{\"text\":\"other\"}' > \"$MNT/by-id/new\"")
         .assert_ok();
     let want = vec![
@@ -104,10 +100,9 @@ fn a_delete_then_another_name_is_a_delete_and_an_append() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn the_same_name_much_later_is_a_new_document_at_the_end() {
+fn the_same_name_much_later_is_a_new_document_at_the_end(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     m.sh("rm \"$MNT/by-id/doc0\"").assert_ok();
     std::thread::sleep(Duration::from_millis(1500));
     m.sh("printf '{\"text\":\"back\"}' > \"$MNT/by-id/doc0\"")
@@ -120,10 +115,9 @@ fn the_same_name_much_later_is_a_new_document_at_the_end() {
     m.assert_shows(&want);
 }
 
-#[test]
-fn another_process_creating_the_name_makes_a_new_document() {
+fn another_process_creating_the_name_makes_a_new_document(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     // Two shells: the second never deleted anything.
     m.sh("rm \"$MNT/by-id/doc1\"").assert_ok();
     m.sh("printf '{\"text\":\"again\"}' > \"$MNT/by-id/doc1\"")
@@ -132,10 +126,9 @@ fn another_process_creating_the_name_makes_a_new_document() {
     assert_eq!(ids, ["doc0", "doc2", "doc1"]);
 }
 
-#[test]
-fn a_recreated_file_with_an_invalid_document_leaves_the_delete_standing() {
+fn a_recreated_file_with_an_invalid_document_leaves_the_delete_standing(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     let bad = outside(&m, "bad.json", &json_of("someone-else", "x"));
     let r = m.sh(&format!("install {bad} \"$MNT/by-id/doc1\""));
     assert_ne!(r.code, 0, "install must report the failed close");
@@ -147,20 +140,18 @@ fn a_recreated_file_with_an_invalid_document_leaves_the_delete_standing() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn a_delete_is_durable_after_a_save_even_inside_the_window() {
+fn a_delete_is_durable_after_a_save_even_inside_the_window(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     m.sh("rm \"$MNT/1\" && echo 1 > \"$MNT/.save\"").assert_ok();
     // What the store has on disk right now, read by another process.
-    let on_disk: Vec<String> = read_store(&m.store).into_iter().map(|d| d.0).collect();
+    let on_disk: Vec<String> = m.contents().into_iter().map(|d| d.0).collect();
     assert_eq!(on_disk, ["doc0", "doc2"]);
 }
 
-#[test]
-fn vims_4913_probe_is_a_temporary_that_never_shadows_a_document() {
+fn vims_4913_probe_is_a_temporary_that_never_shadows_a_document(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     // vim creates `4913` next to the file it writes, checks it, removes it.
     m.sh("printf probe > \"$MNT/4913\" && cat \"$MNT/4913\" && rm \"$MNT/4913\"")
         .assert_ok();
@@ -187,3 +178,16 @@ fn vims_4913_probe_is_a_temporary_that_never_shadows_a_document() {
     );
     assert_eq!(m.stats()["temporary_files"], 0);
 }
+
+both_backends!(
+    mv_across_filesystems_keeps_the_position_in_by_id_and_at_a_position,
+    install_and_cp_remove_destination_replace_in_place,
+    tar_x_over_by_id_keeps_every_position,
+    the_jq_and_mv_loop_keeps_the_order,
+    a_delete_then_another_name_is_a_delete_and_an_append,
+    the_same_name_much_later_is_a_new_document_at_the_end,
+    another_process_creating_the_name_makes_a_new_document,
+    a_recreated_file_with_an_invalid_document_leaves_the_delete_standing,
+    a_delete_is_durable_after_a_save_even_inside_the_window,
+    vims_4913_probe_is_a_temporary_that_never_shadows_a_document,
+);

@@ -1,6 +1,9 @@
 //! The store directory removed or replaced under a live mount: saves never report
 //! durability that did not happen (EIO, and a log line saying why), unsaved documents stay
 //! in memory until the store is back, and an unmount without it says what was lost.
+//!
+//! Memmap only: a PostgreSQL store has no directory to take away (its server going away is
+//! tests/postgres/errors.rs).
 
 use crate::support::*;
 

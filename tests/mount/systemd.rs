@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::place::Place;
 use crate::support::*;
 
 /// A socket standing in for systemd's notification socket.
@@ -32,10 +33,9 @@ fn field<'a>(msg: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
-#[test]
-fn a_foreground_daemon_says_ready_once_the_mount_is_live_and_stopping_on_sigterm() {
+fn a_foreground_daemon_says_ready_once_the_mount_is_live_and_stopping_on_sigterm(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(3);
+    let m = Mount::unmounted_at(place, 3);
     let (sock, path) = notify_socket(m.dir.path());
     let child = Command::new(BIN)
         .arg("mount")
@@ -74,16 +74,12 @@ fn a_foreground_daemon_says_ready_once_the_mount_is_live_and_stopping_on_sigterm
     // Under systemd stderr is the journal: the log lines are there.
     assert!(log.contains("is live"), "log:\n{log}");
     assert!(!m.is_mounted());
-    assert_eq!(
-        read_store(&m.store)[1].1,
-        r#"{"id":"doc1","text":"saved on stop"}"#
-    );
+    assert_eq!(m.contents()[1].1, r#"{"id":"doc1","text":"saved on stop"}"#);
 }
 
-#[test]
-fn a_detached_daemon_reports_its_own_pid_on_an_abstract_socket() {
+fn a_detached_daemon_reports_its_own_pid_on_an_abstract_socket(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(1);
+    let m = Mount::unmounted_at(place, 1);
     let name = format!("damfs-test-notify-{}", std::process::id());
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let sock = UnixDatagram::bind_addr(&addr).unwrap();
@@ -104,10 +100,9 @@ fn a_detached_daemon_reports_its_own_pid_on_an_abstract_socket() {
     assert!(wait_for(Duration::from_secs(20), || pid_exited(pid)));
 }
 
-#[test]
-fn without_notify_socket_nothing_is_sent_and_a_bad_one_is_only_logged() {
+fn without_notify_socket_nothing_is_sent_and_a_bad_one_is_only_logged(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(1);
+    let m = Mount::unmounted_at(place, 1);
     let r = run(Command::new(BIN)
         .arg("mount")
         .arg(&m.store)
@@ -116,7 +111,10 @@ fn without_notify_socket_nothing_is_sent_and_a_bad_one_is_only_logged() {
     r.assert_ok();
     assert!(m.is_mounted());
     m.unmount();
-    let log = m.read_log("store.damfs.log");
+    // Without --log-file the log is beside the store directory, or for a URL beside the
+    // mountpoint (README, `damfs mount`).
+    let beside = if place.postgres { &m.mnt } else { &m.store };
+    let log = std::fs::read_to_string(format!("{}.damfs.log", beside.display())).unwrap();
     assert!(log.contains("cannot notify systemd"), "log:\n{log}");
 }
 
@@ -241,10 +239,9 @@ fn unit_command(key: &str, vars: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_service_units_commands_mount_notify_and_clean_up() {
+fn the_service_units_commands_mount_notify_and_clean_up(place: &Place) {
     require_fuse!();
-    let m = Mount::unmounted(2);
+    let m = Mount::unmounted_at(place, 2);
     let (sock, path) = notify_socket(m.dir.path());
     let mnt = m.mnt.display().to_string();
     let store = m.store.display().to_string();
@@ -284,7 +281,7 @@ fn the_service_units_commands_mount_notify_and_clean_up() {
     let post = unit_command("ExecStopPost=", &vars);
     let r = run(Command::new(&post[0]).args(&post[1..]));
     assert!(r.stderr.contains("is not mounted"), "{r:#?}");
-    assert_eq!(read_store(&m.store), expected_docs(2));
+    assert_eq!(m.contents(), expected_docs(2));
 
     // A crash (kill -9) leaves a dead mount; ExecStopPost clears it, so a restart mounts.
     let mut crashed = Command::new(&start[0])
@@ -311,3 +308,10 @@ fn the_service_units_commands_mount_notify_and_clean_up() {
     signal(restarted.id(), libc::SIGTERM);
     assert_eq!(restarted.wait().unwrap().code(), Some(0));
 }
+
+both_backends!(
+    a_foreground_daemon_says_ready_once_the_mount_is_live_and_stopping_on_sigterm,
+    a_detached_daemon_reports_its_own_pid_on_an_abstract_socket,
+    without_notify_socket_nothing_is_sent_and_a_bad_one_is_only_logged,
+    the_service_units_commands_mount_notify_and_clean_up,
+);

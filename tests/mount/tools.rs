@@ -1,16 +1,22 @@
-//! The README's tool table ("The mount", "Tools"), row by row, on a real mount: each test mounts a store of documents
-//! `doc0..`, runs the real tool (bash, dash, coreutils, sed, jq, python3, vim, nano) and then
-//! checks what the user would check — the listing, the bytes, the order of documents by
-//! position, that no temporary file is left — and, after unmounting, the store itself.
+//! The README's tool table ("The mount", "Tools"), row by row, on a real mount: each test
+//! mounts a store of documents `doc0..`, runs the real tool (bash, dash, coreutils, jq,
+//! python3, dd) and then checks what the user would check — the listing, the bytes, the order
+//! of documents by position, that no temporary file is left — and, after unmounting, the
+//! store itself. Editors and `sed -i` are in editors.rs, rsync in rsync.rs.
 
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::place::Place;
 use crate::support::*;
 
 /// `docs` with document `i` replaced by `json` (same id).
-fn with_doc(mut docs: Vec<(String, String)>, i: usize, json: &str) -> Vec<(String, String)> {
+pub(super) fn with_doc(
+    mut docs: Vec<(String, String)>,
+    i: usize,
+    json: &str,
+) -> Vec<(String, String)> {
     docs[i].1 = json.to_string();
     docs
 }
@@ -23,7 +29,7 @@ fn without(docs: Vec<(String, String)>, ids: &[&str]) -> Vec<(String, String)> {
 }
 
 /// What `jq FILTER` makes of `json` (jq pretty-prints), computed outside the mount.
-fn jq_outside(filter: &str, json: &str) -> String {
+pub(super) fn jq_outside(filter: &str, json: &str) -> String {
     let out = run(Command::new("sh")
         .arg("-c")
         .arg("printf '%s' \"$J\" | jq \"$F\"")
@@ -35,10 +41,9 @@ fn jq_outside(filter: &str, json: &str) -> String {
 
 // ---- listing ---------------------------------------------------------------------------------
 
-#[test]
-fn ls_shows_positions_by_id_and_the_control_files() {
+fn ls_shows_positions_by_id_and_the_control_files(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(12);
+    let m = Mount::at(place, 12, &[]);
     let ls = m.sh("ls -1 \"$MNT\"");
     ls.assert_ok();
     let mut want: Vec<String> = (0..12).map(|i| i.to_string()).collect();
@@ -78,10 +83,9 @@ fn ls_l_fields(line: &str) -> (String, u32, u64, String) {
     )
 }
 
-#[test]
-fn ls_l_shows_exact_sizes_and_two_links_per_document() {
+fn ls_l_shows_exact_sizes_and_two_links_per_document(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(12);
+    let m = Mount::at(place, 12, &[]);
     let ls = m.sh("ls -l \"$MNT/by-id\"");
     ls.assert_ok();
     let lines: Vec<&str> = ls
@@ -124,10 +128,9 @@ fn ls_l_shows_exact_sizes_and_two_links_per_document() {
     }
 }
 
-#[test]
-fn find_lists_every_document_under_both_names() {
+fn find_lists_every_document_under_both_names(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     let mnt = m.mnt.display().to_string();
     let files = m.sh("find \"$MNT\" -type f | sort");
     files.assert_ok();
@@ -154,10 +157,9 @@ fn find_lists_every_document_under_both_names() {
     assert_eq!(named.lines(), [format!("{mnt}/by-id/doc3")]);
 }
 
-#[test]
-fn stat_shows_one_inode_two_links_and_the_exact_size() {
+fn stat_shows_one_inode_two_links_and_the_exact_size(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(6);
+    let m = Mount::at(place, 6, &[]);
     for i in 0..6 {
         let st = m.sh(&format!(
             "stat -c '%i %h %s %F' \"$MNT/{i}\" \"$MNT/by-id/doc{i}\""
@@ -182,10 +184,9 @@ fn stat_shows_one_inode_two_links_and_the_exact_size() {
     assert_eq!(inodes.len(), 6, "documents have distinct inodes");
 }
 
-#[test]
-fn wc_and_du_count_the_document_bytes() {
+fn wc_and_du_count_the_document_bytes(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(8);
+    let m = Mount::at(place, 8, &[]);
     let wc = m.sh("wc -c < \"$MNT/3\"");
     assert_eq!(wc.stdout.trim(), doc_json(3).len().to_string());
     let total: usize = (0..8).map(|i| doc_json(i).len()).sum();
@@ -219,10 +220,9 @@ fn wc_and_du_count_the_document_bytes() {
 
 // ---- reading ---------------------------------------------------------------------------------
 
-#[test]
-fn cat_head_and_less_show_the_json() {
+fn cat_head_and_less_show_the_json(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     assert_eq!(m.sh("cat \"$MNT/3\"").stdout, doc_json(3));
     assert_eq!(m.sh("cat \"$MNT/by-id/doc3\"").stdout, doc_json(3));
     assert_eq!(m.sh("head -c 12 \"$MNT/3\"").stdout, &doc_json(3)[..12]);
@@ -236,10 +236,9 @@ fn cat_head_and_less_show_the_json() {
     assert_eq!(all.stdout, want);
 }
 
-#[test]
-fn grep_r_finds_documents_by_content() {
+fn grep_r_finds_documents_by_content(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(10);
+    let m = Mount::at(place, 10, &[]);
     let mnt = m.mnt.display().to_string();
     let one = m.sh("grep -r 'document 7\"' \"$MNT/by-id\"");
     one.assert_ok();
@@ -257,10 +256,9 @@ fn grep_r_finds_documents_by_content() {
         .assert_fails_with("");
 }
 
-#[test]
-fn jq_reads_a_field() {
+fn jq_reads_a_field(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     let text = m.sh("jq .text \"$MNT/3\"");
     text.assert_ok();
     assert_eq!(text.stdout, "\"text of document 3\"\n");
@@ -270,10 +268,9 @@ fn jq_reads_a_field() {
 
 // ---- replacing -------------------------------------------------------------------------------
 
-#[test]
-fn echo_redirect_replaces_and_the_id_is_added() {
+fn echo_redirect_replaces_and_the_id_is_added(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     m.bash("echo '{\"text\":\"from bash\"}' > \"$MNT/3\"")
         .assert_ok();
     let bash = "{\"id\":\"doc3\",\"text\":\"from bash\"}\n";
@@ -300,10 +297,9 @@ fn echo_redirect_replaces_and_the_id_is_added() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn printf_into_by_id_replaces() {
+fn printf_into_by_id_replaces(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     m.bash("printf '{\"id\":\"doc2\",\"tags\":{\"k\":1}}' > \"$MNT/by-id/doc2\"")
         .assert_ok();
     let want = with_doc(expected_docs(4), 2, "{\"id\":\"doc2\",\"tags\":{\"k\":1}}");
@@ -311,10 +307,9 @@ fn printf_into_by_id_replaces() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn python_open_w_and_json_dump_replace_and_get_the_id() {
+fn python_open_w_and_json_dump_replace_and_get_the_id(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     let py = "import json, sys\n\
               with open(sys.argv[1], 'w') as f:\n    json.dump({'text': 'py', 'n': [1, 2]}, f)\n\
               with open(sys.argv[2], 'w') as f:\n    json.dump({'id': 'doc0', 'text': 'py0'}, f)\n";
@@ -332,10 +327,9 @@ fn python_open_w_and_json_dump_replace_and_get_the_id() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn append_redirect_fails_at_close_and_changes_nothing() {
+fn append_redirect_fails_at_close_and_changes_nothing(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     // An external command sees the EINVAL of close(2) and fails.
     let ext = m.bash("/bin/echo '{}' >> \"$MNT/3\"");
     ext.assert_fails_with("Invalid argument");
@@ -362,10 +356,9 @@ fn append_redirect_fails_at_close_and_changes_nothing() {
 
 // ---- copying ---------------------------------------------------------------------------------
 
-#[test]
-fn cp_into_by_id_adds_a_document_at_the_end() {
+fn cp_into_by_id_adds_a_document_at_the_end(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     std::fs::write(m.dir.path().join("new.json"), "{\"text\":\"brand new\"}\n").unwrap();
     std::fs::write(
         m.dir.path().join("named.json"),
@@ -392,10 +385,9 @@ fn cp_into_by_id_adds_a_document_at_the_end() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn cp_out_copies_the_exact_bytes() {
+fn cp_out_copies_the_exact_bytes(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(6);
+    let m = Mount::at(place, 6, &[]);
     m.sh("cp \"$MNT/3\" out.json && cp -r \"$MNT/by-id\" copied")
         .assert_ok();
     assert_eq!(
@@ -420,10 +412,9 @@ fn cp_out_copies_the_exact_bytes() {
 
 // ---- renaming and deleting -------------------------------------------------------------------
 
-#[test]
-fn mv_in_by_id_renames_the_document() {
+fn mv_in_by_id_renames_the_document(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     let ino = std::fs::metadata(m.path("by-id/doc2")).unwrap().ino();
     m.sh("mv \"$MNT/by-id/doc2\" \"$MNT/by-id/two\"")
         .assert_ok();
@@ -441,10 +432,9 @@ fn mv_in_by_id_renames_the_document() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn mv_onto_an_existing_document_takes_its_position() {
+fn mv_onto_an_existing_document_takes_its_position(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(6);
+    let m = Mount::at(place, 6, &[]);
     m.sh("mv \"$MNT/by-id/doc1\" \"$MNT/by-id/doc4\"")
         .assert_ok();
     // doc1's text now lives at doc4's position under the id doc4; position 1 is gone.
@@ -455,10 +445,9 @@ fn mv_onto_an_existing_document_takes_its_position() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn rm_deletes_and_later_positions_shift_down() {
+fn rm_deletes_and_later_positions_shift_down(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(10);
+    let m = Mount::at(place, 10, &[]);
     // rm works through its arguments in order: after /0 goes, "5" names what was /6.
     m.sh("rm \"$MNT/0\" \"$MNT/5\"").assert_ok();
     let want = without(expected_docs(10), &["doc0", "doc6"]);
@@ -473,264 +462,6 @@ fn rm_deletes_and_later_positions_shift_down() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-// ---- editing in place ------------------------------------------------------------------------
-
-#[test]
-fn sed_i_on_one_document_keeps_its_position() {
-    require_fuse!();
-    let m = Mount::with_docs(5);
-    m.sh("sed -i s/document/DOC/ \"$MNT/3\"").assert_ok();
-    m.sh("sed -i s/document/Doc/ \"$MNT/by-id/doc1\"")
-        .assert_ok();
-    let want = with_doc(
-        with_doc(
-            expected_docs(5),
-            3,
-            "{\"id\":\"doc3\",\"text\":\"text of DOC 3\"}",
-        ),
-        1,
-        "{\"id\":\"doc1\",\"text\":\"text of Doc 1\"}",
-    );
-    m.assert_shows(&want);
-    assert_eq!(m.unmount_and_read(), want);
-}
-
-#[test]
-fn sed_i_on_many_documents_at_once() {
-    require_fuse!();
-    let m = Mount::with_docs(12);
-    m.sh("sed -i 's/text of/TEXT OF/' \"$MNT\"/by-id/*")
-        .assert_ok();
-    let want: Vec<(String, String)> = expected_docs(12)
-        .into_iter()
-        .map(|(id, j)| (id, j.replace("text of", "TEXT OF")))
-        .collect();
-    m.assert_shows(&want);
-    // And on the positional names, also all at once.
-    m.sh("sed -i 's/TEXT OF/again/' \"$MNT\"/[0-9]*")
-        .assert_ok();
-    let want: Vec<(String, String)> = want
-        .into_iter()
-        .map(|(id, j)| (id, j.replace("TEXT OF", "again")))
-        .collect();
-    m.assert_shows(&want);
-    assert_eq!(m.unmount_and_read(), want);
-}
-
-#[test]
-fn jq_into_a_temporary_then_mv_with_bash_and_dash() {
-    require_fuse!();
-    let m = Mount::with_docs(5);
-    m.bash("jq '.x=1' \"$MNT/3\" > \"$MNT/tmp\" && mv \"$MNT/tmp\" \"$MNT/3\"")
-        .assert_ok();
-    m.sh("jq '.y=2' \"$MNT/by-id/doc1\" > \"$MNT/tmp.$$\" && mv \"$MNT/tmp.$$\" \"$MNT/1\"")
-        .assert_ok();
-    m.sh("jq '.z=3' \"$MNT/by-id/doc4\" > \"$MNT/by-id/doc4.new\" && mv \"$MNT/by-id/doc4.new\" \"$MNT/by-id/doc4\"")
-        .assert_ok();
-    let want = with_doc(
-        with_doc(
-            with_doc(expected_docs(5), 3, &jq_outside(".x=1", &doc_json(3))),
-            1,
-            &jq_outside(".y=2", &doc_json(1)),
-        ),
-        4,
-        &jq_outside(".z=3", &doc_json(4)),
-    );
-    m.assert_shows(&want);
-    assert_eq!(m.unmount_and_read(), want);
-}
-
-#[test]
-fn vim_ex_mode_with_default_settings_edits_in_place() {
-    require_fuse!();
-    let m = Mount::with_docs(5);
-    // No vimrc (empty HOME): vim's defaults — swap file next to the file, writebackup,
-    // backupcopy=auto (copy, as documents have 2 links), fsync on write.
-    m.bash("vim -E -s -c ':%s/document/VIM/' -c ':wq' \"$MNT/3\" < /dev/null")
-        .assert_ok();
-    m.bash("vim -E -s -c ':%s/document/vim/' -c ':wq' \"$MNT/by-id/doc1\" < /dev/null")
-        .assert_ok();
-    // vim ends the last line with a newline (fixendofline).
-    let want = with_doc(
-        with_doc(
-            expected_docs(5),
-            3,
-            "{\"id\":\"doc3\",\"text\":\"text of VIM 3\"}\n",
-        ),
-        1,
-        "{\"id\":\"doc1\",\"text\":\"text of vim 1\"}\n",
-    );
-    m.assert_shows(&want);
-    let home = std::fs::read_dir(m.home()).unwrap().count();
-    assert_eq!(home, 0, "nothing fell back to $HOME");
-    assert_eq!(m.unmount_and_read(), want);
-}
-
-/// A tmux server on its own socket running one program, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(m: &Mount, command: &str) -> Tmux {
-        let socket = format!("damfs-test-{}-{}", std::process::id(), rand_suffix());
-        let t = Tmux { socket };
-        let r = run(Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "120",
-            ])
-            .args(["-y", "30", command])
-            .current_dir(m.dir.path())
-            .env("HOME", m.home())
-            .env("TERM", "xterm")
-            .env("MNT", &m.mnt));
-        r.assert_ok();
-        t
-    }
-
-    fn screen(&self) -> String {
-        run(Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p"])).stdout
-    }
-
-    #[track_caller]
-    fn wait_screen(&self, text: &str) {
-        let ok = wait_for(Duration::from_secs(10), || self.screen().contains(text));
-        assert!(ok, "waiting for {text:?} on screen:\n{}", self.screen());
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        run(Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys"])
-            .args(keys))
-        .assert_ok();
-    }
-
-    fn literal(&self, text: &str) {
-        run(Command::new("tmux").args(["-L", &self.socket, "send-keys", "-l", text])).assert_ok();
-    }
-
-    #[track_caller]
-    fn wait_exit(&self) {
-        let ok = wait_for(Duration::from_secs(10), || {
-            run(Command::new("tmux").args(["-L", &self.socket, "has-session"])).code != 0
-        });
-        assert!(ok, "the program did not exit:\n{}", self.screen());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-#[test]
-fn vim_interactive_with_default_settings_edits_in_place() {
-    require_fuse!();
-    let m = Mount::with_docs(5);
-    for (name, word) in [("2", "TWO"), ("by-id/doc4", "FOUR")] {
-        let t = Tmux::start(&m, &format!("vim \"$MNT/{name}\""));
-        t.wait_screen("text of document");
-        // While vim edits, its swap file lives next to the document, as a temporary.
-        let dir = if name.contains('/') { "by-id" } else { "" };
-        let swap = format!(".{}.swp", name.rsplit('/').next().unwrap());
-        assert!(m.names(dir).contains(&swap), "{:?}", m.names(dir));
-        t.literal(&format!(":%s/document/{word}/"));
-        t.keys(&["Enter"]);
-        t.literal(":wq");
-        t.keys(&["Enter"]);
-        t.wait_exit();
-    }
-    let want = with_doc(
-        with_doc(
-            expected_docs(5),
-            2,
-            "{\"id\":\"doc2\",\"text\":\"text of TWO 2\"}\n",
-        ),
-        4,
-        "{\"id\":\"doc4\",\"text\":\"text of FOUR 4\"}\n",
-    );
-    m.assert_shows(&want);
-    assert_eq!(m.unmount_and_read(), want);
-}
-
-#[test]
-fn nano_edits_in_place() {
-    require_fuse!();
-    let m = Mount::with_docs(5);
-    for (name, word) in [("3", "nano"), ("by-id/doc0", "NANO")] {
-        let t = Tmux::start(&m, &format!("nano \"$MNT/{name}\""));
-        t.wait_screen("text of document");
-        t.keys(&["C-\\"]);
-        t.wait_screen("Search (to replace)");
-        t.literal("document");
-        t.keys(&["Enter"]);
-        t.wait_screen("Replace with");
-        t.literal(word);
-        t.keys(&["Enter"]);
-        t.wait_screen("Replace this instance?");
-        t.literal("a");
-        t.wait_screen("Replaced 1 occurrence");
-        t.keys(&["C-s"]);
-        t.wait_screen("Wrote 1 line");
-        t.keys(&["C-x"]);
-        t.wait_exit();
-    }
-    // nano ends the file with a newline.
-    let want = with_doc(
-        with_doc(
-            expected_docs(5),
-            3,
-            "{\"id\":\"doc3\",\"text\":\"text of nano 3\"}\n",
-        ),
-        0,
-        "{\"id\":\"doc0\",\"text\":\"text of NANO 0\"}\n",
-    );
-    m.assert_shows(&want);
-    assert_eq!(m.unmount_and_read(), want);
-}
-
-#[test]
-fn nanos_write_pattern_open_trunc_write_lines_fsync_close() {
-    require_fuse!();
-    let m = Mount::with_docs(3);
-    // nano's write_file(): open(O_WRONLY|O_CREAT|O_TRUNC), one write per line, fsync, close.
-    let lines: [&[u8]; 3] = [b"{\n", b"  \"text\": \"saved by nano\"\n", b"}\n"];
-    sys::write_chunks(
-        &m.path("1"),
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        &lines,
-        true,
-    )
-    .expect("nano's save succeeds");
-    let want = with_doc(
-        expected_docs(3),
-        1,
-        "{\"id\":\"doc1\",\n  \"text\": \"saved by nano\"\n}\n",
-    );
-    m.assert_shows(&want);
-    // The fsync saved the store: nothing dirty is left in the pool.
-    assert_eq!(m.stats()["pool_dirty"], 0);
-    assert_eq!(m.unmount_and_read(), want);
-}
-
 // ---- durability ------------------------------------------------------------------------------
 
 /// Kills the daemon with SIGKILL, detaches the dead mount, mounts again.
@@ -742,10 +473,9 @@ fn crash_and_remount(m: &Mount) {
     m.mount(&[]).assert_ok();
 }
 
-#[test]
-fn sync_and_save_make_an_edit_durable() {
+fn sync_and_save_make_an_edit_durable(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     m.sh("printf '{\"text\":\"saved\"}' > \"$MNT/2\" && sync && echo 1 > \"$MNT/.save\"")
         .assert_ok();
     let want = with_doc(expected_docs(4), 2, "{\"id\":\"doc2\",\"text\":\"saved\"}");
@@ -754,10 +484,9 @@ fn sync_and_save_make_an_edit_durable() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn python_fsync_makes_an_edit_durable() {
+fn python_fsync_makes_an_edit_durable(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(4);
+    let m = Mount::at(place, 4, &[]);
     m.sh("printf '{\"text\":\"fsynced\"}' > \"$MNT/by-id/doc1\"")
         .assert_ok();
     m.sh("printf '{\"text\":\"new\"}' > \"$MNT/by-id/fresh\"")
@@ -781,10 +510,9 @@ fn python_fsync_makes_an_edit_durable() {
 
 // ---- more ways users write documents -----------------------------------------------------------
 
-#[test]
-fn a_large_document_round_trips_through_cp_cat_and_sed() {
+fn a_large_document_round_trips_through_cp_cat_and_sed(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     // 1.4 MB: many pages, reads and writes split across many FUSE requests.
     let text: String = (0..200_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
@@ -805,10 +533,9 @@ fn a_large_document_round_trips_through_cp_cat_and_sed() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn dd_conv_notrunc_patches_bytes_inside_a_document() {
+fn dd_conv_notrunc_patches_bytes_inside_a_document(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     // Offset 21 is the first letter of the text: `{"id":"doc1","text":"text of ...`.
     m.sh("printf T | dd of=\"$MNT/1\" bs=1 seek=21 conv=notrunc status=none")
         .assert_ok();
@@ -821,10 +548,9 @@ fn dd_conv_notrunc_patches_bytes_inside_a_document() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn python_r_plus_reads_rewrites_and_truncates_in_place() {
+fn python_r_plus_reads_rewrites_and_truncates_in_place(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     let py = "import sys\n\
               with open(sys.argv[1], 'r+') as f:\n    s = f.read()\n    f.seek(0)\n    \
               f.write(s.replace('text of document', 'short'))\n    f.truncate()\n";
@@ -842,10 +568,9 @@ fn python_r_plus_reads_rewrites_and_truncates_in_place() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn touch_then_write_makes_a_new_document() {
+fn touch_then_write_makes_a_new_document(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(2);
+    let m = Mount::at(place, 2, &[]);
     m.sh("touch \"$MNT/by-id/later\"").assert_ok();
     // Empty: not a document yet, just a file.
     assert_eq!(m.stats()["length"], 2);
@@ -860,10 +585,9 @@ fn touch_then_write_makes_a_new_document() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn ids_with_spaces_and_unicode_are_file_names_and_sizes_count_bytes() {
+fn ids_with_spaces_and_unicode_are_file_names_and_sizes_count_bytes(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(1);
+    let m = Mount::at(place, 1, &[]);
     std::fs::write(m.dir.path().join("u.json"), "{\"text\":\"héllo ✓\"}").unwrap();
     m.sh("cp u.json \"$MNT/by-id/my doc ✓\"").assert_ok();
     let json = "{\"id\":\"my doc ✓\",\"text\":\"héllo ✓\"}";
@@ -880,10 +604,9 @@ fn ids_with_spaces_and_unicode_are_file_names_and_sizes_count_bytes() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn mv_of_a_positional_name_into_by_id_renames_the_document_in_place() {
+fn mv_of_a_positional_name_into_by_id_renames_the_document_in_place(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     m.sh("mv \"$MNT/3\" \"$MNT/by-id/three\"").assert_ok();
     let mut want = expected_docs(5);
     want[3] = (
@@ -894,10 +617,9 @@ fn mv_of_a_positional_name_into_by_id_renames_the_document_in_place() {
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn mv_from_by_id_onto_a_positional_name_replaces_it_and_later_positions_shift() {
+fn mv_from_by_id_onto_a_positional_name_replaces_it_and_later_positions_shift(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(5);
+    let m = Mount::at(place, 5, &[]);
     // doc1 onto /3 (doc3): doc1's text takes position 3 under the id doc3, position 1 goes,
     // so /3 now names doc4 and /4 no longer exists.
     m.sh("mv \"$MNT/by-id/doc1\" \"$MNT/3\"").assert_ok();
@@ -912,10 +634,9 @@ fn mv_from_by_id_onto_a_positional_name_replaces_it_and_later_positions_shift() 
     assert_eq!(m.unmount_and_read(), want);
 }
 
-#[test]
-fn thousands_of_documents_list_completely_and_rm_all_empties_the_store() {
+fn thousands_of_documents_list_completely_and_rm_all_empties_the_store(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3000);
+    let m = Mount::at(place, 3000, &[]);
     assert_eq!(m.sh("ls \"$MNT/by-id\" | wc -l").stdout.trim(), "3000");
     assert_eq!(m.sh("ls \"$MNT\" | wc -l").stdout.trim(), "3001");
     let bad = m
@@ -931,10 +652,9 @@ fn thousands_of_documents_list_completely_and_rm_all_empties_the_store() {
     assert_eq!(m.unmount_and_read(), vec![]);
 }
 
-#[test]
-fn a_new_document_whose_id_looks_like_a_tool_temporary_is_not_silently_lost() {
+fn a_new_document_whose_id_looks_like_a_tool_temporary_is_not_silently_lost(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(1);
+    let m = Mount::at(place, 1, &[]);
     // Valid ids (README, "What damfs is"), created the way the README says new documents are made: a file in
     // /by-id/ closed with valid JSON whose id is absent or equal to the name. Either the
     // document is added, or the user is told (the command fails) — never a file that looks
@@ -957,10 +677,9 @@ fn a_new_document_whose_id_looks_like_a_tool_temporary_is_not_silently_lost() {
     }
 }
 
-#[test]
-fn a_reader_keeps_reading_a_document_removed_while_open() {
+fn a_reader_keeps_reading_a_document_removed_while_open(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     let r = m.bash("exec 3< \"$MNT/2\"; rm \"$MNT/2\"; cat <&3");
     r.assert_ok();
     assert_eq!(
@@ -969,3 +688,35 @@ fn a_reader_keeps_reading_a_document_removed_while_open() {
         "unlinked-but-open files stay readable on Linux"
     );
 }
+
+both_backends!(
+    ls_shows_positions_by_id_and_the_control_files,
+    ls_l_shows_exact_sizes_and_two_links_per_document,
+    find_lists_every_document_under_both_names,
+    stat_shows_one_inode_two_links_and_the_exact_size,
+    wc_and_du_count_the_document_bytes,
+    cat_head_and_less_show_the_json,
+    grep_r_finds_documents_by_content,
+    jq_reads_a_field,
+    echo_redirect_replaces_and_the_id_is_added,
+    printf_into_by_id_replaces,
+    python_open_w_and_json_dump_replace_and_get_the_id,
+    append_redirect_fails_at_close_and_changes_nothing,
+    cp_into_by_id_adds_a_document_at_the_end,
+    cp_out_copies_the_exact_bytes,
+    mv_in_by_id_renames_the_document,
+    mv_onto_an_existing_document_takes_its_position,
+    rm_deletes_and_later_positions_shift_down,
+    sync_and_save_make_an_edit_durable,
+    python_fsync_makes_an_edit_durable,
+    a_large_document_round_trips_through_cp_cat_and_sed,
+    dd_conv_notrunc_patches_bytes_inside_a_document,
+    python_r_plus_reads_rewrites_and_truncates_in_place,
+    touch_then_write_makes_a_new_document,
+    ids_with_spaces_and_unicode_are_file_names_and_sizes_count_bytes,
+    mv_of_a_positional_name_into_by_id_renames_the_document_in_place,
+    mv_from_by_id_onto_a_positional_name_replaces_it_and_later_positions_shift,
+    thousands_of_documents_list_completely_and_rm_all_empties_the_store,
+    a_new_document_whose_id_looks_like_a_tool_temporary_is_not_silently_lost,
+    a_reader_keeps_reading_a_document_removed_while_open,
+);

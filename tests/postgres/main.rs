@@ -9,5 +9,4 @@ mod cli_backends;
 mod engines;
 mod errors;
 mod harness;
-mod mount_backends;
 mod store_backends;

@@ -5,16 +5,21 @@
 //! users). The daemon logs to `store.damfs.log` beside the store (the default), which is
 //! printed when a test panics. Dropping a `Mount` unmounts it (`damfs unmount`, falling
 //! back to `umount -l`).
+//!
+//! [`Mount::at`] mounts a store at a [`Place`] (a memmap directory or a PostgreSQL database),
+//! so one mount test runs on both backends with `both_backends!`; [`Mount::contents`] reads
+//! the store back on either.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::fuse::is_mount_root;
+use super::place::{fill, Place};
 use super::process::wait_for;
 use super::run::{damfs, run, Run, BIN};
-use super::store::{make_store, read_store, scratch};
+use super::store::{make_store, read_only, scratch, snapshot};
 
 /// The fixed files of a mount's root directory (besides positions and `by-id`).
 pub const ROOT_FILES: [&str; 7] = [
@@ -30,8 +35,12 @@ pub const ROOT_FILES: [&str; 7] = [
 /// A mounted store in a scratch directory.
 pub struct Mount {
     pub dir: tempfile::TempDir,
+    /// The STORE argument: a directory or a postgresql:// URL.
     pub store: PathBuf,
     pub mnt: PathBuf,
+    /// The `--log-file` every background mount gets, when the store is not in `dir` (a URL,
+    /// or a place's directory): the log is then still `store.damfs.log` in `dir`.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Mount {
@@ -57,18 +66,65 @@ impl Mount {
         if n > 0 {
             make_store(&store, n);
         }
-        Mount { dir, store, mnt }
+        Mount {
+            dir,
+            store,
+            mnt,
+            log_file: None,
+        }
+    }
+
+    /// The store at `place` (either backend) with `n` test documents put in first (as
+    /// `with_docs` has them), mounted in the background with `args`.
+    pub fn at(place: &Place, n: usize, args: &[&str]) -> Mount {
+        let m = Mount::unmounted_at(place, n);
+        m.mount(args).assert_ok();
+        m
+    }
+
+    /// The store at `place` with `n` test documents (none: the store is not made), and an
+    /// empty mountpoint in a scratch directory of its own, not mounted yet.
+    pub fn unmounted_at(place: &Place, n: usize) -> Mount {
+        if n > 0 {
+            fill(place, n);
+        }
+        Mount::unmounted_of(place.store.clone())
+    }
+
+    /// A scratch directory with an empty mountpoint for `store`, which lives elsewhere.
+    fn unmounted_of(store: PathBuf) -> Mount {
+        let dir = scratch();
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("creating the mountpoint");
+        let log_file = Some(dir.path().join("store.damfs.log"));
+        Mount {
+            dir,
+            store,
+            mnt,
+            log_file,
+        }
+    }
+
+    /// Whether the store is a PostgreSQL database (its STORE argument a URL).
+    pub fn is_postgres(&self) -> bool {
+        self.store.to_string_lossy().starts_with("postgresql://")
+    }
+
+    /// (id, JSON) of every document, as a fresh read-only handle of the store sees them now
+    /// (either backend; the mount stays as it is).
+    pub fn contents(&self) -> Vec<(String, String)> {
+        contents_of(&self.store)
     }
 
     /// Runs `damfs mount STORE MNT ARGS...` in the scratch directory (returns once the mount
     /// is live, or failed).
     pub fn mount(&self, args: &[&str]) -> Run {
-        run(Command::new(BIN)
-            .arg("mount")
-            .arg(&self.store)
-            .arg(&self.mnt)
-            .args(args)
-            .current_dir(self.dir.path()))
+        let mut cmd = Command::new(BIN);
+        cmd.arg("mount").arg(&self.store).arg(&self.mnt);
+        if let Some(log) = &self.log_file {
+            cmd.arg("--log-file").arg(log);
+        }
+        run(cmd.args(args).current_dir(self.dir.path()))
     }
 
     /// Starts `damfs mount --foreground STORE MNT ARGS...` as a child and waits until the
@@ -134,7 +190,7 @@ impl Mount {
         if self.is_mounted() {
             self.unmount();
         }
-        read_store(&self.store)
+        self.contents()
     }
 
     /// A log file in the scratch directory (the daemon's default log is `store.damfs.log`).
@@ -248,16 +304,17 @@ impl Mount {
     /// A mount of `store` (a directory or a URL) in a scratch directory of its own, logging
     /// to `store.damfs.log` there (a URL has no directory beside it for the default log).
     pub fn of_store(store: PathBuf, args: &[&str]) -> Mount {
-        let dir = scratch();
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).expect("creating the mountpoint");
-        let m = Mount { dir, store, mnt };
-        let log = m.dir.path().join("store.damfs.log");
-        let mut all = vec!["--log-file", log.to_str().expect("UTF-8 path")];
-        all.extend_from_slice(args);
-        m.mount(&all).assert_ok();
+        let m = Mount::unmounted_of(store);
+        m.mount(args).assert_ok();
         m
     }
+}
+
+/// (id, JSON) of every document of `store` (a directory or a URL), as a fresh read-only
+/// handle sees them now.
+pub fn contents_of(store: &Path) -> Vec<(String, String)> {
+    let store = damfs::Store::open_with(store, read_only()).expect("opening the store read-only");
+    snapshot(&store)
 }
 
 impl Drop for Mount {

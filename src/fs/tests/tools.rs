@@ -74,6 +74,35 @@ fn rename_of_invalid_temporary_onto_document_is_refused() {
 }
 
 #[test]
+fn rename_of_a_finished_invalid_temporary_onto_a_new_id_is_refused() {
+    let f = fixture(1);
+    // rsync: writes `.new.XXXXXX`, closes it, renames it onto `new`.
+    let (e, t) =
+        f.fs.create(BY_ID_INO, os(".new.Ab12Cd"), 0o600, CREATE_EXCL)
+            .unwrap();
+    f.fs.write(e.attr.ino, t.fh, 0, b"not json").unwrap();
+    f.fs.flush(e.attr.ino, t.fh).unwrap();
+    f.fs.release(e.attr.ino, t.fh);
+    let r =
+        f.fs.rename(BY_ID_INO, os(".new.Ab12Cd"), BY_ID_INO, os("new"), 0);
+    assert_eq!(r.unwrap_err().errno, libc::EINVAL);
+    assert_eq!(f.ids(), ["id_0"]);
+    assert!(f.names(BY_ID_INO).contains(&".new.Ab12Cd".to_string()));
+    assert!(!f.names(BY_ID_INO).contains(&"new".to_string()));
+    // Still open, it is a document in the making: the rename works, its close judges it.
+    let (e, t) =
+        f.fs.create(BY_ID_INO, os(".late.Ab12Cd"), 0o600, CREATE_EXCL)
+            .unwrap();
+    f.fs.write(e.attr.ino, t.fh, 0, b"{\"text\":").unwrap();
+    f.fs.rename(BY_ID_INO, os(".late.Ab12Cd"), BY_ID_INO, os("late"), 0)
+        .unwrap();
+    f.fs.write(e.attr.ino, t.fh, 8, b"\"done\"}").unwrap();
+    f.fs.flush(e.attr.ino, t.fh).unwrap();
+    f.fs.release(e.attr.ino, t.fh);
+    assert_eq!(f.ids(), ["id_0", "late"]);
+}
+
+#[test]
 fn vim_backup_copy_write_then_fsync() {
     let f = fixture(2);
     // swap file, backup copy `0~` in the same directory, then overwrite in place.
