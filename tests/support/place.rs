@@ -1,7 +1,8 @@
 //! Running one scenario against both backends: a [`Place`] is where a store lives (a fresh
 //! directory, or a fresh PostgreSQL database), and `both_backends!(scenario, ...)` makes a
 //! test per scenario per backend (`memmap::scenario`, `postgres::scenario`). The PostgreSQL
-//! ones skip with a message where the server binaries are missing.
+//! ones skip with a message where the server binaries are missing (and fail under
+//! `DAMFS_REQUIRE_POSTGRES`, as in CI).
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use damfs::Store;
 
 use super::mount::Mount;
 use super::postgres;
-use super::store::{doc_json, read_only, scratch, writable};
+use super::store::{assert_same, doc_json, file_sizes, read_only, scratch, snapshot, writable};
 
 /// Where a test's store lives.
 pub struct Place {
@@ -55,6 +56,41 @@ impl Place {
         }
     }
 
+    /// Another fresh place on the same backend (a different store).
+    pub fn another(&self) -> Place {
+        let other = if self.postgres {
+            Place::postgres()
+        } else {
+            Place::memmap()
+        };
+        other.expect("the backend was there a moment ago")
+    }
+
+    /// The table name of a PostgreSQL place (`damfs`, as `Place::postgres` makes it).
+    const TABLE: &'static str = "damfs";
+
+    /// Runs `sql` on a PostgreSQL place's database with `psql`; `{t}` names the store's
+    /// table. Its output, trimmed.
+    pub fn psql(&self, sql: &str) -> String {
+        let db = self.db.as_deref().expect("a PostgreSQL place");
+        let server = postgres::shared().expect("the shared server");
+        server.psql(db, &sql.replace("{t}", Self::TABLE))
+    }
+
+    /// What the store has written so far, to show that a call wrote nothing: the sizes of the
+    /// memmap store's index and body files, or the PostgreSQL store's change feed version
+    /// (every write bumps it) and its rows' transaction ids (a rewritten row gets a new one).
+    pub fn written(&self) -> String {
+        if self.postgres {
+            self.psql(
+                "SELECT (SELECT version FROM {t}_head), \
+                 (SELECT string_agg(xmin::text, ',' ORDER BY rank) FROM {t})",
+            )
+        } else {
+            format!("{:?}", file_sizes(&self.store))
+        }
+    }
+
     /// The STORE argument as a string (for the command line).
     pub fn arg(&self) -> String {
         self.store.to_string_lossy().into_owned()
@@ -82,6 +118,25 @@ impl Place {
     }
 }
 
+/// Closes the handle (which saves) and opens the store again: the reopened store must show
+/// exactly what the handle showed. Returns the new handle (same pool size).
+#[track_caller]
+pub fn reopen(place: &Place, store: Store) -> Store {
+    let before = snapshot(&store);
+    let pool = store.stats().pool_size;
+    drop(store);
+    let again = place.open(pool);
+    assert_same(&snapshot(&again), &before, "reopen differs from memory");
+    again
+}
+
+/// Opens a fresh handle (while others are still open) and checks it shows `expected`.
+#[track_caller]
+pub fn assert_reopens_as(place: &Place, expected: &[(String, String)]) {
+    let again = place.open(1000);
+    assert_same(&snapshot(&again), expected, "a fresh handle differs");
+}
+
 /// Makes `memmap::NAME` and `postgres::NAME` tests that run `NAME(&Place)`.
 #[macro_export]
 macro_rules! both_backends {
@@ -100,7 +155,7 @@ macro_rules! both_backends {
                 #[test]
                 fn $name() {
                     let Some(place) = $crate::support::place::Place::postgres() else {
-                        eprintln!("skipping: PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin)");
+                        $crate::support::postgres::skip_without_server();
                         return;
                     };
                     super::$name(&place);

@@ -113,8 +113,10 @@ pub fn read_store(path: &Path) -> Vec<(String, String)> {
     snapshot(&dam)
 }
 
-pub fn texts(dam: &DocumentArrayMemmap) -> Vec<String> {
-    dam.iter()
+/// The `text` field of every document, in order ("" where there is none).
+pub fn texts(store: &impl Documents) -> Vec<String> {
+    store
+        .each_doc()
         .map(|d| d.unwrap().text().unwrap_or_default())
         .collect()
 }
