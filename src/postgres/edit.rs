@@ -72,6 +72,7 @@ impl PgStore {
             self.order
                 .insert(first + i as i64, d.id(), d.json().len() as u32);
         }
+        self.catch_up_after_write();
         // The last documents end in the pool, as if each had been appended in turn.
         let cap = self.pool.capacity();
         for d in docs
@@ -169,6 +170,7 @@ impl PgStore {
         })?;
         self.order.set_row(rank, doc.id(), doc.json().len() as u32);
         self.pool.remove(from);
+        self.catch_up_after_write();
         self.pool_put(doc, false)
     }
 
@@ -206,6 +208,7 @@ impl PgStore {
         self.order.set_len(dst, doc.json().len() as u32);
         self.pool.remove(from);
         self.pool.remove(onto);
+        self.catch_up_after_write();
         Ok(())
     }
 
@@ -229,14 +232,18 @@ impl PgStore {
             head.touch(ranks.clone());
             Ok(ranks)
         })?;
+        // By id as well: an unsaved change kept after another handle deleted its row has no
+        // row to delete, only its place in this order.
         let positions: Vec<usize> = ranks
             .iter()
             .filter_map(|&r| self.order.position_of_rank(r))
+            .chain(ids.iter().filter_map(|id| self.order.find(id)))
             .collect();
         self.order.remove_positions(&positions);
         for id in &ids {
             self.pool.remove(id.as_str());
         }
+        self.catch_up_after_write();
         Ok(())
     }
 

@@ -201,10 +201,15 @@ impl PgStore {
                 rows,
             } => {
                 let any = !ranges.is_empty();
+                // This handle's unsaved changes to rows another handle deleted or renamed.
+                let mut orphans: Vec<String> = Vec::new();
                 for (lo, hi) in ranges {
                     let gone: Vec<usize> = self.order.ranks_in(lo, hi).collect();
                     for &p in &gone {
                         if let Some(id) = self.order.id_at(p) {
+                            if self.pool.peek(id).is_some_and(|e| e.dirty) {
+                                orphans.push(id.to_owned());
+                            }
                             self.pool.forget_clean(id);
                         }
                     }
@@ -220,6 +225,7 @@ impl PgStore {
                     self.pool.forget_clean(id.as_str());
                     self.order.insert(rank, &id, len);
                 }
+                self.keep_orphans(orphans);
                 self.version = version;
                 self.own_versions.retain(|&v| v > version);
                 self.readahead.borrow_mut().clear();
@@ -228,6 +234,45 @@ impl PgStore {
                 }
                 Ok(any)
             }
+        }
+    }
+}
+
+/// Ranks from here on are a handle's own, for unsaved changes whose rows another handle
+/// deleted: above any rank a table will hand out, so they stay at the end.
+const ORPHAN_RANKS: i64 = 1 << 62;
+
+impl PgStore {
+    /// Keeps this handle's unsaved changes whose rows another handle deleted (or renamed
+    /// away) at the end of the order, as the memmap store does: they are still shown, and
+    /// the next save writes them as new documents at the end (`write_docs`).
+    fn keep_orphans(&mut self, orphans: Vec<String>) {
+        for id in orphans {
+            if self.order.find(&id).is_some() {
+                continue;
+            }
+            let Some(len) = self.pool.peek(id.as_str()).map(|e| e.doc.json().len()) else {
+                continue;
+            };
+            let last = self.order.len().checked_sub(1);
+            let rank = last
+                .and_then(|p| self.order.rank_at(p))
+                .map_or(ORPHAN_RANKS, |r| (r + 1).max(ORPHAN_RANKS));
+            self.order.insert(rank, &id, len as u32);
+        }
+    }
+
+    /// After a write of this handle that followed other handles' writes (its version was
+    /// not the next one), takes theirs in too: a writer sees the others' changes when it
+    /// writes, as on the memmap store (which re-reads under its lock). The write itself is
+    /// committed and applied whatever happens here; a failed catch-up is retried by the
+    /// next one.
+    pub(super) fn catch_up_after_write(&mut self) {
+        if self.own_versions.is_empty() {
+            return;
+        }
+        if let Err(e) = self.catch_up() {
+            log::debug!("{}: catching up after a write: {e}", self.shown.display());
         }
     }
 }

@@ -150,8 +150,26 @@ impl PgStore {
                 self.readahead.borrow_mut().clear();
                 Ok(r)
             }
-            Err(TxError::Store(e)) => Err(e),
-            Err(TxError::Db(e)) => Err(self.failed(what, e)),
+            Err(TxError::Store(e)) => {
+                // Refused on what the table holds (an id another handle deleted): take in
+                // what the others did, so this handle sees why.
+                if let Err(c) = self.catch_up() {
+                    log::debug!("{}: catching up after {what}: {c}", self.shown.display());
+                }
+                Err(e)
+            }
+            Err(TxError::Db(e)) => {
+                let e = self.failed(what, e);
+                // A duplicate id another handle added: take it in (as the memmap store,
+                // which finds it under its lock); after a lost connection the next use
+                // re-reads the order anyway.
+                if matches!(e, Error::DuplicateId(_)) {
+                    if let Err(c) = self.catch_up() {
+                        log::debug!("{}: catching up after {what}: {c}", self.shown.display());
+                    }
+                }
+                Err(e)
+            }
         }
     }
 
@@ -235,6 +253,7 @@ impl PgStore {
         for doc in &docs {
             self.pool.mark_clean(doc.id());
         }
+        self.catch_up_after_write();
         Ok(())
     }
 

@@ -18,3 +18,4 @@ mod pool;
 mod regressions;
 mod reliability;
 mod scenarios;
+mod torn_files;

@@ -5,12 +5,16 @@
 //! `DAMFS_REQUIRE_POSTGRES`, as in CI).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use damfs::Store;
 
 use super::mount::Mount;
 use super::postgres;
-use super::store::{assert_same, doc_json, file_sizes, read_only, scratch, snapshot, writable};
+use super::store::{
+    assert_same, doc_json, file_sizes, numbered_docs, read_only, scratch, snapshot, writable,
+};
 
 /// Where a test's store lives.
 pub struct Place {
@@ -20,6 +24,8 @@ pub struct Place {
     _dir: Option<tempfile::TempDir>,
     /// The database (PostgreSQL only).
     pub db: Option<String>,
+    /// The store's table (PostgreSQL only).
+    table: String,
 }
 
 impl Place {
@@ -31,6 +37,7 @@ impl Place {
             postgres: false,
             _dir: Some(dir),
             db: None,
+            table: String::new(),
         })
     }
 
@@ -43,6 +50,25 @@ impl Place {
             postgres: true,
             _dir: None,
             db: Some(db),
+            table: "damfs".to_owned(),
+        })
+    }
+
+    /// A fresh table in one database the test binary shares (`None`: PostgreSQL is not
+    /// installed): cheaper than a database each, for property tests' many cases.
+    pub fn postgres_table() -> Option<Place> {
+        static DB: OnceLock<String> = OnceLock::new();
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let server = postgres::shared()?;
+        let db = DB.get_or_init(|| server.fresh_db());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let table = format!("case{n}");
+        Some(Place {
+            store: PathBuf::from(server.url_for(db, &table)),
+            postgres: true,
+            _dir: None,
+            db: Some(db.clone()),
+            table,
         })
     }
 
@@ -53,7 +79,15 @@ impl Place {
             postgres: true,
             _dir: None,
             db: Some(db.to_owned()),
+            table: "damfs".to_owned(),
         }
+    }
+
+    /// A writable handle with `id_<i>` / `text <i>` for i in 0..n (unsaved).
+    pub fn with_docs(&self, n: usize, pool: usize) -> Store {
+        let mut s = self.open(pool);
+        s.extend(numbered_docs(n)).unwrap();
+        s
     }
 
     /// Another fresh place on the same backend (a different store).
@@ -66,15 +100,12 @@ impl Place {
         other.expect("the backend was there a moment ago")
     }
 
-    /// The table name of a PostgreSQL place (`damfs`, as `Place::postgres` makes it).
-    const TABLE: &'static str = "damfs";
-
     /// Runs `sql` on a PostgreSQL place's database with `psql`; `{t}` names the store's
     /// table. Its output, trimmed.
     pub fn psql(&self, sql: &str) -> String {
         let db = self.db.as_deref().expect("a PostgreSQL place");
         let server = postgres::shared().expect("the shared server");
-        server.psql(db, &sql.replace("{t}", Self::TABLE))
+        server.psql(db, &sql.replace("{t}", &self.table))
     }
 
     /// What the store has written so far, to show that a call wrote nothing: the sizes of the
