@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use damfs::Store;
 
@@ -159,6 +160,18 @@ pub fn reopen(place: &Place, store: Store) -> Store {
     let again = place.open(pool);
     assert_same(&snapshot(&again), &before, "reopen differs from memory");
     again
+}
+
+/// Waits (up to 5 s) until `store` reports changes by other handles: at once on the memmap
+/// store, which looks at its files; PostgreSQL's watcher thread hears of them a moment after
+/// they are committed.
+#[track_caller]
+pub fn wait_for_changes(store: &Store) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.changed_on_disk().unwrap() {
+        assert!(Instant::now() < deadline, "no change seen within 5 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Opens a fresh handle (while others are still open) and checks it shows `expected`.
