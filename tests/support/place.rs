@@ -123,6 +123,48 @@ impl Place {
         }
     }
 
+    /// A mark of what the store's texts are now, for [`bytes_written_since`](Self::bytes_written_since).
+    pub fn texts_mark(&self) -> TextsMark {
+        if self.postgres {
+            TextsMark::Rows(
+                self.rows()
+                    .into_iter()
+                    .map(|(id, xmin, _)| (id, xmin))
+                    .collect(),
+            )
+        } else {
+            TextsMark::Body(file_sizes(&self.store).1)
+        }
+    }
+
+    /// The bytes of texts written since `mark`: what the memmap store's body grew by, or the
+    /// lengths of the PostgreSQL rows added or rewritten since (a new transaction id).
+    pub fn bytes_written_since(&self, mark: &TextsMark) -> u64 {
+        match mark {
+            TextsMark::Body(before) => file_sizes(&self.store).1 - before,
+            TextsMark::Rows(before) => self
+                .rows()
+                .into_iter()
+                .filter(|(id, xmin, _)| before.get(id) != Some(xmin))
+                .map(|(_, _, len)| len)
+                .sum(),
+        }
+    }
+
+    /// `(id, xmin, len)` of every row of a PostgreSQL place's table.
+    fn rows(&self) -> Vec<(String, String, u64)> {
+        let out = self.psql("SELECT id, xmin, len FROM {t}");
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut f = l.rsplitn(3, '|');
+                let len = f.next().unwrap().parse().unwrap();
+                let xmin = f.next().unwrap().to_owned();
+                (f.next().unwrap().to_owned(), xmin, len)
+            })
+            .collect()
+    }
+
     /// The STORE argument as a string (for the command line).
     pub fn arg(&self) -> String {
         self.store.to_string_lossy().into_owned()
@@ -148,6 +190,14 @@ impl Place {
             })
             .collect()
     }
+}
+
+/// What a store's texts were at one moment: [`Place::texts_mark`].
+pub enum TextsMark {
+    /// The memmap store's body size.
+    Body(u64),
+    /// PostgreSQL: each row's id and transaction id.
+    Rows(std::collections::HashMap<String, String>),
 }
 
 /// Closes the handle (which saves) and opens the store again: the reopened store must show
