@@ -10,6 +10,8 @@
 //! CI: every third offset (`cargo test --test store damage::`); `DAMFS_CAMPAIGN=full`: every
 //! offset and, for flips, all 8 bits. A sample also goes through `damfs export` (exit 0 only
 //! with the saved documents).
+//!
+//! Memmap only: the store's files, byte by byte (PostgreSQL keeps its own pages).
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
