@@ -22,3 +22,4 @@ mod regressions;
 mod reliability;
 mod scenarios;
 mod torn_files;
+mod two_handles;

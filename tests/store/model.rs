@@ -26,7 +26,7 @@ const TEXTS: [&str; 6] = [
 ];
 
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     Append(usize, usize),
     Extend(Vec<(usize, usize)>),
     /// set(index, doc): same id as the one there (`None`) or the given id
@@ -50,7 +50,7 @@ enum Op {
     Reopen,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let name = 0..NAMES.len();
     let text = 0..TEXTS.len();
     let idx = -10isize..10;
@@ -89,7 +89,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// The errors a call may give, as the model predicts them.
 #[derive(Debug, PartialEq)]
-enum Fail {
+pub(super) enum Fail {
     Range,
     Dup(String),
     Missing(String),
@@ -259,7 +259,7 @@ fn model_apply(m: &mut Model, op: &Op) -> Result<Option<String>, Fail> {
     Ok(None)
 }
 
-fn store_apply(
+pub(super) fn store_apply(
     dam: &mut Option<Store>,
     place: &Place,
     pool: usize,
