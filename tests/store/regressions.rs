@@ -634,6 +634,73 @@ fn found_unsaved_change_to_a_recreated_id_is_not_duplicated(place: &Place) {
     assert_eq!(texts(&a), ["text 1", "A's change"]);
 }
 
+// ---- found on PostgreSQL by the differential test (two_handles.rs) -----------------------
+
+/// A handle whose order still shows a document another handle deleted may append that id:
+/// the store no longer has it (PostgreSQL refused it on the stale order).
+fn found_an_append_refused_on_a_stale_order(place: &Place) {
+    let mut a = place.open(10);
+    let mut b = place.open(10);
+    b.append(doc("k", "first")).unwrap();
+    a.reload().unwrap();
+    a.delete_by_id("k").unwrap();
+    b.append(doc("k", "again")).unwrap();
+    assert_eq!(ids(&b), ["k"]);
+    drop((a, b));
+    assert_eq!(place.contents(), [doc_pair("k", "again")]);
+}
+
+/// Prune takes in the other handles' changes (the memmap store rewrites the store as it is;
+/// PostgreSQL's handle kept its old order).
+fn found_prune_takes_in_other_handles_changes(place: &Place) {
+    let mut a = place.open(10);
+    let mut b = place.open(10);
+    a.append(doc("x", "a's")).unwrap();
+    b.append(doc("y", "b's")).unwrap();
+    a.prune().unwrap();
+    assert_eq!(ids(&a), ["x", "y"]);
+}
+
+/// With a pool of 0 a change is written at once: a document another handle deleted is not
+/// found (PostgreSQL added it back as a new document).
+fn found_a_write_through_to_a_deleted_document_is_not_found(place: &Place) {
+    let mut a = place.open(0);
+    let mut b = place.open(0);
+    a.append(doc("k0", "a")).unwrap();
+    b.append(doc("k1", "b")).unwrap();
+    a.clear().unwrap();
+    assert!(matches!(
+        b.set(0, doc("k0", "b's change")),
+        Err(Error::NotFound(id)) if id == "k0"
+    ));
+    assert!(b.is_empty());
+    drop((a, b));
+    assert!(place.contents().is_empty());
+}
+
+/// An unsaved change follows its document through another handle's rename — even when the
+/// old id was given to a new document meanwhile (PostgreSQL saved it under the old id: as a
+/// new document, or over the new one).
+fn found_an_unsaved_change_follows_a_rename_by_another_handle(place: &Place) {
+    let mut a = place.open(10);
+    a.append(doc("old", "first")).unwrap();
+    a.update_by_id("old", |d| d.set("text", "a's change"))
+        .unwrap()
+        .unwrap();
+    let mut b = place.open(10);
+    b.rename("old", "new").unwrap();
+    b.append(doc("old", "b's new document")).unwrap();
+    a.save().unwrap();
+    drop((a, b));
+    assert_eq!(
+        place.contents(),
+        [
+            doc_pair("new", "a's change"),
+            doc_pair("old", "b's new document")
+        ]
+    );
+}
+
 both_backends!(
     b1_int_delete_after_delete,
     b2_delete_last_then_reopen_and_append,
@@ -658,4 +725,8 @@ both_backends!(
     found_pool_slot_goes_stale_when_eviction_follows_a_prune,
     found_unsaved_change_lost_when_a_write_fails_after_catching_up,
     found_unsaved_change_to_a_recreated_id_is_not_duplicated,
+    found_an_append_refused_on_a_stale_order,
+    found_prune_takes_in_other_handles_changes,
+    found_a_write_through_to_a_deleted_document_is_not_found,
+    found_an_unsaved_change_follows_a_rename_by_another_handle,
 );
