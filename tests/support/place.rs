@@ -27,6 +27,20 @@ pub struct Place {
     pub db: Option<String>,
     /// The store's table (PostgreSQL only).
     table: String,
+    /// The database was made for this place alone: dropped with it (each is ~7.5 MB).
+    owns_db: bool,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let (true, Some(db), Some(server)) = (self.owns_db, &self.db, postgres::shared()) {
+            // FORCE: a watcher thread of a dropped handle may not have hung up yet.
+            server.try_sql(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            );
+        }
+    }
 }
 
 impl Place {
@@ -39,6 +53,7 @@ impl Place {
             _dir: Some(dir),
             db: None,
             table: String::new(),
+            owns_db: false,
         })
     }
 
@@ -52,6 +67,7 @@ impl Place {
             _dir: None,
             db: Some(db),
             table: "damfs".to_owned(),
+            owns_db: true,
         })
     }
 
@@ -70,6 +86,7 @@ impl Place {
             _dir: None,
             db: Some(db.clone()),
             table,
+            owns_db: false,
         })
     }
 
@@ -81,6 +98,7 @@ impl Place {
             _dir: None,
             db: Some(db.to_owned()),
             table: "damfs".to_owned(),
+            owns_db: false,
         }
     }
 

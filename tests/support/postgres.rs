@@ -172,6 +172,20 @@ impl PgServer {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Runs SQL as the superuser in database `db`, saying (not panicking) when it fails: for
+    /// clean-ups, which run in `drop`.
+    pub fn try_sql(&self, db: &str, sql: &str) {
+        let conninfo = format!(
+            "host={} user=postgres dbname={db}",
+            self.socket_dir().display()
+        );
+        let done = postgres::Client::connect(&conninfo, postgres::NoTls)
+            .and_then(|mut client| client.batch_execute(sql));
+        if let Err(e) = done {
+            eprintln!("{sql}: {e}");
+        }
+    }
+
     /// Creates a fresh database; returns its name.
     pub fn fresh_db(&self) -> String {
         let n = self.next_db.fetch_add(1, Ordering::Relaxed);
