@@ -213,6 +213,17 @@ impl Store {
     }
 }
 
+impl PartialEq for Store {
+    /// Two handles are equal when they are on the same store (never across backends).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Store::Memmap(a), Store::Memmap(b)) => a == b,
+            (Store::Postgres(a), Store::Postgres(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl From<DocumentArrayMemmap> for Store {
     fn from(s: DocumentArrayMemmap) -> Self {
         Store::Memmap(s)

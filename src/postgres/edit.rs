@@ -27,17 +27,15 @@ impl PgStore {
         if docs.is_empty() {
             return Ok(());
         }
-        let mut seen = HashSet::with_capacity(docs.len());
-        for d in &docs {
-            if self.contains(d.id()) || !seen.insert(d.id()) {
-                return Err(Error::DuplicateId(d.id().to_owned()));
+        if let Err(e) = self.check_new(&docs) {
+            // This handle's order may be behind: the id may be gone from the table (the
+            // memmap store checks under its lock, after catching up). Catch up, check again.
+            if !matches!(e, Error::DuplicateId(_)) {
+                return Err(e);
             }
-            len_of(d).map_err(|e| match e {
-                TxError::Store(e) => e,
-                TxError::Db(e) => db_error("checking documents", e),
-            })?;
+            self.catch_up()?;
+            self.check_new(&docs)?;
         }
-        drop(seen);
         let table = self.names.docs.clone();
         let first = self.write("appending documents", |tx, head| {
             let first = head.take_ranks(docs.len());
@@ -72,6 +70,7 @@ impl PgStore {
             self.order
                 .insert(first + i as i64, d.id(), d.json().len() as u32);
         }
+        self.catch_up_after_write();
         // The last documents end in the pool, as if each had been appended in turn.
         let cap = self.pool.capacity();
         for d in docs
@@ -83,6 +82,21 @@ impl PgStore {
             .rev()
         {
             self.pool_put(d, false)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every id is new and given once, and every text fits.
+    fn check_new(&self, docs: &[Document]) -> Result<()> {
+        let mut seen = HashSet::with_capacity(docs.len());
+        for d in docs {
+            if self.contains(d.id()) || !seen.insert(d.id()) {
+                return Err(Error::DuplicateId(d.id().to_owned()));
+            }
+            len_of(d).map_err(|e| match e {
+                TxError::Store(e) => e,
+                TxError::Db(e) => db_error("checking documents", e),
+            })?;
         }
         Ok(())
     }
@@ -150,7 +164,14 @@ impl PgStore {
             TxError::Db(e) => db_error("checking a document", e),
         })?;
         if self.contains(doc.id()) {
-            return Err(Error::DuplicateId(doc.id().to_owned()));
+            // Maybe only in this handle's order (another handle deleted it): look again.
+            self.catch_up()?;
+            if self.contains(doc.id()) {
+                return Err(Error::DuplicateId(doc.id().to_owned()));
+            }
+            if !self.contains(from) {
+                return Err(Error::NotFound(from.to_owned()));
+            }
         }
         let table = self.names.docs.clone();
         let rank = self.write("renaming a document", |tx, head| {
@@ -169,6 +190,7 @@ impl PgStore {
         })?;
         self.order.set_row(rank, doc.id(), doc.json().len() as u32);
         self.pool.remove(from);
+        self.catch_up_after_write();
         self.pool_put(doc, false)
     }
 
@@ -206,6 +228,7 @@ impl PgStore {
         self.order.set_len(dst, doc.json().len() as u32);
         self.pool.remove(from);
         self.pool.remove(onto);
+        self.catch_up_after_write();
         Ok(())
     }
 
@@ -229,14 +252,18 @@ impl PgStore {
             head.touch(ranks.clone());
             Ok(ranks)
         })?;
+        // By id as well: an unsaved change kept after another handle deleted its row has no
+        // row to delete, only its place in this order.
         let positions: Vec<usize> = ranks
             .iter()
             .filter_map(|&r| self.order.position_of_rank(r))
+            .chain(ids.iter().filter_map(|id| self.order.find(id)))
             .collect();
         self.order.remove_positions(&positions);
         for id in &ids {
             self.pool.remove(id.as_str());
         }
+        self.catch_up_after_write();
         Ok(())
     }
 
@@ -292,10 +319,13 @@ impl PgStore {
 
     /// Saves, then gives back what PostgreSQL can: the change feed is cut (handles behind it
     /// re-read the whole order) and the tables are vacuumed (where the engine has VACUUM).
+    /// Like the memmap store's prune, which rewrites the store as it is, it takes in the other
+    /// handles' changes first (keeping the pool).
     pub fn prune(&mut self) -> Result<()> {
         self.writable()?;
         self.save()?;
         self.resync_if_lost()?;
+        self.catch_up()?;
         let names = self.names.clone();
         let cut = {
             let mut client = self.client()?;

@@ -201,10 +201,16 @@ impl PgStore {
                 rows,
             } => {
                 let any = !ranges.is_empty();
+                // This handle's unsaved changes to rows another handle changed: (rank, id).
+                let mut orphans: Vec<(i64, String)> = Vec::new();
                 for (lo, hi) in ranges {
                     let gone: Vec<usize> = self.order.ranks_in(lo, hi).collect();
                     for &p in &gone {
-                        if let Some(id) = self.order.id_at(p) {
+                        if let (Some(id), Some(rank)) = (self.order.id_at(p), self.order.rank_at(p))
+                        {
+                            if self.pool.peek(id).is_some_and(|e| e.dirty) {
+                                orphans.push((rank, id.to_owned()));
+                            }
                             self.pool.forget_clean(id);
                         }
                     }
@@ -220,6 +226,7 @@ impl PgStore {
                     self.pool.forget_clean(id.as_str());
                     self.order.insert(rank, &id, len);
                 }
+                self.keep_orphans(orphans);
                 self.version = version;
                 self.own_versions.retain(|&v| v > version);
                 self.readahead.borrow_mut().clear();
@@ -228,6 +235,79 @@ impl PgStore {
                 }
                 Ok(any)
             }
+        }
+    }
+}
+
+/// Ranks from here on are a handle's own, for unsaved changes whose rows another handle
+/// deleted: above any rank a table will hand out, so they stay at the end.
+const ORPHAN_RANKS: i64 = 1 << 62;
+
+impl PgStore {
+    /// What becomes of this handle's unsaved changes to rows another handle changed, as on
+    /// the memmap store (whose pool follows a document's slot): a change to a row renamed
+    /// follows it to its new id; a change to a row deleted stays at the end of the order,
+    /// still shown, and the next save writes it as a new document at the end (`write_docs`).
+    fn keep_orphans(&mut self, orphans: Vec<(i64, String)>) {
+        for (rank, id) in orphans {
+            if self.order.find(&id).is_some() || self.follow_rename(rank, &id) {
+                continue;
+            }
+            let Some(len) = self.pool.peek(id.as_str()).map(|e| e.doc.json().len()) else {
+                continue;
+            };
+            let last = self.order.len().checked_sub(1);
+            let rank = last
+                .and_then(|p| self.order.rank_at(p))
+                .map_or(ORPHAN_RANKS, |r| (r + 1).max(ORPHAN_RANKS));
+            self.order.insert(rank, &id, len as u32);
+        }
+    }
+
+    /// Moves the unsaved change of `id` to the id the row at `rank` has now, if another
+    /// handle renamed it (ranks are never reused) and this handle has no change of that id.
+    fn follow_rename(&mut self, rank: i64, id: &str) -> bool {
+        let Some(new_id) = self
+            .order
+            .position_of_rank(rank)
+            .and_then(|p| self.order.id_at(p))
+            .map(str::to_owned)
+        else {
+            return false;
+        };
+        if self.pool.peek(new_id.as_str()).is_some_and(|e| e.dirty) {
+            return false;
+        }
+        let Some(doc) = self.pool.peek(id).and_then(|e| e.doc.with_id(&new_id).ok()) else {
+            return false;
+        };
+        let Some(entry) = self.pool.remove(id) else {
+            return false;
+        };
+        // A place was just freed, so the put finds room; should it not, the change is kept
+        // under its old id (that place is free again), as a deleted row's change.
+        match self.pool.put(new_id.as_str().into(), doc, true) {
+            Ok(()) => true,
+            Err(_) => {
+                if self.pool.put(id.into(), entry.doc, true).is_err() {
+                    log::error!("{}: no room in the pool for {id:?}", self.shown.display());
+                }
+                false
+            }
+        }
+    }
+
+    /// After a write of this handle that followed other handles' writes (its version was
+    /// not the next one), takes theirs in too: a writer sees the others' changes when it
+    /// writes, as on the memmap store (which re-reads under its lock). The write itself is
+    /// committed and applied whatever happens here; a failed catch-up is retried by the
+    /// next one.
+    pub(super) fn catch_up_after_write(&mut self) {
+        if self.own_versions.is_empty() {
+            return;
+        }
+        if let Err(e) = self.catch_up() {
+            log::debug!("{}: catching up after a write: {e}", self.shown.display());
         }
     }
 }

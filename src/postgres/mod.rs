@@ -245,6 +245,15 @@ impl Drop for PgStore {
     }
 }
 
+impl PartialEq for PgStore {
+    /// Two handles are equal when they are on the same table of the same database (whoever
+    /// they connect as).
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.url, &other.url);
+        (&a.host, a.port, &a.dbname, &a.table) == (&b.host, b.port, &b.dbname, &b.table)
+    }
+}
+
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -42,6 +42,15 @@ impl Head {
     }
 }
 
+/// What a write of texts does with a document whose id is gone from the table.
+#[derive(Clone, Copy)]
+enum Gone {
+    /// Adds it again at the end (a change that waited in the pool: never dropped).
+    AddAtTheEnd,
+    /// Fails with `NotFound`, writing nothing (a change written through at once).
+    NotFound,
+}
+
 /// An error inside a write transaction: the server's, or the store's own.
 pub(super) enum TxError {
     Db(postgres::Error),
@@ -150,8 +159,26 @@ impl PgStore {
                 self.readahead.borrow_mut().clear();
                 Ok(r)
             }
-            Err(TxError::Store(e)) => Err(e),
-            Err(TxError::Db(e)) => Err(self.failed(what, e)),
+            Err(TxError::Store(e)) => {
+                // Refused on what the table holds (an id another handle deleted): take in
+                // what the others did, so this handle sees why.
+                if let Err(c) = self.catch_up() {
+                    log::debug!("{}: catching up after {what}: {c}", self.shown.display());
+                }
+                Err(e)
+            }
+            Err(TxError::Db(e)) => {
+                let e = self.failed(what, e);
+                // A duplicate id another handle added: take it in (as the memmap store,
+                // which finds it under its lock); after a lost connection the next use
+                // re-reads the order anyway.
+                if matches!(e, Error::DuplicateId(_)) {
+                    if let Err(c) = self.catch_up() {
+                        log::debug!("{}: catching up after {what}: {c}", self.shown.display());
+                    }
+                }
+                Err(e)
+            }
         }
     }
 
@@ -159,29 +186,54 @@ impl PgStore {
     /// the table (another handle deleted or renamed it after this one changed it) is added
     /// again at the end: a saved change is never dropped silently (README, "Conflicts").
     pub(super) fn write_docs(&mut self, docs: Vec<Document>) -> Result<()> {
+        self.write_texts(docs, Gone::AddAtTheEnd)
+    }
+
+    /// Writes documents' texts in one transaction, by id; `gone` says what becomes of one
+    /// whose id is no longer in the table.
+    fn write_texts(&mut self, docs: Vec<Document>, gone: Gone) -> Result<()> {
         if docs.is_empty() {
             return Ok(());
         }
         let docs_table = self.names.docs.clone();
-        let (updated, added) = self.write("saving documents", |tx, head| {
-            let ids: Vec<&str> = docs.iter().map(Document::id).collect();
-            let bodies: Vec<&str> = docs.iter().map(Document::json).collect();
-            let lens: Vec<i32> = docs.iter().map(len_of).collect::<Result<_, _>>()?;
-            let rows = tx.query(
-                &format!(
-                    "UPDATE {docs_table} AS t SET body = u.body, len = u.len \
-                     FROM unnest($1::text[], $2::text[], $3::int[]) AS u(id, body, len) \
-                     WHERE t.id = u.id RETURNING t.rank, t.id"
-                ),
-                &[&ids, &bodies, &lens],
-            )?;
-            let mut updated = Vec::with_capacity(rows.len());
-            for r in rows {
-                updated.push((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?));
+        // Where this handle last saw each document: a row renamed by another handle keeps
+        // its rank (ranks are never reused).
+        let rank_of: std::collections::HashMap<&str, i64> = docs
+            .iter()
+            .filter_map(|d| {
+                let p = self.order.find(d.id())?;
+                Some((d.id(), self.order.rank_at(p)?))
+            })
+            .collect();
+        let (updated, renamed, added) = self.write("saving documents", |tx, head| {
+            let all_ids: Vec<&str> = docs.iter().map(Document::id).collect();
+            // The common case in one statement: each row where this handle saw it.
+            let mut updated = update_texts(tx, &docs_table, docs.iter().collect(), Some(&rank_of))?;
+            let left: Vec<&Document> = {
+                let found: std::collections::HashSet<&str> =
+                    updated.iter().map(|(_, id)| id.as_str()).collect();
+                docs.iter().filter(|d| !found.contains(d.id())).collect()
+            };
+            // The rest moved: renamed by another handle (followed, unless the change is
+            // written through as the caller's own), or by id wherever it is now.
+            let (renamed, left) = match gone {
+                Gone::AddAtTheEnd if !left.is_empty() => {
+                    follow_renames(tx, &docs_table, left, &rank_of, &all_ids)?
+                }
+                _ => (Vec::new(), left),
+            };
+            if !left.is_empty() {
+                updated.extend(update_texts(tx, &docs_table, left.clone(), None)?);
             }
             let found: std::collections::HashSet<&str> =
                 updated.iter().map(|(_, id)| id.as_str()).collect();
-            let missing: Vec<&Document> = docs.iter().filter(|d| !found.contains(d.id())).collect();
+            let missing: Vec<&Document> = left
+                .into_iter()
+                .filter(|d| !found.contains(d.id()))
+                .collect();
+            if let (Gone::NotFound, Some(d)) = (gone, missing.first()) {
+                return Err(Error::NotFound(d.id().to_owned()).into());
+            }
             let mut added = Vec::new();
             if !missing.is_empty() {
                 let first = head.take_ranks(missing.len());
@@ -201,8 +253,8 @@ impl PgStore {
                 )?;
                 for (rank, doc) in ranks.iter().zip(&missing) {
                     log::warn!(
-                        "document {:?} was deleted or renamed by another writer after it was \
-                         changed here; the change is saved as a new document at the end",
+                        "document {:?} was deleted by another writer after it was changed \
+                         here; the change is saved as a new document at the end",
                         doc.id()
                     );
                     added.push((*rank, doc.id().to_owned()));
@@ -212,11 +264,17 @@ impl PgStore {
                 updated
                     .iter()
                     .map(|(r, _)| *r)
+                    .chain(renamed.iter().map(|(r, _, _)| *r))
                     .chain(added.iter().map(|(r, _)| *r))
                     .collect(),
             );
-            Ok((updated, added))
+            Ok((updated, renamed, added))
         })?;
+        for (rank, old_id, doc) in &renamed {
+            self.order.set_row(*rank, doc.id(), doc.json().len() as u32);
+            self.pool.remove(old_id.as_str());
+            self.pool.put_clean(doc.id().into(), doc.clone());
+        }
         let len_by_id: std::collections::HashMap<&str, u32> = docs
             .iter()
             .map(|d| (d.id(), d.json().len() as u32))
@@ -235,6 +293,7 @@ impl PgStore {
         for doc in &docs {
             self.pool.mark_clean(doc.id());
         }
+        self.catch_up_after_write();
         Ok(())
     }
 
@@ -243,7 +302,9 @@ impl PgStore {
     pub(super) fn pool_put(&mut self, doc: Document, dirty: bool) -> Result<()> {
         if self.pool.capacity() == 0 {
             if dirty {
-                self.write_docs(vec![doc])?;
+                // Written through as the caller's own change: a document another handle
+                // deleted meanwhile is not found, as on the memmap store.
+                self.write_texts(vec![doc], Gone::NotFound)?;
             }
             return Ok(());
         }
@@ -285,6 +346,97 @@ impl PgStore {
     pub fn has_unsynced_writes(&self) -> bool {
         false
     }
+}
+
+/// Writes texts by id — only where the row is at the rank this handle knew, with `rank_of`
+/// — returning the (rank, id) of each row written.
+fn update_texts(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    docs: Vec<&Document>,
+    rank_of: Option<&std::collections::HashMap<&str, i64>>,
+) -> Result<Vec<(i64, String)>, TxError> {
+    let ids: Vec<&str> = docs.iter().map(|d| d.id()).collect();
+    let bodies: Vec<&str> = docs.iter().map(|d| d.json()).collect();
+    let lens: Vec<i32> = docs.iter().map(|d| len_of(d)).collect::<Result<_, _>>()?;
+    // -1: no rank known (never a row's).
+    let ranks: Vec<i64> = ids
+        .iter()
+        .map(|id| rank_of.and_then(|r| r.get(id).copied()).unwrap_or(-1))
+        .collect();
+    let at_rank = if rank_of.is_some() {
+        "AND t.rank = u.rank"
+    } else {
+        ""
+    };
+    let rows = tx.query(
+        &format!(
+            "UPDATE {table} AS t SET body = u.body, len = u.len \
+             FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS u(id, body, len, rank) \
+             WHERE t.id = u.id {at_rank} RETURNING t.rank, t.id"
+        ),
+        &[&ids, &bodies, &lens, &ranks],
+    )?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?)))
+        .collect::<Result<_, postgres::Error>>()
+        .map_err(TxError::Db)
+}
+
+/// A document written here and renamed by another handle meanwhile: (rank, old id, the
+/// document under its new id).
+type Renamed = (i64, String, Document);
+
+/// Of the documents to write, those whose row another handle renamed (the rank this handle
+/// knew holds another id now, not one written here too) are written under the row's new id,
+/// as the memmap store's pool follows a document's slot — even where the old id was given
+/// to another document since; the others are returned (to write by id).
+fn follow_renames<'d>(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    missing: Vec<&'d Document>,
+    rank_of: &std::collections::HashMap<&str, i64>,
+    writing: &[&str],
+) -> Result<(Vec<Renamed>, Vec<&'d Document>), TxError> {
+    let ranks: Vec<i64> = missing
+        .iter()
+        .filter_map(|d| rank_of.get(d.id()).copied())
+        .collect();
+    if ranks.is_empty() {
+        return Ok((Vec::new(), missing));
+    }
+    let rows = tx.query(
+        &format!("SELECT rank, id FROM {table} WHERE rank = ANY($1)"),
+        &[&ranks],
+    )?;
+    let mut now = std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        now.insert(r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?);
+    }
+    let mut renamed = Vec::new();
+    let mut rest = Vec::new();
+    for d in missing {
+        let row = rank_of
+            .get(d.id())
+            .and_then(|rank| Some((*rank, now.get(rank)?)));
+        match row {
+            Some((rank, new_id)) if new_id != d.id() && !writing.contains(&new_id.as_str()) => {
+                let doc = d.with_id(new_id)?;
+                tx.execute(
+                    &format!("UPDATE {table} SET body = $2, len = $3 WHERE rank = $1"),
+                    &[&rank, &doc.json(), &len_of(&doc)?],
+                )?;
+                log::warn!(
+                    "document {:?} was renamed to {new_id:?} by another writer after it was \
+                     changed here; the change is saved under its new id",
+                    d.id()
+                );
+                renamed.push((rank, d.id().to_owned(), doc));
+            }
+            _ => rest.push(d),
+        }
+    }
+    Ok((renamed, rest))
 }
 
 /// A text's length as the table's INT column holds it.

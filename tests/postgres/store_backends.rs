@@ -2,14 +2,12 @@
 //! PostgreSQL): order and positions, ids, exact texts, validation, the buffer pool, save,
 //! reload, clear, prune, duplicate ids, and a second handle catching up with the first.
 
-use std::time::{Duration, Instant};
-
 use damfs::{Document, Error, Slice, Store};
 use serde_json::json;
 
 use crate::support;
 use crate::support::both_backends;
-use crate::support::place::Place;
+use crate::support::place::{wait_for_changes, Place};
 use crate::support::store::{ids, snapshot};
 
 fn doc(id: &str, text: &str) -> Document {
@@ -267,11 +265,7 @@ fn clear_and_prune(place: &Place) {
 
 /// Waits until `store` reports changes by others, then takes them in.
 fn catch_up(store: &mut Store) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !store.changed_on_disk().unwrap() {
-        assert!(Instant::now() < deadline, "no change seen within 5 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_changes(store);
     assert!(store.refresh(true).unwrap());
 }
 

@@ -9,6 +9,9 @@
 //! disk in any order before a save, so the check is per document: every saved document that
 //! later operations did not touch is intact, and every document on disk has a content it had
 //! in some state after the last ACK.
+//!
+//! Memmap only: a kill -9 mid-write tests the store's own files (torn batches, commit
+//! records); PostgreSQL's writes are transactions, whose atomicity is the engine's.
 
 use std::collections::HashSet;
 use std::env;

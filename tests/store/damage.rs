@@ -10,12 +10,14 @@
 //! CI: every third offset (`cargo test --test store damage::`); `DAMFS_CAMPAIGN=full`: every
 //! offset and, for flips, all 8 bits. A sample also goes through `damfs export` (exit 0 only
 //! with the saved documents).
+//!
+//! Memmap only: the store's files, byte by byte (PostgreSQL keeps its own pages).
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -180,18 +182,30 @@ fn check(f: &Fixture, which: &str, d: Damage, figures: &mut Figures) {
     }
 }
 
+/// Sets its flag when dropped (the test ended, or panicked).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn every_byte_range_damaged_in_turn() {
     let full = std::env::var("DAMFS_CAMPAIGN").as_deref() == Ok("full");
     let (stride, all_bits) = if full { (1, true) } else { (3, false) };
-    // A watchdog: a hang anywhere aborts the run with a message.
+    // A watchdog: a hang anywhere aborts the run with a message. It stops when this test
+    // ends (however it ends): the rest of the binary's tests may run long after.
     let progress = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let _stop_watchdog = StopOnDrop(Arc::new(AtomicBool::new(false)));
     {
         let progress = progress.clone();
+        let stop = _stop_watchdog.0.clone();
         thread::spawn(move || {
             let mut last = (0, Instant::now());
-            loop {
+            while !stop.load(Ordering::Relaxed) {
                 thread::sleep(Duration::from_secs(1));
                 let now = progress.load(Ordering::Relaxed);
                 if now != last.0 {

@@ -1,6 +1,8 @@
 //! Defect 1 of issue 8: what a returned save made durable is never dropped as a crash's torn
 //! tail. Damage or truncation inside it is a `Corrupt` error naming the file and offset (and
 //! no writer cuts it off), while a torn tail after the last save is still dropped.
+//!
+//! Memmap only: these cut and damage the store's files (PostgreSQL keeps its own pages).
 
 use std::fs::{self, OpenOptions};
 use std::path::Path;

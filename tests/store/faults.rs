@@ -13,6 +13,9 @@
 //! CI runs every call index with one-shot faults and a pool of 0 and 3 (`cargo test --test
 //! store faults::`); `DAMFS_CAMPAIGN=full` adds persistent faults and a pool of 1. Figures are
 //! printed at the end (`--nocapture`).
+//!
+//! Memmap only: the faults are injected into the memmap store's file I/O seam; PostgreSQL's
+//! failures (a server gone, a dropped connection) are tests/postgres/errors.rs.
 
 use std::path::Path;
 

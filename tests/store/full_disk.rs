@@ -4,6 +4,8 @@
 //! changes, and once space is freed the same handle (or a new import) succeeds.
 //!
 //! Needs root (to mount a tmpfs); skips with a message otherwise.
+//!
+//! Memmap only: the store's files on a small filesystem (PostgreSQL's disk is the server's).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,9 @@
 //!
 //! CI: 256 cases each. Long runs: `PROPTEST_CASES=20000 cargo test --release --test
 //! store fuzz::` (figures in the README).
+//!
+//! Memmap only: arbitrary bytes as the store's files (PostgreSQL's rows are typed, and the
+//! documents' parsing, the third property, is the same code for both).
 
 use std::fs;
 use std::path::Path;

@@ -1,6 +1,9 @@
-//! The memmap store as a library: scenarios, durability, the buffer pool, two processes,
-//! crashes (a child killed at random moments), faults injected into its I/O, damaged files,
-//! a full disk, and property tests against a model.
+//! The store as a library. On both backends (memmap and PostgreSQL, `both_backends!`: tests
+//! `MODULE::memmap::NAME` and `MODULE::postgres::NAME`): the upstream scenarios, the original's
+//! bugs and damfs's own regressions, the buffer pool, the live view's refresh, two processes,
+//! and property tests against a model. Memmap only (its files): durability, crashes (a child
+//! killed at random moments), faults injected into its I/O, damaged and torn files, a full
+//! disk, fuzzing of its files.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -18,3 +21,5 @@ mod pool;
 mod regressions;
 mod reliability;
 mod scenarios;
+mod torn_files;
+mod two_handles;

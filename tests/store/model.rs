@@ -4,10 +4,14 @@
 //! reload must show exactly the model too.
 //!
 //! Ids come from a small set so that duplicates, re-created ids and missing ids are common.
+//!
+//! On both backends: `model::memmap::*` (128 cases per pool size) and `model::postgres::*`
+//! (32 cases, each on a fresh table; `PROPTEST_CASES` sets both).
 
-use damfs::{Document, DocumentArrayMemmap, Error, Slice};
+use damfs::{Document, Error, Slice, Store};
 use proptest::prelude::*;
 
+use crate::support::place::Place;
 use crate::support::properties;
 use crate::support::store::*;
 
@@ -22,7 +26,7 @@ const TEXTS: [&str; 6] = [
 ];
 
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     Append(usize, usize),
     Extend(Vec<(usize, usize)>),
     /// set(index, doc): same id as the one there (`None`) or the given id
@@ -46,7 +50,7 @@ enum Op {
     Reopen,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let name = 0..NAMES.len();
     let text = 0..TEXTS.len();
     let idx = -10isize..10;
@@ -85,7 +89,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// The errors a call may give, as the model predicts them.
 #[derive(Debug, PartialEq)]
-enum Fail {
+pub(super) enum Fail {
     Range,
     Dup(String),
     Missing(String),
@@ -255,15 +259,15 @@ fn model_apply(m: &mut Model, op: &Op) -> Result<Option<String>, Fail> {
     Ok(None)
 }
 
-fn store_apply(
-    dam: &mut Option<DocumentArrayMemmap>,
-    path: &std::path::Path,
+pub(super) fn store_apply(
+    dam: &mut Option<Store>,
+    place: &Place,
     pool: usize,
     op: &Op,
 ) -> Result<Option<String>, Fail> {
     if let Op::Reopen = op {
         drop(dam.take());
-        *dam = Some(open(path, pool));
+        *dam = Some(place.open(pool));
         return Ok(None);
     }
     let d = dam.as_mut().unwrap();
@@ -308,12 +312,16 @@ fn store_apply(
         Op::Reload => unit(d.reload()),
         Op::Clear => unit(d.clear()),
         Op::Prune => unit(d.prune()),
-        Op::CompactIndex => unit(d.compact_index()),
+        // The memmap store's index compaction; PostgreSQL has no index file to compact.
+        Op::CompactIndex => match d {
+            Store::Memmap(m) => unit(m.compact_index()),
+            Store::Postgres(_) => Ok(None),
+        },
         Op::Reopen => unreachable!(),
     }
 }
 
-fn check(dam: &DocumentArrayMemmap, m: &Model, step: usize, op: &Op) {
+fn check(dam: &Store, m: &Model, step: usize, op: &Op) {
     let what = format!("after step {step} ({op:?})");
     assert_same(&snapshot(dam), m, &what);
     assert_eq!(dam.len(), m.len(), "{what}");
@@ -340,37 +348,75 @@ fn check(dam: &DocumentArrayMemmap, m: &Model, step: usize, op: &Op) {
     assert!(st.pool_dirty <= st.pool_used, "{what}: {st:?}");
 }
 
-fn run(pool: usize, ops: &[Op]) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dam = Some(open(dir.path(), pool));
+fn run(place: &Place, pool: usize, ops: &[Op]) {
+    let mut dam = Some(place.open(pool));
     let mut model: Model = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         let want = model_apply(&mut model, op);
-        let got = store_apply(&mut dam, dir.path(), pool, op);
+        let got = store_apply(&mut dam, place, pool, op);
         assert_eq!(got, want, "step {step}: {op:?}");
         check(dam.as_ref().unwrap(), &model, step, op);
     }
-    // and what is on disk, after closing
+    // and what is stored, after closing
     drop(dam);
-    let again = open(dir.path(), pool);
+    let again = place.open(pool);
     assert_same(&snapshot(&again), &model, "final reopen");
     drop(again);
-    assert_no_leftovers(dir.path());
+    if !place.postgres {
+        assert_no_leftovers(&place.store);
+    }
 }
 
-proptest! {
-    // 128 cases per pool size, or `PROPTEST_CASES`.
-    #![proptest_config(properties::config(128))]
+mod memmap {
+    use super::*;
 
-    #[test]
-    fn model_pool_0(ops in prop::collection::vec(op(), 1..60)) { run(0, &ops); }
+    fn on_memmap(pool: usize, ops: &[Op]) {
+        run(&Place::memmap().unwrap(), pool, ops);
+    }
 
-    #[test]
-    fn model_pool_1(ops in prop::collection::vec(op(), 1..60)) { run(1, &ops); }
+    proptest! {
+        // 128 cases per pool size, or `PROPTEST_CASES`.
+        #![proptest_config(properties::config(128))]
 
-    #[test]
-    fn model_pool_3(ops in prop::collection::vec(op(), 1..60)) { run(3, &ops); }
+        #[test]
+        fn model_pool_0(ops in prop::collection::vec(op(), 1..60)) { on_memmap(0, &ops); }
 
-    #[test]
-    fn model_pool_1000(ops in prop::collection::vec(op(), 1..60)) { run(1000, &ops); }
+        #[test]
+        fn model_pool_1(ops in prop::collection::vec(op(), 1..60)) { on_memmap(1, &ops); }
+
+        #[test]
+        fn model_pool_3(ops in prop::collection::vec(op(), 1..60)) { on_memmap(3, &ops); }
+
+        #[test]
+        fn model_pool_1000(ops in prop::collection::vec(op(), 1..60)) { on_memmap(1000, &ops); }
+    }
+}
+
+mod postgres {
+    use super::*;
+
+    fn on_postgres(pool: usize, ops: &[Op]) {
+        let Some(place) = Place::postgres_table() else {
+            crate::support::postgres::skip_without_server();
+            return;
+        };
+        run(&place, pool, ops);
+    }
+
+    proptest! {
+        // 32 cases per pool size (each a round trip per call), or `PROPTEST_CASES`.
+        #![proptest_config(properties::config(32))]
+
+        #[test]
+        fn model_pool_0(ops in prop::collection::vec(op(), 1..60)) { on_postgres(0, &ops); }
+
+        #[test]
+        fn model_pool_1(ops in prop::collection::vec(op(), 1..60)) { on_postgres(1, &ops); }
+
+        #[test]
+        fn model_pool_3(ops in prop::collection::vec(op(), 1..60)) { on_postgres(3, &ops); }
+
+        #[test]
+        fn model_pool_1000(ops in prop::collection::vec(op(), 1..60)) { on_postgres(1000, &ops); }
+    }
 }

@@ -1,15 +1,23 @@
-//! Two-process tests. The child is this test binary itself, re-executed with
-//! `--exact multiprocess::child_process --nocapture` and told what to do by environment variables, so no
-//! extra binary is needed. (Run normally, `child_process` does nothing.)
+//! Two-process tests, on both backends. The child is this test binary itself, re-executed
+//! with `--exact multiprocess::child_process --nocapture` and told what to do by environment
+//! variables, so no extra binary is needed. (Run normally, `child_process` does nothing.) The
+//! store is a directory or a PostgreSQL URL (of the parent's server).
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use damfs::Slice;
+use damfs::{Slice, Store};
 
+use crate::support::both_backends;
+use crate::support::place::{reopen, Place};
 use crate::support::process::child_test;
 use crate::support::store::*;
+
+/// The child's handle on the store (either backend).
+fn open_store(store: &Path, pool: usize) -> Store {
+    Store::open_with(store, writable(pool)).unwrap()
+}
 
 const MODE: &str = "DAMFS_TEST_CHILD";
 const STORE: &str = "DAMFS_TEST_STORE";
@@ -51,7 +59,7 @@ fn child_process() {
         "append" => {
             let (prefix, count) = arg.split_once(' ').unwrap();
             let count: usize = count.parse().unwrap();
-            let mut dam = open(&store, 3);
+            let mut dam = open_store(&store, 3);
             for i in 0..count {
                 let id = format!("{prefix}{i}");
                 dam.append(doc(&id, &format!("{prefix} first {i}")))
@@ -66,27 +74,27 @@ fn child_process() {
             }
         }
         "delete_prune" => {
-            let mut dam = open(&store, 1000);
+            let mut dam = open_store(&store, 1000);
             dam.delete_by_id(&arg).unwrap();
             dam.prune().unwrap();
         }
         "prune" => {
-            let mut dam = open(&store, 1000);
+            let mut dam = open_store(&store, 1000);
             dam.prune().unwrap();
         }
         "clear" => {
-            let mut dam = open(&store, 1000);
+            let mut dam = open_store(&store, 1000);
             dam.clear().unwrap();
         }
         "clear_append" => {
-            let mut dam = open(&store, 1000);
+            let mut dam = open_store(&store, 1000);
             dam.clear().unwrap();
             dam.append(doc(&arg, "after clear")).unwrap();
         }
         // keep pruning and deleting every other document from the front until told to stop
         "prune_loop" => {
             let rounds: usize = arg.parse().unwrap();
-            let mut dam = open(&store, 10);
+            let mut dam = open_store(&store, 10);
             for _ in 0..rounds {
                 dam.prune().unwrap();
             }
@@ -113,16 +121,14 @@ fn appended(prefix: &str, count: usize) -> Vec<(String, String)> {
 
 /// A child appends while the parent holds the store open; the parent sees the documents
 /// after `reload`, and its own later writes keep them.
-#[test]
-fn child_appends_parent_reloads() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dam = open(dir.path(), 1000);
+fn child_appends_parent_reloads(place: &Place) {
+    let mut dam = place.open(1000);
     dam.extend([doc("p0", "parent"), doc("p1", "parent")])
         .unwrap();
     dam.update(0, |d| d.set("text", "parent, unsaved"))
         .unwrap()
         .unwrap();
-    run_child("append", dir.path(), "c 25");
+    run_child("append", &place.store, "c 25");
     assert_eq!(dam.len(), 2, "no reload yet");
     dam.reload().unwrap();
     let mut expected = vec![
@@ -136,22 +142,20 @@ fn child_appends_parent_reloads() {
     assert_same(&snapshot(&dam), &expected, "after reload");
     dam.append(doc("p2", "parent")).unwrap();
     expected.push(("p2".to_owned(), doc("p2", "parent").json().to_owned()));
-    let dam = reopen(dam);
+    let dam = reopen(place, dam);
     assert_same(&snapshot(&dam), &expected, "after reopen");
 }
 
 /// Three writers (two children and the parent) append concurrently, saving now and then;
 /// a fresh open sees every document exactly once with its last content, and each writer's
 /// documents in that writer's order.
-#[test]
-fn concurrent_appends_never_interleave() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), 3));
+fn concurrent_appends_never_interleave(place: &Place) {
+    drop(place.open(3));
     const N: usize = 300;
-    let a = spawn("append", dir.path(), &format!("a {N}"));
-    let b = spawn("append", dir.path(), &format!("b {N}"));
+    let a = spawn("append", &place.store, &format!("a {N}"));
+    let b = spawn("append", &place.store, &format!("b {N}"));
     {
-        let mut dam = open(dir.path(), 3);
+        let mut dam = place.open(3);
         for i in 0..N {
             let id = format!("p{i}");
             dam.append(doc(&id, &format!("p first {i}"))).unwrap();
@@ -163,7 +167,7 @@ fn concurrent_appends_never_interleave() {
     }
     wait_ok(a);
     wait_ok(b);
-    let all = read_store(dir.path());
+    let all = place.contents();
     assert_eq!(all.len(), 3 * N);
     for prefix in ["a", "b", "p"] {
         let mine: Vec<(String, String)> = all
@@ -173,19 +177,19 @@ fn concurrent_appends_never_interleave() {
             .collect();
         assert_same(&mine, &appended(prefix, N), prefix);
     }
-    let mut dam = open(dir.path(), 1000);
+    let mut dam = place.open(1000);
     dam.prune().unwrap();
     assert_same(&snapshot(&dam), &all, "after prune");
     drop(dam);
-    assert_no_leftovers(dir.path());
+    if !place.postgres {
+        assert_no_leftovers(&place.store);
+    }
 }
 
 /// A child prunes while the parent has unsaved changes: the parent's save lands in the new
 /// generation; nothing is lost and the replaced files are gone.
-#[test]
-fn child_prunes_while_parent_has_dirty_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dam = open(dir.path(), 1000);
+fn child_prunes_while_parent_has_dirty_changes(place: &Place) {
+    let mut dam = place.open(1000);
     dam.extend((0..10).map(|i| doc(&format!("d{i}"), "v1")))
         .unwrap();
     dam.save().unwrap();
@@ -195,24 +199,22 @@ fn child_prunes_while_parent_has_dirty_changes() {
             .unwrap();
     }
     let gen_before = dam.stats().generation;
-    run_child("delete_prune", dir.path(), "d9");
+    run_child("delete_prune", &place.store, "d9");
     dam.save().unwrap();
     assert!(
         dam.stats().generation > gen_before,
         "did not follow the new generation"
     );
-    assert_no_leftovers(dir.path());
+    if !place.postgres {
+        assert_no_leftovers(&place.store);
+    }
     let expected: Vec<(String, String)> = (0..9)
         .map(|i| {
             let d = doc(&format!("d{i}"), if i < 5 { "parent v2" } else { "v1" });
             (d.id().to_owned(), d.json().to_owned())
         })
         .collect();
-    assert_same(
-        &read_store(dir.path()),
-        &expected,
-        "after the parent's save",
-    );
+    assert_same(&place.contents(), &expected, "after the parent's save");
     // the parent's view: it had not reloaded, so it still shows d9 until it writes or reloads
     dam.reload().unwrap();
     assert_same(&snapshot(&dam), &expected, "parent after reload");
@@ -220,19 +222,19 @@ fn child_prunes_while_parent_has_dirty_changes() {
 
 /// A child clears while the parent has unsaved changes: the parent's changed documents are
 /// not lost — they are written back (as new documents) into the new generation.
-#[test]
-fn child_clears_while_parent_has_dirty_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dam = open(dir.path(), 1000);
+fn child_clears_while_parent_has_dirty_changes(place: &Place) {
+    let mut dam = place.open(1000);
     dam.extend((0..6).map(|i| doc(&format!("d{i}"), "v1")))
         .unwrap();
     dam.save().unwrap();
     dam.update(1, |d| d.set("text", "kept")).unwrap().unwrap();
     dam.update(4, |d| d.set("text", "kept")).unwrap().unwrap();
-    run_child("clear_append", dir.path(), "x");
+    run_child("clear_append", &place.store, "x");
     dam.save().unwrap();
-    assert_no_leftovers(dir.path());
-    let on_disk = read_store(dir.path());
+    if !place.postgres {
+        assert_no_leftovers(&place.store);
+    }
+    let on_disk = place.contents();
     let ids: Vec<&str> = on_disk.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(ids, ["x", "d1", "d4"]);
     assert_eq!(on_disk[1].1, doc("d1", "kept").json());
@@ -244,10 +246,8 @@ fn child_clears_while_parent_has_dirty_changes() {
 /// A child prunes while the parent, with a small pool full of dirty documents, keeps
 /// reading, changing and appending without reloading: every write lands in the live
 /// generation and the parent never mixes up documents.
-#[test]
-fn parent_with_small_pool_keeps_working_across_child_prunes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dam = open(dir.path(), 2);
+fn parent_with_small_pool_keeps_working_across_child_prunes(place: &Place) {
+    let mut dam = place.open(2);
     dam.extend((0..20).map(|i| doc(&format!("d{i}"), "v1")))
         .unwrap();
     let mut model: Vec<(String, String)> = snapshot(&dam);
@@ -260,7 +260,7 @@ fn parent_with_small_pool_keeps_working_across_child_prunes() {
                 .unwrap();
             model[k].1 = doc(&model[k].0, &text).json().to_owned();
         }
-        run_child("prune", dir.path(), "");
+        run_child("prune", &place.store, "");
         // reads that evict, an update, an append, a delete: all after the child's prune
         for (k, (_, json)) in model.iter().enumerate() {
             assert_eq!(
@@ -281,29 +281,29 @@ fn parent_with_small_pool_keeps_working_across_child_prunes() {
         }
         assert_same(&snapshot(&dam), &model, &format!("round {round}"));
     }
-    let dam = reopen(dam);
+    let dam = reopen(place, dam);
     assert_same(&snapshot(&dam), &model, "final");
     drop(dam);
-    assert_no_leftovers(dir.path());
+    if !place.postgres {
+        assert_no_leftovers(&place.store);
+    }
 }
 
 /// A reader that never writes keeps reading its snapshot through another process's prunes
 /// and clear, and sees the new state after reload.
-#[test]
-fn reader_survives_prune_and_clear() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut w = open(dir.path(), 1000);
+fn reader_survives_prune_and_clear(place: &Place) {
+    let mut w = place.open(1000);
     w.extend((0..20).map(|i| doc(&format!("d{i}"), "v")))
         .unwrap();
     w.save().unwrap();
     drop(w);
-    let mut r = open_ro(dir.path());
+    let mut r = place.open_ro();
     let snap = snapshot(&r);
-    run_child("delete_prune", dir.path(), "d3");
+    run_child("delete_prune", &place.store, "d3");
     assert_same(&snapshot(&r), &snap, "reader snapshot after prune");
     r.reload().unwrap();
     assert_eq!(r.len(), 19);
-    run_child("clear", dir.path(), "");
+    run_child("clear", &place.store, "");
     assert_eq!(r.len(), 19);
     assert_eq!(r.to_vec().unwrap().len(), 19);
     r.reload().unwrap();
@@ -312,15 +312,13 @@ fn reader_survives_prune_and_clear() {
 
 /// Writers append while another process prunes over and over: no append is lost, nothing
 /// is duplicated, and no temporary file is left.
-#[test]
-fn appends_race_repeated_prunes() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), 3));
+fn appends_race_repeated_prunes(place: &Place) {
+    drop(place.open(3));
     const N: usize = 200;
-    let pruner = spawn("prune_loop", dir.path(), "40");
-    let a = spawn("append", dir.path(), &format!("a {N}"));
+    let pruner = spawn("prune_loop", &place.store, "40");
+    let a = spawn("append", &place.store, &format!("a {N}"));
     {
-        let mut dam = open(dir.path(), 2);
+        let mut dam = place.open(2);
         for i in 0..N {
             let id = format!("p{i}");
             dam.append(doc(&id, &format!("p first {i}"))).unwrap();
@@ -332,7 +330,7 @@ fn appends_race_repeated_prunes() {
     }
     wait_ok(a);
     wait_ok(pruner);
-    let all = read_store(dir.path());
+    let all = place.contents();
     assert_eq!(all.len(), 2 * N);
     for prefix in ["a", "p"] {
         let mine: Vec<(String, String)> = all
@@ -342,6 +340,18 @@ fn appends_race_repeated_prunes() {
             .collect();
         assert_same(&mine, &appended(prefix, N), prefix);
     }
-    drop(open(dir.path(), 0));
-    assert_no_leftovers(dir.path());
+    drop(place.open(0));
+    if !place.postgres {
+        assert_no_leftovers(&place.store);
+    }
 }
+
+both_backends!(
+    child_appends_parent_reloads,
+    concurrent_appends_never_interleave,
+    child_prunes_while_parent_has_dirty_changes,
+    child_clears_while_parent_has_dirty_changes,
+    parent_with_small_pool_keeps_working_across_child_prunes,
+    reader_survives_prune_and_clear,
+    appends_race_repeated_prunes,
+);

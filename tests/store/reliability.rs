@@ -1,6 +1,9 @@
 //! Regression tests for issue 8's store defects (4, 5, 9, 10) and for the index compaction
 //! that keeps opening a store with many deletes fast (defect 2). Faults are injected through
 //! the store's I/O seam (`damfs::store::io::faults`).
+//!
+//! Memmap only: faults go through the memmap store's file I/O seam, and the index compaction
+//! is of its index file.
 
 use std::fs;
 

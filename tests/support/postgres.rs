@@ -5,7 +5,7 @@
 //! [`shared`] gives one server per test binary, stopped when the binary exits; [`PgServer::start`]
 //! gives a server of one's own (stopped when dropped), for tests that stop and restart it.
 //! Where the binaries are missing the tests skip with a message (`require_pg!`); CI installs
-//! them (.ci/run), so there they always run.
+//! them (.ci/run) and sets `DAMFS_REQUIRE_POSTGRES`, so there a skip is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,15 +20,26 @@ pub fn pg_available() -> bool {
     Path::new(PG_BIN).join("initdb").exists() && Path::new(PG_BIN).join("pg_ctl").exists()
 }
 
+/// Says why a PostgreSQL test does not run — or, when `DAMFS_REQUIRE_POSTGRES` is set (CI
+/// sets it), fails it: there a test can never pass by skipping.
+pub fn skip_without_server() {
+    if std::env::var_os("DAMFS_REQUIRE_POSTGRES").is_some() {
+        panic!(
+            "PostgreSQL 15 is not installed ({PG_BIN}), and DAMFS_REQUIRE_POSTGRES says its tests must run"
+        );
+    }
+    eprintln!("skipping: PostgreSQL 15 is not installed ({PG_BIN})");
+}
+
 /// Returns the shared server, or returns from the test (with a note) when PostgreSQL is not
-/// installed.
+/// installed (a failure under `DAMFS_REQUIRE_POSTGRES`).
 #[macro_export]
 macro_rules! require_pg {
     () => {
         match $crate::support::postgres::shared() {
             Some(server) => server,
             None => {
-                eprintln!("skipping: PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin)");
+                $crate::support::postgres::skip_without_server();
                 return;
             }
         }
@@ -159,6 +170,20 @@ impl PgServer {
         client
             .batch_execute(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs SQL as the superuser in database `db`, saying (not panicking) when it fails: for
+    /// clean-ups, which run in `drop`.
+    pub fn try_sql(&self, db: &str, sql: &str) {
+        let conninfo = format!(
+            "host={} user=postgres dbname={db}",
+            self.socket_dir().display()
+        );
+        let done = postgres::Client::connect(&conninfo, postgres::NoTls)
+            .and_then(|mut client| client.batch_execute(sql));
+        if let Err(e) = done {
+            eprintln!("{sql}: {e}");
+        }
     }
 
     /// Creates a fresh database; returns its name.

@@ -39,6 +39,24 @@ pub fn make_store(path: &Path, n: usize) {
     dam.save().expect("saving the test store");
 }
 
+/// A writable memmap store at `path` with `id_<i>` / `text <i>` for i in 0..n, unsaved.
+pub fn with_docs(path: &Path, n: usize, pool: usize) -> DocumentArrayMemmap {
+    let mut dam = open(path, pool);
+    dam.extend(numbered_docs(n)).unwrap();
+    dam
+}
+
+/// Documents `id_<i>` with text `text <i>`, for i in 0..n.
+pub fn numbered_docs(n: usize) -> impl Iterator<Item = Document> {
+    (0..n).map(|i| doc(&format!("id_{i}"), &format!("text {i}")))
+}
+
+/// The `(id, json)` of `doc(id, text)`: what a store gives back for it.
+pub fn doc_pair(id: &str, text: &str) -> (String, String) {
+    let d = doc(id, text);
+    (d.id().to_owned(), d.json().to_owned())
+}
+
 /// The options of a writable handle with a pool of `pool` documents.
 pub fn writable(pool: usize) -> Options {
     Options {
@@ -113,8 +131,10 @@ pub fn read_store(path: &Path) -> Vec<(String, String)> {
     snapshot(&dam)
 }
 
-pub fn texts(dam: &DocumentArrayMemmap) -> Vec<String> {
-    dam.iter()
+/// The `text` field of every document, in order ("" where there is none).
+pub fn texts(store: &impl Documents) -> Vec<String> {
+    store
+        .each_doc()
         .map(|d| d.unwrap().text().unwrap_or_default())
         .collect()
 }
