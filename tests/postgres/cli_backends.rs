@@ -1,7 +1,6 @@
 //! The commands on both backends: `damfs import/export/stat/prune/clear STORE`, where STORE
 //! is a directory or a `postgresql://` URL.
 
-use crate::support;
 use crate::support::place::Place;
 use crate::support::{both_backends, damfs, scratch};
 
@@ -94,10 +93,7 @@ both_backends!(
 
 #[test]
 fn a_password_is_never_printed() {
-    let Some(server) = support::postgres::shared() else {
-        eprintln!("skipping: PostgreSQL 15 is not installed");
-        return;
-    };
+    let server = crate::require_pg!();
     let db = server.fresh_db();
     server.sql(&db, "CREATE ROLE reader LOGIN PASSWORD 'hunter2-secret'");
     // A TCP address nothing listens on: the command fails, naming the store without the password.
@@ -110,10 +106,7 @@ fn a_password_is_never_printed() {
 
 #[test]
 fn a_missing_permission_is_reported() {
-    let Some(server) = support::postgres::shared() else {
-        eprintln!("skipping: PostgreSQL 15 is not installed");
-        return;
-    };
+    let server = crate::require_pg!();
     let db = server.fresh_db();
     let owner = server.url_for(&db, "damfs");
     let dir = scratch();

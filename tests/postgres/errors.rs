@@ -13,7 +13,7 @@ use crate::support::*;
 fn own_server() -> Option<PgServer> {
     let s = PgServer::start();
     if s.is_none() {
-        eprintln!("skipping: PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin)");
+        crate::support::postgres::skip_without_server();
     }
     s
 }

@@ -27,7 +27,7 @@ fn fresh_databases_are_separate() {
 #[test]
 fn an_own_server_stops_and_starts_again_keeping_its_data() {
     if !support::postgres::pg_available() {
-        eprintln!("skipping: PostgreSQL 15 is not installed");
+        support::postgres::skip_without_server();
         return;
     }
     let server = PgServer::start().unwrap();
