@@ -698,6 +698,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Command::Mount { store_dir, .. } = &args.command {
+        if let Err(e) = cli::hide_password::reexec_without_password(store_dir) {
+            eprintln!("damfs: cannot run again without the URL's password: {e}");
+            return caller.failure();
+        }
+    }
     if matches!(
         args.command,
         Command::Mount { .. } | Command::Unmount { .. }

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use crate::{Options, Store};
 
 mod admin;
+#[cfg(feature = "postgres")]
+pub mod hide_password;
 mod import;
 
 pub use crate::document::compact_json;

@@ -180,6 +180,16 @@ impl PgUrl {
         })
     }
 
+    /// Whether the URL itself carries a password (in its user part or its query).
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// The URL's own password, if it has one.
+    pub fn url_password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
     /// The URL without its password: what may appear in a log or in `.stats`.
     pub fn redacted(&self) -> String {
         let host = if self.host.starts_with('/') {

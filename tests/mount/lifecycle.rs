@@ -338,7 +338,7 @@ fn allow_other_lets_other_users_in(place: &Place) {
 // PostgreSQL only: a URL's password. (The server trusts local users; the password is sent
 // and ignored, so the mount works and only where it shows is checked.)
 #[test]
-fn a_urls_password_never_shows_in_proc_mounts_stats_or_the_log() {
+fn a_urls_password_never_shows_in_proc_mounts_ps_stats_or_the_log() {
     require_fuse!();
     let server = require_pg!();
     let db = server.fresh_db();
@@ -358,6 +358,20 @@ fn a_urls_password_never_shows_in_proc_mounts_stats_or_the_log() {
     );
     assert!(!line.contains("s3cret"), "{line}");
     assert!(!m.stats().to_string().contains("s3cret"), "{}", m.stats());
+    // The daemon's command line (world-readable: `ps`) has the URL without the password,
+    // which went to its environment (readable by its owner only).
+    let pid = m.pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("postgresql://postgres@"), "{cmdline}");
+    assert!(!cmdline.contains("s3cret"), "{cmdline}");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|v| v == b"PGPASSWORD=s3cret"),
+        "the password did not reach the daemon's environment"
+    );
     m.unmount();
     let log = m.read_log("store.damfs.log");
     assert!(log.contains("serving postgresql://postgres@"), "{log}");
