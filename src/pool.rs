@@ -115,17 +115,17 @@ impl<K: Hash + Eq + Clone> Pool<K> {
         self.cache.as_mut()?.pop(key)
     }
 
+    /// The dirty entries, least recently used first.
+    fn dirty_entries(&self) -> impl Iterator<Item = (&K, &Entry)> {
+        self.cache
+            .iter()
+            .flat_map(|c| c.iter().rev())
+            .filter(|(_, e)| e.dirty)
+    }
+
     /// The dirty documents' keys, least recently used first.
     pub fn dirty_keys(&self) -> Vec<K> {
-        let Some(cache) = self.cache.as_ref() else {
-            return Vec::new();
-        };
-        cache
-            .iter()
-            .rev()
-            .filter(|(_, e)| e.dirty)
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.dirty_entries().map(|(k, _)| k.clone()).collect()
     }
 
     pub fn mark_clean<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
@@ -223,15 +223,7 @@ impl<K: Hash + Eq + Clone> Pool<K> {
 
     /// Copies of the dirty documents, least recently used first.
     pub fn dirty_docs(&self) -> Vec<Document> {
-        let Some(cache) = self.cache.as_ref() else {
-            return Vec::new();
-        };
-        cache
-            .iter()
-            .rev()
-            .filter(|(_, e)| e.dirty)
-            .map(|(_, e)| e.doc.clone())
-            .collect()
+        self.dirty_entries().map(|(_, e)| e.doc.clone()).collect()
     }
 
     /// Whether pooling a document not pooled yet would have to push a dirty one out (the
