@@ -72,7 +72,7 @@ pub fn run(cfg: Config) -> bool {
         let d = dam.get_by_id(&id).expect("reading an own document");
         own.insert(id, d.json().to_string());
     }
-    let (mut seq, mut reads) = (0u64, 0u64);
+    let (mut seq, mut reads, mut gone) = (0u64, 0u64, 0u64);
     let mut seen = BTreeSet::new();
     let result = loop {
         seq += 1;
@@ -211,6 +211,14 @@ pub fn run(cfg: Config) -> bool {
                         break false;
                     }
                 },
+                // Another process deleted it since this handle last looked: the memmap
+                // store still reads the old version from its files, PostgreSQL's row is gone
+                // (README, "Reliability — the mount"). Gone is fine, as for the mount writers.
+                Err(damfs::Error::NotFound(_))
+                    if !dam.id_at(pos).is_some_and(|i| own.contains_key(i)) =>
+                {
+                    gone += 1;
+                }
                 Err(e) => {
                     log.failed(seq, &format!("reading position {pos}: {e}"));
                     break false;
@@ -220,6 +228,10 @@ pub fn run(cfg: Config) -> bool {
     };
     if result {
         log.summary([seq, reads, 0, 0], &seen);
+        eprintln!(
+            "soak library writer {}: {gone} reads of documents another process had deleted",
+            cfg.name
+        );
     }
     result
 }
