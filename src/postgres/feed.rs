@@ -167,9 +167,13 @@ impl PgStore {
 
     /// Takes in what other handles committed since this one last looked, keeping this
     /// handle's unsaved changes in the pool. Returns whether anything was taken in.
-    /// (`wait` is accepted for the memmap store's signature: this never waits on a lock.)
-    pub fn refresh(&mut self, _wait: bool) -> Result<bool> {
-        if !self.changed_on_disk()? {
+    ///
+    /// With `wait`, it reads the feed on the server (one round trip), so everything another
+    /// handle committed before the call is taken in, as on the memmap store: the watcher
+    /// thread hears of a commit only a moment later (and not at all before it has started).
+    /// Without, it asks the watcher first (no round trip when nothing changed), for pollers.
+    pub fn refresh(&mut self, wait: bool) -> Result<bool> {
+        if !wait && !self.changed_on_disk()? {
             return Ok(false);
         }
         self.catch_up()

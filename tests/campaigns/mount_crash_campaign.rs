@@ -12,7 +12,9 @@
 //! - the next mount serves exactly what is on disk.
 //!
 //! Every fourth round adds a process that runs `.prune` in a loop, so kills land during
-//! prunes too. CI runs 100 kills; `DAMFS_CAMPAIGN=full` runs 1,000 (see README,
+//! prunes too. The campaign runs on both backends (`memmap::*`, and `postgres::*` on a
+//! fresh database of the test binary's PostgreSQL server). CI runs 100 kills on the memmap
+//! store and 30 on PostgreSQL; `DAMFS_CAMPAIGN=full` runs 1,000 and 300 (see README,
 //! "Reliability — the mount"); `DAMFS_CRASH_KILLS=N` and `DAMFS_CRASH_SEED=S` set them,
 //! and a `.reload` that returned 0 counts as a save (`DAMFS_CRASH_RELOAD_ACKS=0` turns that off).
 
@@ -20,12 +22,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use damfs::{Document, DocumentArrayMemmap};
+use damfs::Document;
 
 use crate::support::campaign::log::{self, Outcome};
 use crate::support::campaign::texts;
 use crate::support::campaign::writer::{Config, Profile};
 use crate::support::campaign::{one_at_a_time, setting, spawn_child, Children};
+use crate::support::place::Place;
 use crate::support::*;
 
 /// Documents no writer touches: every crash must leave them byte for byte.
@@ -50,8 +53,8 @@ struct Figures {
     second_mounts: u64,
 }
 
-fn bulk_store(path: &std::path::Path) -> Docs {
-    let mut dam = DocumentArrayMemmap::open(path).unwrap();
+fn bulk_store(place: &Place) -> Docs {
+    let mut dam = place.open(0);
     let mut docs = Vec::new();
     for k in 0..BULK {
         let id = format!("bulk{k}");
@@ -77,9 +80,9 @@ fn bulk_store(path: &std::path::Path) -> Docs {
 
 /// The store read back twice: with the library and with `damfs export`, which must agree
 /// (export writes a text that ends in a newline without it).
-fn read_back(m: &Mount) -> Docs {
-    let disk = read_store(&m.store);
-    let export = damfs(["export".as_ref(), m.store.as_os_str()]);
+fn read_back(place: &Place) -> Docs {
+    let disk = place.contents();
+    let export = damfs(["export".as_ref(), place.store.as_os_str()]);
     export.assert_ok();
     let lines: Vec<&str> = export.stdout.lines().collect();
     let texts: Vec<&str> = disk.iter().map(|(_, j)| j.trim_end()).collect();
@@ -215,10 +218,9 @@ fn reload_acks() -> bool {
 /// which returned 0 — and after a kill -9 the document is back. The delete was held back
 /// for a re-create by the same process (README, "Delete and re-create keeps the position"),
 /// and `.reload` saved without applying held-back deletes first, as `.save` and fsync do.
-#[test]
-fn reload_makes_a_delete_just_before_it_durable() {
+fn reload_makes_a_delete_just_before_it_durable(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     m.sh("rm \"$MNT/by-id/doc1\" && echo 1 > \"$MNT/.reload\"")
         .assert_ok();
     let pid = m.pid();
@@ -227,31 +229,40 @@ fn reload_makes_a_delete_just_before_it_durable() {
     let mut want = expected_docs(3);
     want.remove(1);
     assert_eq!(
-        read_store(&m.store),
+        place.contents(),
         want,
         "the delete before the acknowledged .reload is not in the store"
     );
 }
 
 /// The same with `.save`, which applies held-back deletes first: passes.
-#[test]
-fn save_makes_a_delete_just_before_it_durable() {
+fn save_makes_a_delete_just_before_it_durable(place: &Place) {
     require_fuse!();
-    let m = Mount::with_docs(3);
+    let m = Mount::at(place, 3, &[]);
     m.sh("rm \"$MNT/by-id/doc1\" && echo 1 > \"$MNT/.save\"")
         .assert_ok();
     kill_daemon(m.pid(), fuse_connection(&m.mnt));
     run(Command::new("umount").arg("-l").arg(&m.mnt)).assert_ok();
     let mut want = expected_docs(3);
     want.remove(1);
-    assert_eq!(read_store(&m.store), want);
+    assert_eq!(place.contents(), want);
 }
 
-#[test]
-fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document() {
+fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(place: &Place) {
     require_fuse!();
     let _heavy = one_at_a_time();
-    let kills = setting("DAMFS_CRASH_KILLS", 100, 1000);
+    // A PostgreSQL round costs more (a mount opens a connection and reads the order from the
+    // server; each save is a transaction): fewer kills keep CI's share short.
+    let backend = if place.postgres {
+        "PostgreSQL"
+    } else {
+        "memmap"
+    };
+    let kills = if place.postgres {
+        setting("DAMFS_CRASH_KILLS", 30, 300)
+    } else {
+        setting("DAMFS_CRASH_KILLS", 100, 1000)
+    };
     let seed = setting(
         "DAMFS_CRASH_SEED",
         std::time::SystemTime::now()
@@ -260,10 +271,10 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
             .as_secs(),
         0,
     );
-    eprintln!("crash campaign: {kills} kills, DAMFS_CRASH_SEED={seed}");
+    eprintln!("crash campaign ({backend}): {kills} kills, DAMFS_CRASH_SEED={seed}");
     let mut rng = Rng::new(seed);
-    let m = Mount::unmounted(0);
-    let mut disk = bulk_store(&m.store);
+    let m = Mount::unmounted_at(place, 0);
+    let mut disk = bulk_store(place);
     let bulk: BTreeMap<String, String> = disk
         .iter()
         .filter(|(i, _)| i.starts_with("bulk"))
@@ -385,7 +396,7 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
             "round {round}: the dead mount is still there"
         );
 
-        let after = read_back(&m);
+        let after = read_back(place);
         let logs: Vec<(String, log::Parsed)> = names
             .iter()
             .map(|(n, _)| (n.clone(), log::parse(&work.join(format!("{n}.log")))))
@@ -393,7 +404,7 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         let bad = check_crash(&disk, &after, &logs, &bulk, &on_second);
         assert!(
             bad.is_empty(),
-            "round {round} (DAMFS_CRASH_SEED={seed}), killed {delay} ms in: {bad:#?}"
+            "{backend}, round {round} (DAMFS_CRASH_SEED={seed}), killed {delay} ms in: {bad:#?}"
         );
         for (n, p) in &logs {
             for s in &p.steps {
@@ -422,7 +433,8 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         disk = after;
         if round % 100 == 0 {
             eprintln!(
-                "crash campaign: {round} kills, {:.0} s, {} steps returned, {} saves acknowledged",
+                "crash campaign ({backend}): {round} kills, {:.0} s, {} steps returned, {} \
+                 saves acknowledged",
                 started.elapsed().as_secs_f64(),
                 fig.steps_done,
                 fig.acks
@@ -439,7 +451,7 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         "a clean mount and unmount changed the store"
     );
     eprintln!(
-        "crash campaign: {} kills in {:.0} s; {} steps returned ({} acknowledged saves); \
+        "crash campaign ({backend}): {} kills in {:.0} s; {} steps returned ({} acknowledged saves); \
          steps in flight at a kill, by kind: {:?}; kills during a prune: {}; dead mounts \
          cleared by damfs unmount: {}, by umount -l: {}; rounds with a surviving second \
          mount: {}; {} documents at the end",
@@ -459,3 +471,9 @@ fn kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document(
         "no save was ever acknowledged: the campaign checked nothing"
     );
 }
+
+both_backends!(
+    reload_makes_a_delete_just_before_it_durable,
+    save_makes_a_delete_just_before_it_durable,
+    kill_9_at_random_moments_of_writes_through_the_mount_loses_no_saved_document,
+);

@@ -1,7 +1,8 @@
 //! Concurrency soak: 8 writer processes on one mount, more on a second mount of the same
 //! store, and a library writer (the damfs crate in another process, with saves, reloads and
 //! `damfs import`), all at once, for 20 s in CI (`DAMFS_CAMPAIGN=full`: 5 minutes, 8 writers
-//! on each mount; `DAMFS_SOAK_SECS=N` sets the time).
+//! on each mount; `DAMFS_SOAK_SECS=N` sets the time). On both backends (`memmap::*`, and
+//! `postgres::*` on a fresh database: 10 s in CI, 5 minutes in full).
 //!
 //! Each writer owns its documents and changes them with real tools (see
 //! `support::campaign::writer`): replacements, new documents, deletes, renames, sed -i, fsync
@@ -17,12 +18,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use damfs::{Document, DocumentArrayMemmap};
+use damfs::Document;
 
 use crate::support::campaign::log::{self, Outcome};
 use crate::support::campaign::texts;
 use crate::support::campaign::writer::{Config, Profile};
 use crate::support::campaign::{full, library, one_at_a_time, setting, spawn_child, Children};
+use crate::support::place::Place;
 use crate::support::*;
 
 const BULK: usize = 200;
@@ -31,17 +33,24 @@ fn own_ids(name: &str) -> Vec<String> {
     (0..3).map(|k| format!("{name}-s{k}")).collect()
 }
 
-#[test]
-fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole_versions() {
+fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole_versions(
+    place: &Place,
+) {
     require_fuse!();
     let _heavy = one_at_a_time();
-    let secs = setting("DAMFS_SOAK_SECS", 20, 300);
+    let backend = if place.postgres {
+        "PostgreSQL"
+    } else {
+        "memmap"
+    };
+    // Shorter on PostgreSQL in CI: the campaigns binary's share of CI stays small.
+    let secs = setting("DAMFS_SOAK_SECS", if place.postgres { 10 } else { 20 }, 300);
     let on_b = if full() { 8 } else { 4 };
     let mut names: Vec<String> = (0..8).map(|w| format!("a{w}")).collect();
     names.extend((0..on_b).map(|w| format!("b{w}")));
     let lib_name = "L".to_string();
 
-    let a = Mount::unmounted(0);
+    let a = Mount::unmounted_at(place, 0);
     let mut start: BTreeMap<String, String> = BTreeMap::new();
     for k in 0..BULK {
         let id = format!("bulk{k}");
@@ -56,7 +65,7 @@ fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole
         }
     }
     {
-        let mut dam = DocumentArrayMemmap::open(&a.store).unwrap();
+        let mut dam = place.open(0);
         dam.extend(
             start
                 .values()
@@ -173,7 +182,7 @@ fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole
         "read versions nobody wrote: {unknown:?}"
     );
 
-    let disk = read_store(&a.store);
+    let disk = place.contents();
     let on_disk: BTreeMap<String, String> = disk.iter().cloned().collect();
     assert_eq!(
         on_disk.len(),
@@ -207,7 +216,7 @@ fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole
     }
     b.unmount();
     assert_eq!(a.unmount_and_read(), disk, "unmounting changed the store");
-    let export = damfs(["export".as_ref(), a.store.as_os_str()]);
+    let export = damfs(["export".as_ref(), place.store.as_os_str()]);
     export.assert_ok();
     let texts_on_disk: Vec<&str> = disk.iter().map(|(_, j)| j.trim_end()).collect();
     assert_eq!(
@@ -217,7 +226,7 @@ fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole
     );
 
     eprintln!(
-        "soak: {} writers on mount a, {on_b} on mount b, 1 library writer, {:.0} s: {steps} \
+        "soak ({backend}): {} writers on mount a, {on_b} on mount b, 1 library writer, {:.0} s: {steps} \
          steps ({kinds:?}), {reads} reads checked, {listings} listings checked, 0 corrupt, \
          0 lost; {partial} reads of files still being written (not checked); {} documents \
          at the end",
@@ -226,3 +235,7 @@ fn eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole
         disk.len()
     );
 }
+
+both_backends!(
+    eight_writers_a_second_mount_and_a_library_writer_lose_nothing_and_read_whole_versions
+);

@@ -701,6 +701,30 @@ fn found_an_unsaved_change_follows_a_rename_by_another_handle(place: &Place) {
     );
 }
 
+/// Found by the mount soak on PostgreSQL: a library writer ran `damfs import` (another
+/// process, which returned), then `refresh(true)`, then deleted an imported document — "no
+/// document with id". `refresh` asked only the change feed's watcher thread, which had not
+/// heard of the import yet (or had not even started: the first call starts it). A refresh
+/// that waits must take in everything committed before it was called, as on the memmap store.
+fn found_a_refresh_that_waits_misses_a_save_that_returned(place: &Place) {
+    let mut reader = place.open(10);
+    let mut writer = place.open(10);
+    for k in 0..20 {
+        let id = format!("imported{k}");
+        writer.append(doc(&id, "saved by another handle")).unwrap();
+        writer.save().unwrap();
+        assert!(
+            reader.refresh(true).unwrap(),
+            "refresh(true) after save {k} took nothing in"
+        );
+        assert!(reader.contains(&id), "{id} is not in the refreshed handle");
+        reader.delete_by_id(&id).unwrap();
+        reader.save().unwrap();
+    }
+    drop((reader, writer));
+    assert!(place.contents().is_empty(), "{:?}", place.contents());
+}
+
 both_backends!(
     b1_int_delete_after_delete,
     b2_delete_last_then_reopen_and_append,
@@ -729,4 +753,5 @@ both_backends!(
     found_prune_takes_in_other_handles_changes,
     found_a_write_through_to_a_deleted_document_is_not_found,
     found_an_unsaved_change_follows_a_rename_by_another_handle,
+    found_a_refresh_that_waits_misses_a_save_that_returned,
 );

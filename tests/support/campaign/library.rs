@@ -1,5 +1,6 @@
 //! A library writer of the soak: this test binary re-executed with
-//! `DAMFS_CAMPAIGN_CHILD=library-writer`. It opens the store with the damfs crate while
+//! `DAMFS_CAMPAIGN_CHILD=library-writer`. It opens the store (a directory or a
+//! `postgresql://` URL: [`damfs::Store`] is either backend) with the damfs crate while
 //! the mounts serve it and appends, replaces, renames and deletes its own documents, saves
 //! and reloads now and then, and adds documents with `damfs import` (another process);
 //! it logs like the mount writers (see [`super::log`]) and checks what it reads.
@@ -10,13 +11,14 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use damfs::{Document, DocumentArrayMemmap};
+use damfs::{Document, Options, Store};
 
 use super::log::Log;
 use super::texts;
 use crate::support::Rng;
 
 pub struct Config {
+    /// The STORE argument: a directory or a URL.
     pub store: PathBuf,
     pub log: PathBuf,
     pub name: String,
@@ -58,7 +60,7 @@ pub fn run(cfg: Config) -> bool {
     let mut log = Log::create(&cfg.log);
     let until = Instant::now() + Duration::from_secs_f64(cfg.secs);
     let mut rng = Rng::new(cfg.seed);
-    let mut dam = DocumentArrayMemmap::open(&cfg.store).expect("opening the store");
+    let mut dam = Store::open_with(&cfg.store, Options::default()).expect("opening the store");
     let prefix = format!("{}-", cfg.name);
     let mut own: BTreeMap<String, String> = BTreeMap::new();
     for id in dam
@@ -70,7 +72,7 @@ pub fn run(cfg: Config) -> bool {
         let d = dam.get_by_id(&id).expect("reading an own document");
         own.insert(id, d.json().to_string());
     }
-    let (mut seq, mut reads) = (0u64, 0u64);
+    let (mut seq, mut reads, mut gone) = (0u64, 0u64, 0u64);
     let mut seen = BTreeSet::new();
     let result = loop {
         seq += 1;
@@ -209,6 +211,14 @@ pub fn run(cfg: Config) -> bool {
                         break false;
                     }
                 },
+                // Another process deleted it since this handle last looked: the memmap
+                // store still reads the old version from its files, PostgreSQL's row is gone
+                // (README, "Reliability — the mount"). Gone is fine, as for the mount writers.
+                Err(damfs::Error::NotFound(_))
+                    if !dam.id_at(pos).is_some_and(|i| own.contains_key(i)) =>
+                {
+                    gone += 1;
+                }
                 Err(e) => {
                     log.failed(seq, &format!("reading position {pos}: {e}"));
                     break false;
@@ -218,6 +228,10 @@ pub fn run(cfg: Config) -> bool {
     };
     if result {
         log.summary([seq, reads, 0, 0], &seen);
+        eprintln!(
+            "soak library writer {}: {gone} reads of documents another process had deleted",
+            cfg.name
+        );
     }
     result
 }
