@@ -27,11 +27,10 @@ use std::time::Duration;
 use damfs::{Document, DocumentArrayMemmap};
 
 use crate::support::campaign::one_at_a_time;
+use crate::support::crash::{check_mixed, text, Model};
 use crate::support::process::child_test;
 use crate::support::store::*;
 use crate::support::Rng;
-
-type Model = Vec<(String, String)>;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -44,19 +43,6 @@ enum Op {
     Prune,
     CompactIndex,
     Clear,
-}
-
-fn text(rng: &mut Rng, n: u64) -> String {
-    let len = if rng.chance(20) {
-        500 + rng.below(3000)
-    } else {
-        rng.below(40)
-    };
-    let mut s = format!("t{n}-");
-    while (s.len() as u64) < len {
-        s.push_str(&format!("{:x}", rng.next_u64()));
-    }
-    s
 }
 
 /// The next operation: a function of the generator and the writer's documents only.
@@ -279,32 +265,6 @@ struct Figures {
     saves_acknowledged: u64,
     imports_finished: u64,
     imports_killed: u64,
-}
-
-fn check_mixed(states: &[Model], touch: &[HashSet<String>], ack: usize, found: &Model, what: &str) {
-    let later: HashSet<&String> = touch[ack + 1..].iter().flatten().collect();
-    let untouched: Vec<&(String, String)> = states[ack]
-        .iter()
-        .filter(|(id, _)| !later.contains(id))
-        .collect();
-    let found_untouched: Vec<&(String, String)> = found
-        .iter()
-        .filter(|(id, _)| untouched.iter().any(|(u, _)| u == id))
-        .collect();
-    assert_eq!(
-        found_untouched, untouched,
-        "{what}: saved documents changed"
-    );
-    let mut seen = HashSet::new();
-    for (id, json) in found {
-        assert!(seen.insert(id), "{what}: {id} twice");
-        assert!(
-            states[ack..]
-                .iter()
-                .any(|s| s.iter().any(|(i, j)| i == id && j == json)),
-            "{what}: {id} has a content it never had after the last save"
-        );
-    }
 }
 
 /// One round: a writer (and, in some rounds, an importer) run for a random time and are

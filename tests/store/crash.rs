@@ -24,11 +24,10 @@ use std::time::Duration;
 
 use damfs::{Document, DocumentArrayMemmap};
 
+use crate::support::crash::{check_mixed, text, Model};
 use crate::support::process::child_test;
 use crate::support::store::*;
 use crate::support::Rng;
-
-type Model = Vec<(String, String)>;
 
 #[derive(Debug)]
 enum COp {
@@ -38,20 +37,6 @@ enum COp {
     Update(usize, String),
     Delete(usize),
     DeleteTail,
-}
-
-fn text(rng: &mut Rng, n: u64) -> String {
-    let long = rng.chance(20);
-    let len = if long {
-        500 + rng.below(3000)
-    } else {
-        rng.below(40)
-    };
-    let mut s = format!("t{n}-");
-    while (s.len() as u64) < len {
-        s.push_str(&format!("{:x}", rng.next_u64()));
-    }
-    s
 }
 
 /// The next operation: a function of the generator and the current documents only.
@@ -252,41 +237,6 @@ fn writer_rounds(pool: usize, rounds: u64, base_seed: u64) {
         "the child never saved: the test tested nothing"
     );
     eprintln!("pool {pool}: {rounds} rounds, {total_acks} operations acknowledged in all");
-}
-
-/// With a pool, the state on disk may mix changes made after the last save. Every document
-/// the later operations did not touch must be there unchanged, in order; every document there
-/// must have a content it had at or after the last save; no id twice.
-fn check_mixed(
-    states: &[Model],
-    touched: &[HashSet<String>],
-    ack: usize,
-    found: &Model,
-    what: &str,
-) {
-    let later: HashSet<&String> = touched[ack + 1..].iter().flatten().collect();
-    let untouched: Vec<&(String, String)> = states[ack]
-        .iter()
-        .filter(|(id, _)| !later.contains(id))
-        .collect();
-    let found_untouched: Vec<&(String, String)> = found
-        .iter()
-        .filter(|(id, _)| untouched.iter().any(|(u, _)| u == id))
-        .collect();
-    assert_eq!(
-        found_untouched, untouched,
-        "{what}: saved documents changed"
-    );
-    let mut seen = HashSet::new();
-    for (id, json) in found {
-        assert!(seen.insert(id), "{what}: {id} twice");
-        assert!(
-            states[ack..]
-                .iter()
-                .any(|s| s.iter().any(|(i, j)| i == id && j == json)),
-            "{what}: {id} has a content it never had after the last save: {json}"
-        );
-    }
 }
 
 #[test]

@@ -4,15 +4,16 @@
 //! One file per concept: [`run`] (the built binary and what a command did), [`process`]
 //! (waiting, signals, this test binary re-run as a child), [`fuse`] (whether mounts can be
 //! made, fusectl), [`mount`] (a mounted store in a scratch directory), [`sys`] (raw system
-//! calls), [`store`] (memmap stores on disk), [`rng`] (the seeded generator),
-//! [`properties`] (proptest's settings), [`place`] (a store on either backend),
-//! [`postgres`] (a real PostgreSQL server), [`jina`] (the original's fixtures) and
-//! [`campaign`] (the mount campaigns' child processes).
+//! calls), [`store`] (memmap stores on disk), [`crash`] (the store's kill -9 model and
+//! check), [`rng`] (the seeded generator), [`properties`] (proptest's settings), [`place`]
+//! (a store on either backend), [`postgres`] (a real PostgreSQL server), [`jina`] (the
+//! original's fixtures) and [`campaign`] (the mount campaigns' child processes).
 
 // Each binary uses only part of the module: what one binary leaves unused another needs.
 #![allow(dead_code)]
 
 pub mod campaign;
+pub mod crash;
 pub mod fuse;
 pub mod jina;
 pub mod mount;
