@@ -7,6 +7,7 @@
 //!
 //! Memmap only: the store's files on a small filesystem (PostgreSQL's disk is the server's).
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,6 +70,11 @@ fn fill(dir: &Path) -> PathBuf {
     filler
 }
 
+/// `damfs import STORE INPUT`.
+fn import(store: &Path, input: &Path) -> std::process::Output {
+    damfs(&[OsStr::new("import"), store.as_os_str(), input.as_os_str()])
+}
+
 fn no_space(e: &Error) -> bool {
     e.to_string().contains("No space left on device")
 }
@@ -85,19 +91,11 @@ fn import_save_and_prune_on_a_filling_filesystem() {
     // visible, the first import intact.
     jsonl(&outside.path().join("small.jsonl"), "s", 300, 100);
     jsonl(&outside.path().join("big.jsonl"), "b", 4000, 2000);
-    let o = damfs(&[
-        "import".as_ref(),
-        store.as_os_str(),
-        outside.path().join("small.jsonl").as_os_str(),
-    ]);
+    let o = import(&store, &outside.path().join("small.jsonl"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let saved = read_store(&store);
     assert_eq!(saved.len(), 300);
-    let o = damfs(&[
-        "import".as_ref(),
-        store.as_os_str(),
-        outside.path().join("big.jsonl").as_os_str(),
-    ]);
+    let o = import(&store, &outside.path().join("big.jsonl"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
@@ -173,18 +171,10 @@ fn a_streamed_import_that_runs_out_of_space_leaves_nothing() {
             .len()
             > damfs::cli::IMPORT_IN_MEMORY_MAX
     );
-    let o = damfs(&[
-        "import".as_ref(),
-        store.as_os_str(),
-        outside.path().join("small.jsonl").as_os_str(),
-    ]);
+    let o = import(&store, &outside.path().join("small.jsonl"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let saved = read_store(&store);
-    let o = damfs(&[
-        "import".as_ref(),
-        store.as_os_str(),
-        outside.path().join("big.jsonl").as_os_str(),
-    ]);
+    let o = import(&store, &outside.path().join("big.jsonl"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
