@@ -304,22 +304,20 @@ pub fn detect_key_length(dir: &Path) -> Result<usize, OpenError> {
     };
     let (header, header_len) = read(HEADER_FILE)?;
     let (_, body_len) = read(BODY_FILE)?;
-    if header_len == 0
-        || header_len % entry_size(KEY_LENGTH) as u64 == 0 && {
-            plausible(&header, header_len, body_len, KEY_LENGTH)
-        }
-    {
+    let fits = |k: usize| plausible(&header, header_len, body_len, k);
+    if header_len == 0 || fits(KEY_LENGTH) {
         return Ok(KEY_LENGTH);
     }
-    let found = (1..=MAX_KEY_LENGTH)
-        .filter(|&k| k != KEY_LENGTH && header_len % entry_size(k) as u64 == 0)
-        .find(|&k| plausible(&header, header_len, body_len, k));
+    let found = (1..=MAX_KEY_LENGTH).find(|&k| k != KEY_LENGTH && fits(k));
     Ok(found.unwrap_or(KEY_LENGTH))
 }
 
-/// Whether the first entries of the header make sense read with key length `k`.
+/// Whether the header is whole entries of key length `k` whose first ones make sense.
 fn plausible(header: &File, header_len: u64, body_len: u64, k: usize) -> bool {
     let size = entry_size(k);
+    if header_len % size as u64 != 0 {
+        return false;
+    }
     let n = ((header_len / size as u64) as usize).min(PROBE_ENTRIES);
     let mut bytes = vec![0u8; n * size];
     if header.read_exact_at(&mut bytes, 0).is_err() {
