@@ -242,7 +242,9 @@ fn check_mountpoint(mnt: &Path) -> Result<PathBuf> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(err(format!("mountpoint {shown} does not exist")))
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+        // ENOTCONN once the connection is gone; ECONNABORTED for a request caught
+        // in flight while the killed daemon's threads were still exiting.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)) => {
             return Err(dead_mount(&shown.to_string()))
         }
         Err(e) => return Err(io_err(format!("mountpoint {shown}"))(e)),

@@ -36,11 +36,12 @@ pub fn is_mount_root(path: &Path) -> bool {
         std::fs::metadata(path),
         path.parent().map(std::fs::metadata),
     ) else {
-        // A dead FUSE mount fails stat with ENOTCONN: still mounted.
+        // A dead FUSE mount fails stat with ENOTCONN (ECONNABORTED while the
+        // connection is being torn down): still mounted.
         return std::fs::metadata(path)
             .err()
             .and_then(|e| e.raw_os_error())
-            .is_some_and(|e| e == libc::ENOTCONN);
+            .is_some_and(|e| matches!(e, libc::ENOTCONN | libc::ECONNABORTED));
     };
     m.dev() != p.dev()
 }
