@@ -3,14 +3,13 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
 use super::commit::{self, Commit};
-use super::format::{
-    self, BatchWriter, Loc, Op, BODY_MAGIC, FILE_HEADER_LEN, INDEX_DATA_START, INDEX_MAGIC,
-};
+use super::format::{self, BatchWriter, Loc, Op, BODY_MAGIC, FILE_HEADER_LEN, INDEX_DATA_START};
 use super::io::{self, StoreFile};
 use super::*;
 use crate::document::Document;
@@ -54,6 +53,12 @@ impl Files {
             // and mapped bytes never change under us.
             self.map = unsafe { Mmap::map(self.body.file()) }.ok();
         }
+    }
+
+    /// Whether `index.dam` in `dir` is still the file these were loaded from (no other
+    /// process switched generations since).
+    pub(super) fn is_current(&self, dir: &Path) -> bool {
+        std::fs::metadata(dir.join(INDEX_FILE)).is_ok_and(|m| (m.dev(), m.ino()) == self.index_id)
     }
 
     /// Reads a document's text, checking its checksum.
@@ -255,18 +260,10 @@ pub(super) fn refuse_foreign_dir(dir: &Path) -> Result<()> {
 }
 
 /// Removes what an interrupted prune or clear left: `index.dam.tmp` and bodies of other
-/// generations. Called with the write lock held.
-pub(super) fn cleanup_orphans(dir: &Path) -> Result<()> {
-    let index_path = dir.join(INDEX_FILE);
-    let mut header = [0u8; FILE_HEADER_LEN as usize];
-    let current = io::open(OpenOptions::new().read(true), &index_path)
-        .and_then(|f| f.read_exact_at(&mut header, 0))
-        .ok()
-        .and_then(|()| format::read_file_header(&index_path, &header, INDEX_MAGIC).ok())
-        .map(|h| h.body_generation);
-    let Some(current) = current else {
-        return Ok(()); // never delete anything when the current generation is unclear
-    };
+/// generations than `current`, the one a valid `index.dam` was just loaded with (never the
+/// one its header merely names: a damaged header would make the real body look like a
+/// leftover). Called with the write lock held.
+pub(super) fn cleanup_orphans(dir: &Path, current: u64) -> Result<()> {
     let keep = body_name(current);
     let entries = fs::read_dir(dir).map_err(io_at(dir, "listing"))?;
     for entry in entries.flatten() {

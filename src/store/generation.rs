@@ -213,7 +213,7 @@ impl DocumentArrayMemmap {
                 }
             }
         }
-        if let Err(e) = cleanup_orphans(&self.dir) {
+        if let Err(e) = cleanup_orphans(&self.dir, self.files.body_generation) {
             log::warn!("{}: could not remove leftovers: {e}", self.dir.display());
         }
         Ok(())

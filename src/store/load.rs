@@ -49,9 +49,39 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         Some(commit::latest(&index_path, index_bytes, generation)?)
     };
 
+    // Where the header names the body: its own field, or (0 there) the generation's.
+    let named_at = if index_bytes[24..32] == [0; 8] {
+        16
+    } else {
+        24
+    };
+    if index_header.body_generation > generation {
+        return Err(Error::Corrupt {
+            file: index_path,
+            offset: named_at,
+            reason: format!(
+                "the header names body generation {}, newer than its own generation {generation}",
+                index_header.body_generation
+            ),
+        });
+    }
     let body_path = dir.join(body_name(index_header.body_generation));
-    let body = io::open(OpenOptions::new().read(true).write(writable), &body_path)
-        .map_err(io_at(&body_path, "opening"))?;
+    let body =
+        io::open(OpenOptions::new().read(true).write(writable), &body_path).map_err(|e| match e
+            .kind()
+        {
+            // Either the header is damaged or the body was removed: both are damage to
+            // the store, named where the index names the file.
+            std::io::ErrorKind::NotFound => Error::Corrupt {
+                file: index_path.clone(),
+                offset: named_at,
+                reason: format!(
+                    "the header names the body file {}, which does not exist",
+                    body_name(index_header.body_generation)
+                ),
+            },
+            _ => Error::io(format!("opening {}", body_path.display()), e),
+        })?;
     let body_len = body.metadata().map_err(io_at(&body_path, "reading"))?.len();
     let mut header = [0u8; FILE_HEADER_LEN as usize];
     body.read_exact_at(&mut header, 0).map_err(|e| {

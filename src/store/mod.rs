@@ -171,7 +171,6 @@ impl DocumentArrayMemmap {
             if !dir.join(INDEX_FILE).exists() {
                 create_generation(&dir, 1, &[])?;
             }
-            cleanup_orphans(&dir)?;
         }
         let (files, table) = {
             let _g = lock
@@ -179,6 +178,17 @@ impl DocumentArrayMemmap {
                 .map_err(|e| Error::io("locking the store", e))?;
             load(&dir, !opts.read_only)?
         };
+        if !opts.read_only {
+            // Leftovers are known only once the current generation loaded: remove them
+            // unless another process switched generations meanwhile (its open or switch
+            // tidies up after itself).
+            let _g = lock
+                .exclusive()
+                .map_err(|e| Error::io("locking the store", e))?;
+            if files.is_current(&dir) {
+                cleanup_orphans(&dir, files.body_generation)?;
+            }
+        }
         let mut dam = DocumentArrayMemmap {
             dir,
             read_only: opts.read_only,

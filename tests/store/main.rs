@@ -10,6 +10,7 @@ mod support;
 
 mod crash;
 mod damage;
+mod damaged_header;
 mod durability;
 mod faults;
 mod full_disk;
