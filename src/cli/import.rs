@@ -483,102 +483,125 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
     }
     drop(ids);
 
-    // Pass 2: write in chunks. Ids written are kept to undo a failure part-way.
+    // Pass 2: write. Ids written are kept to undo a failure part-way.
     let mut written = IdList::with_capacity(records, 32);
-    let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
     let bar = progress_bar(src.len, "importing");
     let what = format!("import into {}", show(store));
-    let flush =
-        |dam: &mut Store, chunk: &mut Vec<Document>, written: &mut IdList| -> Result<(), String> {
-            let before = written.len();
-            for d in chunk.iter() {
-                written.push(d.id());
-            }
-            dam.extend(chunk.drain(..)).map_err(|e| {
-                // extend adds nothing when it fails: this chunk needs no undoing.
-                written.truncate(before);
-                e.to_string()
-            })
-        };
-    if in_memory {
+    let (wrote, stop) = if in_memory {
         let mut docs = kept.into_iter();
-        let result = loop {
-            chunk.extend(docs.by_ref().take(IMPORT_CHUNK));
-            if chunk.is_empty() {
-                break dam.save().map_err(|e| format!("saving: {e}"));
-            }
-            if let Err(e) = flush(&mut dam, &mut chunk, &mut written) {
-                break Err(e);
-            }
-        };
-        return match result {
-            Ok(()) => Ok(ImportReport {
-                imported: written.len(),
-            }),
-            Err(reason) => Err(CliError::ImportFailed {
-                what,
-                reason,
-                rolled_back: roll_back(&mut dam, &written),
-            }),
-        };
-    }
-    // The input is parsed on a thread of its own, a chunk ahead of the writes: parsing one
-    // chunk overlaps storing the one before (PostgreSQL's COPY runs in the server meanwhile).
-    let (chunks, parsed) = std::sync::mpsc::sync_channel::<Vec<Document>>(1);
-    let (stop, written_all) = std::thread::scope(|scope| {
-        let parser = scope.spawn(|| {
-            // Owned here, so the writer's loop ends when the parser does.
-            let chunks = chunks;
-            let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
-            let stop = read_records(&src, &|n| bar.set_position(n), |rec| {
-                let doc = parse_record(&rec).map_err(|(line, why)| {
-                    format!("{name} changed while it was imported ({name}:{line}: {why})")
-                })?;
-                chunk.push(doc);
-                if chunk.len() >= IMPORT_CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(IMPORT_CHUNK));
-                    // The writer stopped (a failed write): its error is the one to report.
-                    chunks.send(full).map_err(|_| String::new())?;
-                }
-                Ok(())
-            });
-            if stop.is_ok() && !chunk.is_empty() {
-                let _ = chunks.send(chunk);
-            }
-            stop
+        let mut chunks = std::iter::from_fn(|| {
+            let chunk: Vec<Document> = docs.by_ref().take(IMPORT_CHUNK).collect();
+            (!chunk.is_empty()).then_some(Ok(chunk))
         });
-        let mut failed = None;
-        for mut chunk in parsed.iter() {
-            if let Err(e) = flush(&mut dam, &mut chunk, &mut written) {
-                failed = Some(e);
-                break;
-            }
-        }
-        drop(parsed); // a parser blocked on a full channel stops
-        let stop = parser
-            .join()
-            .unwrap_or_else(|_| Err(Stop::Callback("the input reader failed".to_owned())));
-        (stop, failed)
-    });
-    let result = match (stop, written_all) {
-        (_, Some(why)) => Err(why),
-        (Ok(()), None) => dam.save().map_err(|e| format!("saving: {e}")),
-        (Err(Stop::Callback(why)), None) => Err(why),
-        (Err(Stop::Syntax { line, reason }), None) => Err(format!(
+        (write_chunks(&mut dam, &mut chunks, &mut written), Ok(()))
+    } else {
+        parse_ahead(&src, &bar, |chunks| {
+            write_chunks(&mut dam, chunks, &mut written)
+        })
+    };
+    let result = match (stop, wrote) {
+        (Err(Stop::Callback(why)), _) if !why.is_empty() => Err(why),
+        (Err(Stop::Syntax { line, reason }), _) => Err(format!(
             "{name} changed while it was imported ({name}:{line}: {reason})"
         )),
-        (Err(Stop::Io(e)), None) => Err(format!("reading {name}: {e}")),
+        (Err(Stop::Io(e)), _) => Err(format!("reading {name}: {e}")),
+        (_, Err(why)) => Err(why),
+        (_, Ok(())) => dam.save().map_err(|e| format!("saving: {e}")),
     };
     bar.finish_and_clear();
     match result {
-        Ok(()) => Ok(ImportReport {
-            imported: written.len(),
-        }),
+        Ok(()) => Ok(ImportReport { imported: records }),
         Err(reason) => Err(CliError::ImportFailed {
             what,
             reason,
             rolled_back: roll_back(&mut dam, &written),
         }),
+    }
+}
+
+/// Parses the input again on a thread of its own, a chunk ahead of `write`, which gets the
+/// chunks in order (and an `Err` last if parsing stopped early): parsing one chunk overlaps
+/// storing the one before (PostgreSQL's COPY runs in the server meanwhile). Gives what
+/// `write` gave and how parsing ended (`Callback("")`: `write` stopped taking chunks).
+fn parse_ahead<R>(
+    src: &Source,
+    bar: &indicatif::ProgressBar,
+    write: impl FnOnce(&mut dyn Iterator<Item = Result<Vec<Document>, ()>>) -> R,
+) -> (R, Result<(), Stop<String>>) {
+    let name = &src.name;
+    let (chunks, parsed) = std::sync::mpsc::sync_channel::<Result<Vec<Document>, ()>>(1);
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(|| {
+            // Owned here, so the writer's loop ends when the parser does.
+            let chunks = chunks;
+            let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
+            let stop: Result<(), Stop<String>> =
+                read_records(src, &|n| bar.set_position(n), |rec| {
+                    let doc = parse_record(&rec).map_err(|(line, why)| {
+                        format!("{name} changed while it was imported ({name}:{line}: {why})")
+                    })?;
+                    chunk.push(doc);
+                    if chunk.len() >= IMPORT_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(IMPORT_CHUNK));
+                        // The writer stopped (a failed write): its error is the one to report.
+                        chunks.send(Ok(full)).map_err(|_| String::new())?;
+                    }
+                    Ok(())
+                });
+            let last = match &stop {
+                Ok(()) if chunk.is_empty() => None,
+                Ok(()) => Some(Ok(chunk)),
+                Err(Stop::Callback(why)) if why.is_empty() => None,
+                // The writer must not take a part of the input for all of it.
+                Err(_) => Some(Err(())),
+            };
+            if let Some(last) = last {
+                let _ = chunks.send(last);
+            }
+            stop
+        });
+        let wrote = write(&mut parsed.iter());
+        drop(parsed); // a parser blocked on a full channel stops
+        let stop = parser
+            .join()
+            .unwrap_or_else(|_| Err(Stop::Callback("the input reader failed".to_owned())));
+        (wrote, stop)
+    })
+}
+
+/// Writes the chunks in order. On the memmap store they go in one streamed `extend`, so
+/// that even a crash (kill -9) part-way leaves none of them; on PostgreSQL each chunk is
+/// one transaction (its extend holds its documents in memory), and `written` collects the
+/// ids written, to undo a failure part-way.
+fn write_chunks(
+    dam: &mut Store,
+    chunks: &mut dyn Iterator<Item = Result<Vec<Document>, ()>>,
+    written: &mut IdList,
+) -> Result<(), String> {
+    let unfinished = || crate::Error::InvalidDocument("the input ended early".into());
+    match dam {
+        Store::Memmap(m) => {
+            let docs = chunks.flat_map(|chunk| match chunk {
+                Ok(docs) => docs.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(()) => vec![Err(unfinished())],
+            });
+            m.try_extend(docs).map_err(|e| e.to_string())
+        }
+        Store::Postgres(_) => {
+            for chunk in chunks {
+                let chunk = chunk.map_err(|()| unfinished().to_string())?;
+                let before = written.len();
+                for d in &chunk {
+                    written.push(d.id());
+                }
+                if let Err(e) = dam.extend(chunk) {
+                    // extend adds nothing when it fails: this chunk needs no undoing.
+                    written.truncate(before);
+                    return Err(e.to_string());
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -151,6 +151,7 @@ impl fmt::Display for CliError {
             } => {
                 write!(f, "{what}: {reason}; ")?;
                 match rolled_back {
+                    Ok(0) => write!(f, "nothing of it was written"),
                     Ok(n) => write!(f, "the {n} documents it had written were removed again"),
                     Err(e) => write!(
                         f,

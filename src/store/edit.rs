@@ -3,7 +3,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::files::*;
-use super::format::{BatchWriter, Loc, Op};
+use super::format::{self, BatchWriter, Loc, Op};
 use super::*;
 use crate::document::Document;
 use crate::error::{Error, Result};
@@ -17,6 +17,14 @@ impl DocumentArrayMemmap {
     /// Appends documents in order. Every id is checked (new, and not repeated) before
     /// anything is written: on error nothing changes.
     pub fn extend(&mut self, docs: impl IntoIterator<Item = Document>) -> Result<()> {
+        self.try_extend(docs.into_iter().map(Ok))
+    }
+
+    /// [`extend`](Self::extend) from documents that may fail to come (parsed as they
+    /// stream in): the first `Err` ends it with that error, and nothing is appended. One
+    /// call is one write: however many documents, a crash (even kill -9) leaves all of
+    /// them or none.
+    pub fn try_extend(&mut self, docs: impl IntoIterator<Item = Result<Document>>) -> Result<()> {
         self.writable()?;
         let mut docs = docs.into_iter().peekable();
         if docs.peek().is_none() {
@@ -39,6 +47,7 @@ impl DocumentArrayMemmap {
             let mut body_at = body_start;
             let result = (|| -> Result<()> {
                 for doc in docs {
+                    let doc = doc?;
                     if doc.json().len() > MAX_DOC_LEN {
                         return Err(Error::InvalidDocument(format!(
                             "document {:?} is larger than 4 GiB",
@@ -71,10 +80,15 @@ impl DocumentArrayMemmap {
                 // The index entries go out about 1 MiB at a time, so memory stays flat
                 // however many documents come. Nobody sees them before the last one is
                 // written: other handles load or catch up only under the lock we hold.
+                // A crash between two of these writes must not leave the first ones (a
+                // part of the documents): with more than one, the first batch goes out
+                // without its magic, which is written last. Until then every batch of
+                // this call reads as one torn tail (none is DURABLE), dropped on open.
                 let index_path = self.dir.join(INDEX_FILE);
                 let mut at = index_len;
                 let mut batch = BatchWriter::new();
                 let mut entries = self.table.since(&mark).peekable();
+                let mut withheld_magic = None;
                 while entries.peek().is_some() {
                     for (id, loc) in entries.by_ref() {
                         batch.push(Op::Put { id, loc });
@@ -82,12 +96,21 @@ impl DocumentArrayMemmap {
                             break;
                         }
                     }
-                    let bytes = std::mem::take(&mut batch).finish(false);
+                    let mut bytes = std::mem::take(&mut batch).finish(false);
+                    if at == index_len && entries.peek().is_some() {
+                        withheld_magic = Some(format::withhold_magic(&mut bytes));
+                    }
                     self.files
                         .index
                         .write_all_at(&bytes, at)
                         .map_err(io_at(&index_path, "writing"))?;
                     at += bytes.len() as u64;
+                }
+                if let Some(magic) = withheld_magic {
+                    self.files
+                        .index
+                        .write_all_at(&magic, index_len)
+                        .map_err(io_at(&index_path, "writing"))?;
                 }
                 self.files.index_len = at;
                 Ok(())

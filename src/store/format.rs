@@ -240,6 +240,17 @@ impl BatchWriter {
     }
 }
 
+/// Zeroes the magic of the first batch in `bytes` and gives it back: written like this,
+/// the batches read as a torn tail until the magic is written over the zeros, so a run of
+/// batches written with several calls becomes visible at once (or, after a crash, not at
+/// all).
+pub fn withhold_magic(bytes: &mut [u8]) -> [u8; 4] {
+    let mut magic = [0u8; 4];
+    magic.copy_from_slice(&bytes[..4]);
+    bytes[..4].fill(0);
+    magic
+}
+
 fn push_id(out: &mut Vec<u8>, id: &str) {
     // Ids are validated to be 1..=255 bytes before they reach the format.
     out.push(id.len() as u8);

@@ -9,6 +9,7 @@ mod array;
 mod completions_man;
 mod documents;
 mod import_export;
+mod import_kill;
 mod jina_export;
 mod jina_import;
 mod jina_mount;

@@ -153,7 +153,8 @@ fn import_save_and_prune_on_a_filling_filesystem() {
 
 /// An input past the in-memory size is parsed on its own thread a chunk ahead of the writes:
 /// when a write fails part-way (the disk fills), the reader stops too, the command ends at
-/// once with the cause, and nothing of the import is left.
+/// once with the cause, and nothing of the import is left (the memmap store writes it as one
+/// streamed extend, which adds nothing when it fails).
 #[test]
 fn a_streamed_import_that_runs_out_of_space_leaves_nothing() {
     let Some(small) = SmallFs::mount("16m") else {
@@ -178,10 +179,7 @@ fn a_streamed_import_that_runs_out_of_space_leaves_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
-    assert!(
-        err.contains("the 10000 documents it had written were removed again"),
-        "{err}"
-    );
+    assert!(err.contains("nothing of it was written"), "{err}");
     assert_same(
         &read_store(&store),
         &saved,

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod atomic_extend;
 mod crash;
 mod damage;
 mod damaged_header;

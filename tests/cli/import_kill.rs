@@ -1,0 +1,107 @@
+//! `damfs import` is all or nothing, also when it is killed (SIGKILL) part-way: an import
+//! of more documents than one write chunk (10,000), killed while it writes, leaves the
+//! store as it was — none of its documents — never the first chunks of it. Killed at
+//! different moments (texts being written, the index growing), small inputs (read once)
+//! and large ones (read twice, over 8 MiB).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::process::{signal, wait_for};
+use crate::support::run::BIN;
+use crate::support::store::{body_path, index_path, make_store, read_store, scratch};
+
+/// A JSON Lines file of `n` documents `imp<i>`, padded so the file is about `bytes` long.
+fn input(path: &Path, n: usize, bytes: usize) {
+    let pad = "p".repeat((bytes / n).saturating_sub(40).max(1));
+    let mut s = String::with_capacity(bytes + n * 8);
+    for i in 0..n {
+        s.push_str(&format!("{{\"id\":\"imp{i}\",\"text\":\"{pad}\"}}\n"));
+    }
+    fs::write(path, s).unwrap();
+}
+
+fn len_of(path: &Path) -> u64 {
+    fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Starts an import of `file` into `store`, kills it once `moment` holds (or lets it end,
+/// if it ends first), and checks the store holds the documents it had and either none of
+/// the import's or all of them (all, if it exited 0 before the kill). Gives whether the
+/// import is in.
+fn kill_when(store: &Path, file: &Path, n: usize, moment: &dyn Fn() -> bool) -> bool {
+    let before = read_store(store);
+    let mut child = Command::new(BIN)
+        .arg("import")
+        .arg(store)
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(120), || {
+        moment() || child.try_wait().unwrap().is_some()
+    });
+    let finished = match child.try_wait().unwrap() {
+        Some(status) => Some(status),
+        None => {
+            signal(child.id(), libc::SIGKILL);
+            None
+        }
+    };
+    let status = child.wait().unwrap();
+    let after = read_store(store);
+    assert_eq!(
+        after[..before.len().min(after.len())],
+        before[..],
+        "the store's own documents changed"
+    );
+    let imported = after.len() - before.len();
+    if finished.is_some_and(|s| s.success()) {
+        assert_eq!(imported, n, "a finished import is all there");
+        true
+    } else {
+        // Killed after its last write, before it saved and exited, it is all there.
+        assert!(
+            imported == 0 || imported == n,
+            "a killed import ({status}) left {imported} of its {n} documents"
+        );
+        imported == n
+    }
+}
+
+fn killed_import_leaves_nothing(n: usize, bytes: usize) {
+    let dir = scratch();
+    let store = dir.path().join("store");
+    let file = dir.path().join("in.jsonl");
+    input(&file, n, bytes);
+    make_store(&store, 3);
+    let body = body_path(&store);
+    let index = index_path(&store);
+    let body0 = len_of(&body);
+    let index0 = len_of(&index);
+    // While the texts are written, and once the index grows (the first entries are out).
+    if kill_when(&store, &file, n, &|| {
+        len_of(&body) > body0 + bytes as u64 / 3
+    }) {
+        return;
+    }
+    let index1 = len_of(&index);
+    if kill_when(&store, &file, n, &|| len_of(&index) > index1.max(index0)) {
+        return;
+    }
+    // The store still takes the same import afterwards, all of it.
+    assert!(kill_when(&store, &file, n, &|| false));
+}
+
+#[test]
+fn an_import_killed_part_way_leaves_none_of_its_documents() {
+    killed_import_leaves_nothing(60_000, 3 << 20);
+}
+
+#[test]
+fn a_large_import_killed_part_way_leaves_none_of_its_documents() {
+    killed_import_leaves_nothing(80_000, 10 << 20);
+}
