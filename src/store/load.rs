@@ -16,9 +16,9 @@ use crate::error::{Error, Result};
 /// Called with the lock held (shared or exclusive).
 pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     let index_path = dir.join(INDEX_FILE);
-    let index = io::open(OpenOptions::new().read(true).write(writable), &index_path)
-        .map_err(io_at(&index_path, "opening"))?;
+    let index = open_file(&index_path, writable).map_err(|e| open_error(&index_path, e))?;
     let meta = index.metadata().map_err(io_at(&index_path, "reading"))?;
+    regular_file(&index_path, &meta)?;
     // SAFETY: the index is only appended to, or cut back past a torn tail under the
     // exclusive lock, which this caller's lock excludes while the map is alive.
     let index_map = if meta.len() > 0 {
@@ -66,23 +66,22 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
         });
     }
     let body_path = dir.join(body_name(index_header.body_generation));
-    let body =
-        io::open(OpenOptions::new().read(true).write(writable), &body_path).map_err(|e| match e
-            .kind()
-        {
-            // Either the header is damaged or the body was removed: both are damage to
-            // the store, named where the index names the file.
-            std::io::ErrorKind::NotFound => Error::Corrupt {
-                file: index_path.clone(),
-                offset: named_at,
-                reason: format!(
-                    "the header names the body file {}, which does not exist",
-                    body_name(index_header.body_generation)
-                ),
-            },
-            _ => Error::io(format!("opening {}", body_path.display()), e),
-        })?;
-    let body_len = body.metadata().map_err(io_at(&body_path, "reading"))?.len();
+    let body = open_file(&body_path, writable).map_err(|e| match e.kind() {
+        // Either the header is damaged or the body was removed: both are damage to
+        // the store, named where the index names the file.
+        std::io::ErrorKind::NotFound => Error::Corrupt {
+            file: index_path.clone(),
+            offset: named_at,
+            reason: format!(
+                "the header names the body file {}, which does not exist",
+                body_name(index_header.body_generation)
+            ),
+        },
+        _ => open_error(&body_path, e),
+    })?;
+    let body_meta = body.metadata().map_err(io_at(&body_path, "reading"))?;
+    regular_file(&body_path, &body_meta)?;
+    let body_len = body_meta.len();
     let mut header = [0u8; FILE_HEADER_LEN as usize];
     body.read_exact_at(&mut header, 0).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -196,4 +195,38 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     // Deleted documents' slots go, and the estimate's spare room is given back.
     table.finish_replay();
     Ok((files, table))
+}
+
+/// A store file must be a regular file (mapping a directory fails with a bare ENODEV).
+fn regular_file(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(not_a_file(path, meta.is_dir()))
+}
+
+fn not_a_file(path: &Path, dir: bool) -> Error {
+    Error::Corrupt {
+        file: path.to_owned(),
+        offset: 0,
+        reason: if dir {
+            "it is a directory, not a file".into()
+        } else {
+            "it is not a regular file".into()
+        },
+    }
+}
+
+/// Opens a store file.
+fn open_file(path: &Path, writable: bool) -> std::io::Result<io::StoreFile> {
+    io::open(OpenOptions::new().read(true).write(writable), path)
+}
+
+/// A failed open, with a directory in the file's place named as such.
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::EISDIR) {
+        not_a_file(path, true)
+    } else {
+        Error::io(format!("opening {}", path.display()), e)
+    }
 }

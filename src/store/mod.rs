@@ -143,6 +143,12 @@ impl DocumentArrayMemmap {
     /// Opens the store at `path` with the given options.
     pub fn open_with(path: impl AsRef<Path>, opts: Options) -> Result<Self> {
         let path = path.as_ref();
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::NotAStore {
+                path: path.to_owned(),
+                reason: "it is a file, not a directory".into(),
+            });
+        }
         if !opts.read_only {
             io::create_dir_all(path)
                 .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
@@ -154,13 +160,21 @@ impl DocumentArrayMemmap {
             refuse_foreign_dir(&dir)?;
         }
         let lock_path = dir.join(LOCK_FILE);
-        if opts.read_only && !(lock_path.exists() && dir.join(INDEX_FILE).exists()) {
+        if opts.read_only {
             // A read-only open creates nothing: without a lock file and an index this is
             // no store (the same error as the writable open's).
-            return Err(Error::NotAStore {
-                path: dir.clone(),
-                reason: format!("it has no {LOCK_FILE} and {INDEX_FILE}"),
-            });
+            let missing = match (lock_path.exists(), dir.join(INDEX_FILE).exists()) {
+                (true, true) => None,
+                (false, true) => Some(format!("it has no {LOCK_FILE} file")),
+                (true, false) => Some(format!("it has no {INDEX_FILE}")),
+                (false, false) => Some(format!("it has no {INDEX_FILE} and no {LOCK_FILE} file")),
+            };
+            if let Some(reason) = missing {
+                return Err(Error::NotAStore {
+                    path: dir.clone(),
+                    reason,
+                });
+            }
         }
         let lock = LockFile::open(&lock_path, !opts.read_only)
             .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;

@@ -6,6 +6,7 @@
 mod support;
 
 mod array;
+mod bad_stores;
 mod completions_man;
 mod documents;
 mod import_export;

@@ -1,0 +1,112 @@
+//! Every store command on something that is not a (whole) store: a STORE that is a plain
+//! file, a store whose index or body is a directory, a store missing one of its files.
+//! Each exits 1 with a message saying what is wrong with which path, never an errno
+//! alone ("File exists", "No such device"), and changes nothing.
+
+use std::fs;
+use std::path::Path;
+
+use crate::support::run::damfs_with;
+use crate::support::store::{body_path, index_path, make_store, scratch, store_bytes};
+
+/// Every command that takes a STORE, with its input on stdin where it reads one.
+const COMMANDS: &[&[&str]] = &[
+    &["stat", "S"],
+    &["export", "S"],
+    &["ls", "S"],
+    &["get", "S", "0"],
+    &["rm", "S", "doc0"],
+    &["prune", "S"],
+    &["clear", "S"],
+    &["put", "S", "-"],
+    &["import", "S", "-"],
+];
+
+/// Runs every command on `store` (in `dir`), expecting exit 1 and `why` in the message.
+fn every_command_says(dir: &Path, store: &str, why: &str) {
+    for cmd in COMMANDS {
+        let args: Vec<&str> = cmd
+            .iter()
+            .map(|a| if *a == "S" { store } else { a })
+            .collect();
+        let run = damfs_with(dir, &args, b"{\"id\":\"new\"}\n");
+        assert_eq!(run.code, 1, "{args:?}: {run:#?}");
+        assert!(
+            run.stderr.contains(why),
+            "{args:?} should say {why:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_store_that_is_a_plain_file_is_named_as_such() {
+    let dir = scratch();
+    fs::write(dir.path().join("notes.txt"), "my notes\n").unwrap();
+    every_command_says(dir.path(), "notes.txt", "is a file, not a directory");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "my notes\n"
+    );
+}
+
+#[test]
+fn an_index_or_body_that_is_a_directory_is_named_as_such() {
+    for victim in ["index", "body"] {
+        let dir = scratch();
+        let store = dir.path().join("store");
+        make_store(&store, 2);
+        let path = if victim == "index" {
+            index_path(&store)
+        } else {
+            body_path(&store)
+        };
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        let before = store_bytes_but_dirs(&store);
+        every_command_says(dir.path(), "store", "is a directory, not a file");
+        assert_eq!(store_bytes_but_dirs(&store), before, "{victim}");
+    }
+}
+
+#[test]
+fn a_store_missing_its_index_or_lock_says_which() {
+    let dir = scratch();
+    let store = dir.path().join("store");
+    make_store(&store, 2);
+    fs::remove_file(index_path(&store)).unwrap();
+    let before = store_bytes(&store);
+    every_command_says(dir.path(), "store", "has no index.dam");
+    assert_eq!(store_bytes(&store), before);
+
+    let dir = scratch();
+    let store = dir.path().join("store");
+    make_store(&store, 2);
+    fs::remove_file(store.join("lock")).unwrap();
+    // Read-only commands create nothing, so they refuse it; writers make a new lock file.
+    for cmd in [
+        &["stat", "store"][..],
+        &["ls", "store"],
+        &["export", "store"],
+    ] {
+        let run = damfs_with(dir.path(), cmd, b"");
+        assert_eq!(run.code, 1, "{cmd:?}: {run:#?}");
+        assert!(run.stderr.contains("has no lock file"), "{cmd:?}: {run:#?}");
+        assert!(!run.stderr.contains("index.dam"), "{cmd:?}: {run:#?}");
+    }
+}
+
+/// `store_bytes` of a directory holding a subdirectory: the files only.
+fn store_bytes_but_dirs(store: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
