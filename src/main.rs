@@ -320,17 +320,19 @@ fn run(command: Command) -> CliResult<()> {
         Command::Export { store, output, .. } => match output {
             Some(path) => {
                 let name = path.display().to_string();
-                let file = File::create(&path).map_err(|e| CliError::Io {
-                    what: format!("cannot create {name}"),
-                    source: e,
-                })?;
-                let mut out = BufWriter::with_capacity(1 << 16, file);
-                cli::export(&store, &mut out, &name)?;
+                let create = || {
+                    let file = File::create(&path).map_err(|e| CliError::Io {
+                        what: format!("cannot create {name}"),
+                        source: e,
+                    })?;
+                    Ok(BufWriter::with_capacity(1 << 16, file))
+                };
+                cli::export(&store, create, &name)?;
             }
             None => {
                 let stdout = io::stdout();
-                let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-                cli::export(&store, &mut out, "standard output")?;
+                let create = || Ok(BufWriter::with_capacity(1 << 16, stdout.lock()));
+                cli::export(&store, create, "standard output")?;
             }
         },
         Command::Stat { store } => {

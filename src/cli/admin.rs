@@ -5,9 +5,16 @@ use std::path::Path;
 
 use super::*;
 
-/// `damfs export STORE`: every document as one line of JSON, in order. Returns how many.
-pub fn export(store: &Path, out: &mut dyn Write, out_name: &str) -> CliResult<usize> {
+/// `damfs export STORE`: every document as one line of JSON, in order, into what `create`
+/// makes once the store is open (a store that cannot be opened leaves an output file as it
+/// was). Returns how many.
+pub fn export<W: Write>(
+    store: &Path,
+    create: impl FnOnce() -> CliResult<W>,
+    out_name: &str,
+) -> CliResult<usize> {
     let dam = open_read_only(store)?;
+    let mut out = create()?;
     let write_err = |e| CliError::io(format!("writing {out_name}"), e);
     let mut n = 0;
     let mut compacted = Vec::new();

@@ -110,3 +110,19 @@ fn store_bytes_but_dirs(store: &Path) -> Vec<(String, Vec<u8>)> {
     v.sort();
     v
 }
+
+#[test]
+fn export_of_a_store_that_cannot_be_opened_leaves_the_output_file_alone() {
+    let dir = scratch();
+    fs::write(dir.path().join("out.jsonl"), "yesterday's export\n").unwrap();
+    fs::write(dir.path().join("notes.txt"), "my notes\n").unwrap();
+    for store in ["missing", "notes.txt"] {
+        let run = damfs_with(dir.path(), &["export", store, "-o", "out.jsonl"], b"");
+        assert_eq!(run.code, 1, "{store}: {run:#?}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("out.jsonl")).unwrap(),
+            "yesterday's export\n",
+            "{store}: a failed export emptied its output file"
+        );
+    }
+}
