@@ -24,6 +24,23 @@ pub fn is_original_store(dir: &Path) -> bool {
     dir.is_dir() && dir.join(HEADER_FILE).is_file() && dir.join(BODY_FILE).is_file()
 }
 
+/// Why a directory is not an original store, for one that holds half of one (`None` when it
+/// holds neither file, or both: then it is some other directory, or an original store).
+pub fn half_original_store(dir: &Path) -> Option<String> {
+    let state = |name: &str| match std::fs::metadata(dir.join(name)) {
+        Ok(m) if m.is_file() => Some(true),
+        Ok(_) => Some(false),
+        Err(_) => None,
+    };
+    match (state(HEADER_FILE), state(BODY_FILE)) {
+        (None, None) | (Some(true), Some(true)) => None,
+        (Some(false), _) => Some(format!("its {HEADER_FILE} is not a regular file")),
+        (_, Some(false)) => Some(format!("its {BODY_FILE} is not a regular file")),
+        (Some(true), None) => Some(format!("it has {HEADER_FILE} but no {BODY_FILE}")),
+        (None, Some(true)) => Some(format!("it has {BODY_FILE} but no {HEADER_FILE}")),
+    }
+}
+
 /// Opening an original store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -169,3 +169,29 @@ fn damaged_entries_are_reported_by_header_entry() {
     run.assert_fails_with("goes past the end of body.bin");
     assert!(!store.exists());
 }
+
+#[test]
+fn a_directory_missing_half_of_a_jina_store_says_which_file() {
+    let dir = scratch();
+    let store = dir.path().join("store");
+    let half = dir.path().join("half");
+    std::fs::create_dir(&half).unwrap();
+    std::fs::copy(
+        fixture("last-deleted").join("header.bin"),
+        half.join("header.bin"),
+    )
+    .unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), half.as_os_str()])
+        .assert_fails_with("is not a Jina store: it has header.bin but no body.bin");
+    // body.bin that is a directory, not a file.
+    std::fs::create_dir(half.join("body.bin")).unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), half.as_os_str()])
+        .assert_fails_with("is not a Jina store: its body.bin is not a regular file");
+    // A directory of neither: what import reads.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), plain.as_os_str()]).assert_fails_with(
+        "is a directory, not a JSON Lines or JSON file nor a Jina store (header.bin + body.bin)",
+    );
+    assert!(!store.exists());
+}
