@@ -6,6 +6,7 @@
 mod support;
 
 mod array;
+mod array_bad_input;
 mod completions_man;
 mod documents;
 mod import_export;

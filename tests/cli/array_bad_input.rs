@@ -1,0 +1,65 @@
+//! The array commands given bad arguments through the real binary: a clear error naming
+//! what and why, never a panic (exit code 101), nothing written where it failed.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{damfs, scratch};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A store of three documents with 3-value embeddings and a tag.
+fn store_with_embeddings(dir: &Path) -> PathBuf {
+    let input = dir.join("docs.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"embedding\":[1,2,3],\"tags\":{\"c\":\"x\"}}\n\
+         {\"id\":\"b\",\"embedding\":[3,1,2],\"tags\":{\"c\":\"y\"}}\n\
+         {\"id\":\"c\",\"embedding\":[0,5,1],\"tags\":{\"c\":\"x\"}}\n",
+    )
+    .unwrap();
+    let store = dir.join("store");
+    damfs(["import", s(&store), s(&input)]).assert_ok();
+    store
+}
+
+#[test]
+fn visualize_refuses_a_size_it_cannot_draw_instead_of_panicking() {
+    let dir = scratch();
+    let store = store_with_embeddings(dir.path());
+    let png = dir.path().join("plot.png");
+    for size in ["0", "1000000", "4294967295"] {
+        let run = damfs(["visualize", s(&store), "-o", s(&png), "--size", size]);
+        assert_eq!(run.code, 2, "--size {size}: {run:#?}");
+        assert!(run.stderr.contains("--size"), "{run:#?}");
+        assert!(!run.stderr.contains("panicked"), "{run:#?}");
+        assert!(!png.exists());
+    }
+    // The library says so too.
+    let mut dam = damfs::DocumentArrayMemmap::open(&store).unwrap();
+    let err = damfs::array::visualize(&mut dam, &png, None, 100_000).unwrap_err();
+    assert!(err.to_string().contains("1 to 8192 pixels"), "{err}");
+    assert!(!png.exists());
+}
+
+#[test]
+fn visualize_names_the_output_file_and_why_it_cannot_be_written() {
+    let dir = scratch();
+    let store = store_with_embeddings(dir.path());
+    let missing_dir = dir.path().join("no-such-dir").join("plot.png");
+    let run = damfs(["visualize", s(&store), "-o", s(&missing_dir)]);
+    run.assert_fails_with(&format!(
+        "{}: No such file or directory",
+        missing_dir.display()
+    ));
+    assert!(!run.stderr.contains("backend error"), "{run:#?}");
+    // A directory, and a name without the extension the image is written as.
+    let run = damfs(["visualize", s(&store), "-o", s(dir.path())]);
+    run.assert_fails_with("is a directory");
+    let no_ext = dir.path().join("plot");
+    let run = damfs(["visualize", s(&store), "-o", s(&no_ext)]);
+    run.assert_fails_with("the plot is a PNG image: name the output file *.png");
+    assert!(!run.stderr.contains("backend error"), "{run:#?}");
+    assert!(!no_ext.exists());
+}
