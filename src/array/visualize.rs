@@ -155,6 +155,8 @@ pub fn visualize_with_progress(
 ) -> ArrayResult<Vec<LegendEntry>> {
     check_output(output, size)?;
     let cache = cache::load(dam, progress)?;
+    // Embeddings that are there but unreadable are named, not taken for no embeddings.
+    cache.check_readable(dam)?;
     if cache.is_empty() {
         return Err(ArrayError::InvalidArgument(
             "there is nothing to plot: no document has an embedding".into(),

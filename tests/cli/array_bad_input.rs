@@ -63,3 +63,47 @@ fn visualize_names_the_output_file_and_why_it_cannot_be_written() {
     assert!(!run.stderr.contains("backend error"), "{run:#?}");
     assert!(!no_ext.exists());
 }
+
+fn store_of(dir: &Path, name: &str, jsonl: &str) -> PathBuf {
+    let input = dir.join(format!("{name}.jsonl"));
+    std::fs::write(&input, jsonl).unwrap();
+    let store = dir.join(name);
+    damfs(["import", s(&store), s(&input)]).assert_ok();
+    store
+}
+
+#[test]
+fn an_embedding_beyond_float32s_range_is_named_as_such() {
+    let dir = scratch();
+    let store = store_of(
+        dir.path(),
+        "big",
+        "{\"id\":\"a\",\"embedding\":[1,2,3]}\n{\"id\":\"b\",\"embedding\":[1,-1e39,3]}\n",
+    );
+    let png = dir.path().join("p.png");
+    for args in [
+        vec!["match", s(&store), s(&store)],
+        vec!["visualize", s(&store), "-o", s(&png)],
+    ] {
+        damfs(&args)
+            .assert_fails_with("document \"b\": \"embedding\" holds -1e+39, beyond float32's range");
+    }
+}
+
+#[test]
+fn visualize_of_embeddings_that_are_not_numbers_says_so() {
+    let dir = scratch();
+    let store = store_of(
+        dir.path(),
+        "strings",
+        "{\"id\":\"a\",\"embedding\":[\"x\",\"y\"]}\n{\"id\":\"b\",\"embedding\":\"z\"}\n",
+    );
+    let png = dir.path().join("p.png");
+    let run = damfs(["visualize", s(&store), "-o", s(&png)]);
+    run.assert_fails_with("document \"a\": \"embedding\" holds \"x\", not a number");
+    assert!(
+        !run.stderr.contains("no document has an embedding"),
+        "{run:#?}"
+    );
+    assert!(!png.exists());
+}
