@@ -85,8 +85,9 @@ fn an_embedding_beyond_float32s_range_is_named_as_such() {
         vec!["match", s(&store), s(&store)],
         vec!["visualize", s(&store), "-o", s(&png)],
     ] {
-        damfs(&args)
-            .assert_fails_with("document \"b\": \"embedding\" holds -1e+39, beyond float32's range");
+        damfs(&args).assert_fails_with(
+            "document \"b\": \"embedding\" holds -1e+39, beyond float32's range",
+        );
     }
 }
 

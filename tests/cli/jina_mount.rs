@@ -169,3 +169,17 @@ fn a_read_write_mount_of_a_jina_store_is_refused_with_how_to_import_it() {
     assert_eq!(snapshot(&s.jina), before);
     assert_eq!(std::fs::read_dir(&s.tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn a_tmpdir_where_the_copy_cannot_be_made_is_named() {
+    require_fuse!();
+    let s = Setup::new("varied");
+    std::fs::remove_dir(&s.tmp).unwrap();
+    let run = s.mount(&["--read-only"]);
+    run.assert_fails_with(&format!(
+        "creating a private copy of {} in {} ($TMPDIR): No such file or directory",
+        s.jina.display(),
+        s.tmp.display()
+    ));
+    assert!(!is_mount_root(&s.mnt));
+}
