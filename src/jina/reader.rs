@@ -257,6 +257,42 @@ impl JinaStore {
     }
 }
 
+impl BodyReader<'_> {
+    /// Why a record that is not inside body.bin cannot be converted, and whether the original
+    /// fails on it too. It slices body.bin as Python does, so it reads the part of the record
+    /// that is there (none for one wholly past the end): when those bytes parse, it shows a
+    /// document made of them (an empty one with a fresh id, say) where damfs sees damage.
+    fn outside(&mut self, live: &Live, reason: String) -> io::Result<Unprintable> {
+        let body_len = self.store.body_len;
+        let start = live.p.saturating_add(live.r);
+        // Numbers that make no range, or an empty body.bin (which jina cannot mmap).
+        if live.p < 0 || live.r < 0 || live.r_plus_l < live.r || body_len == 0 {
+            return Ok(Unprintable::original(reason));
+        }
+        let start = start as u64;
+        let mut there = vec![0u8; body_len.saturating_sub(start) as usize];
+        if !there.is_empty() {
+            self.store
+                .body
+                .read_exact_at(&mut there, start)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("reading {}: {e}", self.store.dir.join(BODY_FILE).display()),
+                    )
+                })?;
+        }
+        Ok(match super::convert::decode_record(&there) {
+            Err(_) => Unprintable::original(reason),
+            Ok(_) => Unprintable::damfs(format!(
+                "{reason}: the store is damaged (the original would show the {} bytes that \
+                 are there as a document)",
+                there.len()
+            )),
+        })
+    }
+}
+
 /// Bytes read from body.bin at a time.
 const WINDOW: usize = 1 << 20;
 
@@ -273,7 +309,7 @@ impl BodyReader<'_> {
     pub fn record(&mut self, live: &Live) -> io::Result<Result<&[u8], Unprintable>> {
         let (start, len) = match live.as_entry().range(self.store.body_len) {
             Ok(r) => r,
-            Err(reason) => return Ok(Err(Unprintable::original(reason))),
+            Err(reason) => return self.outside(live, reason).map(Err),
         };
         let end = start + len;
         let window_end = self.window_start + self.window.len() as u64;

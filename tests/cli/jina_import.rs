@@ -195,3 +195,28 @@ fn a_directory_missing_half_of_a_jina_store_says_which_file() {
     );
     assert!(!store.exists());
 }
+
+#[test]
+fn a_header_entry_past_the_end_of_the_body_is_refused_as_damage_the_original_would_hide() {
+    // jina slices body.bin as Python does: an entry wholly past its end reads as an empty
+    // record, a made-up document with a fresh id. damfs refuses it, and does not claim that
+    // the original cannot print it.
+    let dir = scratch();
+    let jina = dir.path().join("past-the-end");
+    std::fs::create_dir(&jina).unwrap();
+    let body = std::fs::read(fixture("last-deleted").join("body.bin")).unwrap();
+    let mut header = std::fs::read(fixture("last-deleted").join("header.bin")).unwrap();
+    let past = body.len() as i64 + 4096;
+    header[168 + 144..168 + 152].copy_from_slice(&past.to_le_bytes()); // entry 1's p
+    std::fs::write(jina.join("header.bin"), header).unwrap();
+    std::fs::write(jina.join("body.bin"), &body).unwrap();
+    let store = dir.path().join("store");
+    let run = damfs(["import".as_ref(), store.as_os_str(), jina.as_os_str()]);
+    run.assert_fails_with("document \"d1\" (header entry 1): damfs cannot convert it: its record");
+    run.assert_fails_with(&format!(
+        "goes past the end of body.bin ({} bytes)",
+        body.len()
+    ));
+    run.assert_fails_with("the store is damaged");
+    assert!(!store.exists());
+}
