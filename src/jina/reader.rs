@@ -124,13 +124,10 @@ impl JinaStore {
         let header_len = len_of(&header, HEADER_FILE)?;
         let body_len = len_of(&body, BODY_FILE)?;
         let size = entry_size(key_length);
-        if header_len % size as u64 != 0 {
-            return Err(OpenError::Invalid(format!(
-                "{} is {header_len} bytes, not a whole number of {size}-byte entries \
-                 (the original's entry size for key_length {key_length})",
-                dir.join(HEADER_FILE).display()
-            )));
-        }
+        // A partial entry at the end (a crash while jina flushed its header) is reported as a
+        // bad entry, so that --skip-bad and the mount keep the whole ones.
+        let torn = header_len % size as u64;
+        let whole_len = header_len - torn;
         // Sized for the usual store without duplicates: no doubling past what is needed.
         let entries = (header_len / size as u64) as usize;
         let mut live: Vec<Live> = Vec::with_capacity(entries);
@@ -142,8 +139,8 @@ impl JinaStore {
         let mut chunk = vec![0u8; per_chunk * size];
         let mut at = 0u64;
         let mut entry_no = 0u64;
-        while at < header_len {
-            let n = ((header_len - at) as usize).min(chunk.len());
+        while at < whole_len {
+            let n = ((whole_len - at) as usize).min(chunk.len());
             header
                 .read_exact_at(&mut chunk[..n], at)
                 .map_err(|e| OpenError::Io {
@@ -185,6 +182,18 @@ impl JinaStore {
                 entry_no += 1;
             }
             at += n as u64;
+        }
+        if torn > 0 {
+            bad_entries.push(BadEntry {
+                entry: entry_no,
+                reason: format!(
+                    "{} is {header_len} bytes, not a whole number of {size}-byte entries (the \
+                     original's entry size for key_length {key_length}): its last {torn} bytes \
+                     are part of an entry, cut short (by a crash while it was written?), and \
+                     the original cannot open the store",
+                    dir.join(HEADER_FILE).display()
+                ),
+            });
         }
         live.shrink_to_fit();
         Ok(JinaStore {
@@ -343,8 +352,9 @@ const PROBE_ENTRIES: usize = 64;
 /// wrong length makes its entries nonsense: sizes that do not divide the file, keys that are
 /// not UTF-32 or have NULs inside, record numbers outside `body.bin`. The default 36 is
 /// tried first, then every other length that divides the file, smallest first; the first
-/// under which the first entries all make sense wins. With none, 36 (whose error then
-/// names the problem).
+/// under which the first entries all make sense wins; then the same again for a header
+/// torn by a crash (whole entries, then part of one). With none, 36 (whose bad entries then
+/// name the problem).
 pub fn detect_key_length(dir: &Path) -> Result<usize, OpenError> {
     let read = |name: &str| {
         let path = dir.join(name);
@@ -357,18 +367,25 @@ pub fn detect_key_length(dir: &Path) -> Result<usize, OpenError> {
     };
     let (header, header_len) = read(HEADER_FILE)?;
     let (_, body_len) = read(BODY_FILE)?;
-    let fits = |k: usize| plausible(&header, header_len, body_len, k);
-    if header_len == 0 || fits(KEY_LENGTH) {
-        return Ok(KEY_LENGTH);
+    // Whole entries first; then a header torn by a crash (whole entries and part of one).
+    for torn in [false, true] {
+        let fits = |k: usize| plausible(&header, header_len, body_len, k, torn);
+        if header_len == 0 || fits(KEY_LENGTH) {
+            return Ok(KEY_LENGTH);
+        }
+        if let Some(k) = (1..=MAX_KEY_LENGTH).find(|&k| k != KEY_LENGTH && fits(k)) {
+            return Ok(k);
+        }
     }
-    let found = (1..=MAX_KEY_LENGTH).find(|&k| k != KEY_LENGTH && fits(k));
-    Ok(found.unwrap_or(KEY_LENGTH))
+    Ok(KEY_LENGTH)
 }
 
-/// Whether the header is whole entries of key length `k` whose first ones make sense.
-fn plausible(header: &File, header_len: u64, body_len: u64, k: usize) -> bool {
+/// Whether the header is entries of key length `k` whose first ones make sense: whole
+/// entries only, or with `torn` at least one whole entry and part of another.
+fn plausible(header: &File, header_len: u64, body_len: u64, k: usize, torn: bool) -> bool {
     let size = entry_size(k);
-    if header_len % size as u64 != 0 {
+    let rest = header_len % size as u64;
+    if (rest != 0) != torn || header_len < size as u64 {
         return false;
     }
     let n = ((header_len / size as u64) as usize).min(PROBE_ENTRIES);

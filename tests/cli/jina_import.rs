@@ -220,3 +220,59 @@ fn a_header_entry_past_the_end_of_the_body_is_refused_as_damage_the_original_wou
     run.assert_fails_with("the store is damaged");
     assert!(!store.exists());
 }
+
+/// A copy of a fixture whose header.bin ends with the first `extra` bytes of another entry,
+/// as a kill -9 while jina flushed its header leaves it.
+fn torn_copy(dir: &std::path::Path, name: &str, extra: usize) -> std::path::PathBuf {
+    let jina = dir.join(format!("torn-{name}"));
+    std::fs::create_dir(&jina).unwrap();
+    let mut header = std::fs::read(fixture(name).join("header.bin")).unwrap();
+    let tail = header[..extra].to_vec();
+    header.extend_from_slice(&tail);
+    std::fs::write(jina.join("header.bin"), header).unwrap();
+    std::fs::copy(fixture(name).join("body.bin"), jina.join("body.bin")).unwrap();
+    jina
+}
+
+#[test]
+fn a_header_torn_by_a_crash_names_its_partial_entry_and_skip_bad_keeps_the_whole_ones() {
+    let dir = scratch();
+    let jina = torn_copy(dir.path(), "last-deleted", 50);
+    let store = dir.path().join("store");
+    let run = damfs(["import".as_ref(), store.as_os_str(), jina.as_os_str()]);
+    run.assert_fails_with("header entry 3: the original cannot print it either");
+    run.assert_fails_with("not a whole number of 168-byte entries");
+    run.assert_fails_with("its last 50 bytes are part of an entry");
+    assert!(!store.exists());
+    let run = damfs([
+        "import".as_ref(),
+        store.as_os_str(),
+        jina.as_os_str(),
+        "--skip-bad".as_ref(),
+    ]);
+    assert!(
+        run.assert_ok()
+            .stderr
+            .contains("imported 2 documents; skipped 1"),
+        "{run:?}"
+    );
+    let ids: Vec<String> = read_store(&store).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["d0", "d1"]);
+
+    // Another key_length is still found from the whole entries.
+    let jina = torn_copy(dir.path(), "key-length-8", 20);
+    let store = dir.path().join("store-8");
+    damfs([
+        "import".as_ref(),
+        store.as_os_str(),
+        jina.as_os_str(),
+        "--skip-bad".as_ref(),
+    ])
+    .assert_ok();
+    let want: Vec<String> = expected("key-length-8")
+        .iter()
+        .map(|e| e.json.clone().unwrap())
+        .collect();
+    let got: Vec<String> = read_store(&store).into_iter().map(|(_, j)| j).collect();
+    assert_eq!(got, want);
+}
