@@ -108,3 +108,60 @@ fn visualize_of_embeddings_that_are_not_numbers_says_so() {
     );
     assert!(!png.exists());
 }
+
+#[test]
+fn split_keeps_apart_values_whose_file_names_would_be_the_same() {
+    let dir = scratch();
+    let store = store_of(
+        dir.path(),
+        "clash",
+        "{\"id\":\"a\",\"tags\":{\"c\":1.5}}\n{\"id\":\"b\",\"tags\":{\"c\":\"1.5\"}}\n\
+         {\"id\":\"c\",\"tags\":{\"c\":true}}\n{\"id\":\"d\",\"tags\":{\"c\":\"true\"}}\n\
+         {\"id\":\"e\",\"tags\":{\"c\":1.5}}\n",
+    );
+    let out = dir.path().join("out");
+    let run = damfs(["split", s(&store), "c", s(&out)]);
+    let groups: Vec<serde_json::Value> = run
+        .assert_ok()
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(groups.len(), 4, "{run:?}");
+    let mut files: Vec<&str> = groups.iter().map(|g| g["file"].as_str().unwrap()).collect();
+    files.sort();
+    files.dedup();
+    assert_eq!(files.len(), 4, "two values share a file: {run:?}");
+    for g in &groups {
+        let text = std::fs::read_to_string(g["file"].as_str().unwrap()).unwrap();
+        assert_eq!(text.lines().count() as u64, g["count"].as_u64().unwrap());
+        for line in text.lines() {
+            let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(doc["tags"]["c"], g["value"]);
+        }
+    }
+}
+
+#[test]
+fn a_split_that_fails_removes_the_files_it_made() {
+    let dir = scratch();
+    let store = store_of(
+        dir.path(),
+        "groups",
+        "{\"id\":\"a\",\"tags\":{\"c\":\"x\"}}\n{\"id\":\"b\",\"tags\":{\"c\":\"y\"}}\n",
+    );
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("y.jsonl"), "mine\n").unwrap();
+    damfs(["split", s(&store), "c", s(&out)]).assert_fails_with("y.jsonl: File exists");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["y.jsonl"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("y.jsonl")).unwrap(),
+        "mine\n"
+    );
+}
