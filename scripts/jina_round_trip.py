@@ -31,7 +31,7 @@ from docarray import DocumentArrayMemmap  # noqa: E402
 
 # Each fixture with the key_length it was made with (the export writes it back with the same).
 FIXTURES = {'varied': 36, 'unprintable': 36, 'last-deleted': 36, 'empty': 36,
-            'key-length-8': 8, 'key-length-64': 64}
+            'key-length-8': 8, 'key-length-64': 64, 'overwritten': 36}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

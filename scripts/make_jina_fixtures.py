@@ -248,6 +248,38 @@ def key_length(k):
     return make
 
 
+def overwritten(path):
+    """What the original's own bugs and older writers leave: jina's parser (protobuf's C++
+    one) ends a record at a top-level end-group tag or a zero tag, keeping what came before
+    (with a warning); inside a nested message either is an error."""
+    fresh(path)
+    dam = DocumentArrayMemmap(path)
+    dam.extend([Document(id=f'b5-{i}', text=f'doc {i}') for i in range(3)])
+    # jina-dam-notes B5: update, reopen, append. The append starts where the last header
+    # entry's record ends, over b5-0's new record, whose tail is left behind b5-new's record:
+    # the original reads b5-0's entry as b5-new's document up to that tail ("d" is 0x64, an
+    # end-group tag).
+    dam['b5-0'] = Document(id='b5-0', text='updated ' * 20)
+    dam.flush()
+    del dam
+    dam = DocumentArrayMemmap(path)
+    dam.append(Document(id='b5-new', text='appended after reopening'))
+    dam.flush()
+    del dam
+    append_raw(path, 'end-group', b'\x0a\x09end-group\x6a\x01t\x0c' + b'not read\xff')
+    append_raw(path, 'end-group-13', b'\x0a\x0cend-group-13\x6a\x01t\x6c\xff\xff')
+    append_raw(path, 'zero-tag', b'\x0a\x08zero-tag\x6a\x01t\x00\xff\xff')
+    append_raw(path, 'only-end-group', b'\x0c\x0a\x02no')
+    append_raw(path, 'nested-end-group', b'\x0a\x10nested-end-group\x22\x04\x0a\x01c\x0c\x6a\x01t')
+    append_raw(path, 'nested-zero-tag', b'\x0a\x0fnested-zero-tag\x22\x04\x0a\x01c\x00\x6a\x01t')
+    append_raw(path, 'field-zero', b'\x0a\x0afield-zero\x6a\x01t\x02\x01a')
+    dam = DocumentArrayMemmap(path)
+    dam.append(Document(id='last', text='the end'))
+    dam.flush()
+    del dam
+    write_expected(path, expected(path))
+
+
 def floats(path):
     """Float texts: repr() of doubles (many are float32 values widened, where two shortest
     candidates can tie), and protobuf's ToShortestFloat of float32 values."""
@@ -278,8 +310,14 @@ def floats(path):
 
 
 if __name__ == '__main__':
+    # Names after the directory make only those fixtures (the others keep their bytes).
     out = sys.argv[1] if len(sys.argv) > 1 else 'tests/fixtures/jina'
-    for make in (varied, unprintable, last_deleted, empty, key_length(8), key_length(64)):
-        make(os.path.join(out, make.__name__.replace('_', '-')))
-    floats(out)
+    only = sys.argv[2:]
+    makers = (varied, unprintable, last_deleted, empty, key_length(8), key_length(64), overwritten)
+    for make in makers:
+        name = make.__name__.replace('_', '-')
+        if not only or name in only:
+            make(os.path.join(out, name))
+    if not only or 'floats' in only:
+        floats(out)
     print('fixtures written to', out)

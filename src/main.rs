@@ -208,8 +208,9 @@ enum Command {
         /// Colour the points by this field's value (`tags__label`, ...).
         #[arg(long, value_name = "FIELD")]
         color_by: Option<String>,
-        /// Width and height in pixels.
-        #[arg(long, default_value_t = 800)]
+        /// Width and height in pixels (1 to 8192).
+        #[arg(long, default_value_t = 800,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(damfs::array::visualize::MAX_PLOT_SIZE)))]
         size: u32,
     },
     /// Print one document's JSON exactly as stored (a newline is added if it has none).

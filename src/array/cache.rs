@@ -508,6 +508,15 @@ impl Embeddings {
         self.header.dim == 0
     }
 
+    /// Fails, naming it, when the first document without a usable embedding has one that
+    /// is not a list of numbers (a store where no embedding is readable is not "empty").
+    pub fn check_readable(&self, dam: &DocumentArrayMemmap) -> ArrayResult<()> {
+        match self.header.bad_rows > 0 && self.header.first_bad_dim == NOT_A_LIST {
+            true => self.check_complete(dam),
+            false => Ok(()),
+        }
+    }
+
     /// Fails, naming the first such document, when a document has no embedding or one of
     /// another length or shape than the first.
     pub fn check_complete(&self, dam: &DocumentArrayMemmap) -> ArrayResult<()> {

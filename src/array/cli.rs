@@ -182,8 +182,8 @@ pub fn shuffle(store: &Path, seed: Option<u64>, out: &mut dyn Write) -> CommandR
 }
 
 /// A file name for a group's value: strings as they are, other values as their JSON, with
-/// every byte outside `[A-Za-z0-9._-]` (and a leading `.`) written as `%XX`, so different
-/// values never share a file.
+/// every byte outside `[A-Za-z0-9._-]` (and a leading `.`) written as `%XX`. A string and
+/// another value can still share it (`"1.5"` and `1.5`): `split` then numbers the later one.
 pub fn group_file_name(value: &Value) -> String {
     let text = match value {
         Value::String(s) => s.clone(),
@@ -219,15 +219,34 @@ pub struct SplitGroup {
 }
 
 /// `damfs split STORE TAG OUTDIR`: one JSON Lines file per value of the tag, in
-/// first-seen order. An existing file is never overwritten.
+/// first-seen order. An existing file is never overwritten; when the command fails, the
+/// files it made are removed again.
 pub fn split(store: &Path, tag: &str, outdir: &Path) -> CommandResult<Vec<SplitGroup>> {
     let dam = open_read_only(store)?;
     fs::create_dir_all(outdir).map_err(|e| CommandError {
         what: format!("cannot create {}", show(outdir)),
         source: ArrayError::io("creating the directory", e),
     })?;
+    let mut made: Vec<PathBuf> = Vec::new();
+    let result = split_into(&dam, store, tag, outdir, &mut made);
+    if result.is_err() {
+        for path in &made {
+            let _ = fs::remove_file(path);
+        }
+    }
+    result
+}
+
+fn split_into(
+    dam: &DocumentArrayMemmap,
+    store: &Path,
+    tag: &str,
+    outdir: &Path,
+    made: &mut Vec<PathBuf>,
+) -> CommandResult<Vec<SplitGroup>> {
     let what = format!("splitting {}", show(store));
     let mut groups: Groups<(PathBuf, BufWriter<File>, usize)> = Groups::default();
+    let mut names: HashSet<String> = HashSet::new();
     let bar = progress(dam.len() as u64, "split");
     for doc in dam.iter() {
         bar.inc(1);
@@ -237,12 +256,13 @@ pub fn split(store: &Path, tag: &str, outdir: &Path) -> CommandResult<Vec<SplitG
         };
         let (_, (_, file, count)) = groups
             .entry(value, |v| {
-                let path = outdir.join(group_file_name(v));
+                let path = outdir.join(unique_name(group_file_name(v), &mut names));
                 let file = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&path)
                     .map_err(|e| ArrayError::io(format!("cannot create {}", show(&path)), e))?;
+                made.push(path.clone());
                 Ok((path, BufWriter::new(file), 0))
             })
             .map_err(fail(what.clone()))?;
@@ -258,6 +278,20 @@ pub fn split(store: &Path, tag: &str, outdir: &Path) -> CommandResult<Vec<SplitG
             Ok(SplitGroup { value, file, count })
         })
         .collect()
+}
+
+/// `name`, or for a name this split already gave another value, `NAME~2.jsonl`, `~3`, …
+/// (a `~` in a value is written `%7E`, so these are never another value's name).
+fn unique_name(name: String, names: &mut HashSet<String>) -> String {
+    let stem = name.strip_suffix(".jsonl").unwrap_or(&name).to_owned();
+    let mut candidate = name;
+    let mut n = 1;
+    while names.contains(&candidate) {
+        n += 1;
+        candidate = format!("{stem}~{n}.jsonl");
+    }
+    names.insert(candidate.clone());
+    candidate
 }
 
 /// `damfs traverse STORE PATHS`: every document the paths reach, as JSON Lines.

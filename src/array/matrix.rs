@@ -175,6 +175,25 @@ struct AnyEmbedding {
     embedding: Option<Value>,
 }
 
+/// Why a list is not an embedding: its first item that is not a float32.
+fn why_not_float32s(items: &[Value]) -> String {
+    if items.iter().any(Value::is_array) {
+        return "\"embedding\" is nested; it must be a flat list of numbers".into();
+    }
+    for item in items {
+        match item {
+            Value::Number(n) if n.as_f64().is_some_and(|x| x.abs() > f64::from(f32::MAX)) => {
+                return format!(
+                    "\"embedding\" holds {n}, beyond float32's range (embeddings are float32)"
+                )
+            }
+            Value::Number(_) => {}
+            other => return format!("\"embedding\" holds {other}, not a number"),
+        }
+    }
+    "\"embedding\" is not a list of numbers".into()
+}
+
 /// Reads the `"embedding"` of a document's JSON text; every other field is skipped.
 pub fn parse_embedding(json: &[u8]) -> EmbeddingField {
     match serde_json::from_slice::<OnlyEmbedding>(json) {
@@ -185,9 +204,7 @@ pub fn parse_embedding(json: &[u8]) -> EmbeddingField {
             Ok(AnyEmbedding { embedding: None }) => EmbeddingField::Missing,
             Ok(AnyEmbedding {
                 embedding: Some(Value::Array(items)),
-            }) if items.iter().any(Value::is_array) => EmbeddingField::Bad(
-                "\"embedding\" is nested; it must be a flat list of numbers".into(),
-            ),
+            }) => EmbeddingField::Bad(why_not_float32s(&items)),
             Ok(_) => EmbeddingField::Bad("\"embedding\" is not a list of numbers".into()),
             Err(e) => EmbeddingField::Bad(format!("not valid JSON: {e}")),
         },

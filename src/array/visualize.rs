@@ -139,6 +139,12 @@ pub fn visualize(
     visualize_with_progress(dam, output, color_by, size, None)
 }
 
+/// The largest plot side: its `size × size` RGB image is held in memory (192 MiB at 8192).
+pub const MAX_PLOT_SIZE: u32 = 8192;
+
+/// Extensions the image encoder writes (PNG is what the README promises; the others work).
+const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
 /// [`visualize`], advancing `progress` while the embeddings cache is (re)built.
 pub fn visualize_with_progress(
     dam: &mut DocumentArrayMemmap,
@@ -147,7 +153,10 @@ pub fn visualize_with_progress(
     size: u32,
     progress: Option<&indicatif::ProgressBar>,
 ) -> ArrayResult<Vec<LegendEntry>> {
+    check_output(output, size)?;
     let cache = cache::load(dam, progress)?;
+    // Embeddings that are there but unreadable are named, not taken for no embeddings.
+    cache.check_readable(dam)?;
     if cache.is_empty() {
         return Err(ArrayError::InvalidArgument(
             "there is nothing to plot: no document has an embedding".into(),
@@ -184,6 +193,39 @@ pub fn visualize_with_progress(
     })
     .map_err(|e| ArrayError::Plot(format!("{}: {e}", output.display())))?;
     Ok(legend)
+}
+
+/// Refuses before any work what the drawing backend would fail on unclearly (or panic on:
+/// a side whose pixel count overflows): the size, the extension, an unwritable path.
+fn check_output(output: &Path, size: u32) -> ArrayResult<()> {
+    if !(1..=MAX_PLOT_SIZE).contains(&size) {
+        return Err(ArrayError::InvalidArgument(format!(
+            "the plot size must be 1 to {MAX_PLOT_SIZE} pixels, not {size}"
+        )));
+    }
+    if output.is_dir() {
+        return Err(ArrayError::InvalidArgument(format!(
+            "{}: is a directory, not a file to write the plot to",
+            output.display()
+        )));
+    }
+    let known = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    if !known {
+        return Err(ArrayError::InvalidArgument(format!(
+            "{}: the plot is a PNG image: name the output file *.png",
+            output.display()
+        )));
+    }
+    // The backend's own error for a missing directory is a debug dump of nested enums.
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::metadata(parent) {
+            return Err(ArrayError::io(output.display().to_string(), e));
+        }
+    }
+    Ok(())
 }
 
 fn draw(

@@ -59,9 +59,19 @@ impl Source {
             .metadata()
             .map_err(|e| CliError::io(format!("reading {name}"), e))?;
         if meta.is_dir() {
+            let why = match input {
+                Input::File(dir) => crate::jina::reader::half_original_store(dir)
+                    .map(|half| format!("it is not a Jina store: {half}")),
+                Input::Stdin => None,
+            };
+            let why = why.unwrap_or_else(|| {
+                "it is a directory, not a JSON Lines or JSON file nor a Jina store \
+                 (header.bin + body.bin)"
+                    .to_owned()
+            });
             return Err(CliError::io(
                 format!("cannot read {name}"),
-                io::Error::new(io::ErrorKind::InvalidInput, "it is a directory"),
+                io::Error::new(io::ErrorKind::InvalidInput, why),
             ));
         }
         // A regular file can be read twice as it is; a pipe or terminal is spooled first.

@@ -9,7 +9,7 @@ use prost::Message;
 use super::proto::DocumentProto;
 use super::reader::{BodyReader, JinaStore};
 use super::to_json::{check_document, write_document, PrintNotes};
-use super::wire::strip_mismatched;
+use super::wire::{message_end, strip_mismatched};
 use super::Unprintable;
 use crate::store::MAX_DOC_LEN;
 use crate::{fresh_id, validate_id, Document};
@@ -60,13 +60,20 @@ pub fn check_record(bytes: &[u8]) -> Result<Option<String>, Unprintable> {
     Ok(fresh.is_none().then_some(doc.id))
 }
 
-/// Decodes a record as the original's parser does (fields of the wrong wire type skipped).
+/// Decodes a record as the original's parser does: it ends at a top-level zero or end-group
+/// tag, and fields of the wrong wire type are skipped.
 pub fn decode_record(bytes: &[u8]) -> Result<DocumentProto, prost::DecodeError> {
-    // prost refuses any field of the wrong wire type, so a record it accepts has none: only
-    // a refused one needs the (slower) look for them.
-    DocumentProto::decode(bytes).or_else(|e| match strip_mismatched(bytes) {
-        std::borrow::Cow::Owned(cleaned) => DocumentProto::decode(cleaned.as_slice()),
-        std::borrow::Cow::Borrowed(_) => Err(e),
+    // prost refuses both, so a record it accepts has neither: only a refused one needs the
+    // (slower) look for them.
+    DocumentProto::decode(bytes).or_else(|e| {
+        let read = &bytes[..message_end(bytes)];
+        match strip_mismatched(read) {
+            std::borrow::Cow::Owned(cleaned) => DocumentProto::decode(cleaned.as_slice()),
+            std::borrow::Cow::Borrowed(_) if read.len() < bytes.len() => {
+                DocumentProto::decode(read)
+            }
+            std::borrow::Cow::Borrowed(_) => Err(e),
+        }
     })
 }
 

@@ -34,7 +34,12 @@ pub fn store_to_serve(store: &Path, read_only: bool) -> Result<PathBuf, String> 
         ));
     }
     remove_stale_copies();
-    let copy = private_dir().map_err(|e| format!("creating a private copy of {shown}: {e}"))?;
+    let copy = private_dir().map_err(|e| {
+        format!(
+            "creating a private copy of {shown} in {} ($TMPDIR): {e}",
+            std::env::temp_dir().display()
+        )
+    })?;
     if let Err(e) = convert_copy(store, &copy) {
         let _ = std::fs::remove_dir_all(&copy);
         return Err(e);

@@ -24,6 +24,23 @@ pub fn is_original_store(dir: &Path) -> bool {
     dir.is_dir() && dir.join(HEADER_FILE).is_file() && dir.join(BODY_FILE).is_file()
 }
 
+/// Why a directory is not an original store, for one that holds half of one (`None` when it
+/// holds neither file, or both: then it is some other directory, or an original store).
+pub fn half_original_store(dir: &Path) -> Option<String> {
+    let state = |name: &str| match std::fs::metadata(dir.join(name)) {
+        Ok(m) if m.is_file() => Some(true),
+        Ok(_) => Some(false),
+        Err(_) => None,
+    };
+    match (state(HEADER_FILE), state(BODY_FILE)) {
+        (None, None) | (Some(true), Some(true)) => None,
+        (Some(false), _) => Some(format!("its {HEADER_FILE} is not a regular file")),
+        (_, Some(false)) => Some(format!("its {BODY_FILE} is not a regular file")),
+        (Some(true), None) => Some(format!("it has {HEADER_FILE} but no {BODY_FILE}")),
+        (None, Some(true)) => Some(format!("it has {BODY_FILE} but no {HEADER_FILE}")),
+    }
+}
+
 /// Opening an original store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -107,13 +124,10 @@ impl JinaStore {
         let header_len = len_of(&header, HEADER_FILE)?;
         let body_len = len_of(&body, BODY_FILE)?;
         let size = entry_size(key_length);
-        if header_len % size as u64 != 0 {
-            return Err(OpenError::Invalid(format!(
-                "{} is {header_len} bytes, not a whole number of {size}-byte entries \
-                 (the original's entry size for key_length {key_length})",
-                dir.join(HEADER_FILE).display()
-            )));
-        }
+        // A partial entry at the end (a crash while jina flushed its header) is reported as a
+        // bad entry, so that --skip-bad and the mount keep the whole ones.
+        let torn = header_len % size as u64;
+        let whole_len = header_len - torn;
         // Sized for the usual store without duplicates: no doubling past what is needed.
         let entries = (header_len / size as u64) as usize;
         let mut live: Vec<Live> = Vec::with_capacity(entries);
@@ -125,8 +139,8 @@ impl JinaStore {
         let mut chunk = vec![0u8; per_chunk * size];
         let mut at = 0u64;
         let mut entry_no = 0u64;
-        while at < header_len {
-            let n = ((header_len - at) as usize).min(chunk.len());
+        while at < whole_len {
+            let n = ((whole_len - at) as usize).min(chunk.len());
             header
                 .read_exact_at(&mut chunk[..n], at)
                 .map_err(|e| OpenError::Io {
@@ -168,6 +182,18 @@ impl JinaStore {
                 entry_no += 1;
             }
             at += n as u64;
+        }
+        if torn > 0 {
+            bad_entries.push(BadEntry {
+                entry: entry_no,
+                reason: format!(
+                    "{} is {header_len} bytes, not a whole number of {size}-byte entries (the \
+                     original's entry size for key_length {key_length}): its last {torn} bytes \
+                     are part of an entry, cut short (by a crash while it was written?), and \
+                     the original cannot open the store",
+                    dir.join(HEADER_FILE).display()
+                ),
+            });
         }
         live.shrink_to_fit();
         Ok(JinaStore {
@@ -240,6 +266,42 @@ impl JinaStore {
     }
 }
 
+impl BodyReader<'_> {
+    /// Why a record that is not inside body.bin cannot be converted, and whether the original
+    /// fails on it too. It slices body.bin as Python does, so it reads the part of the record
+    /// that is there (none for one wholly past the end): when those bytes parse, it shows a
+    /// document made of them (an empty one with a fresh id, say) where damfs sees damage.
+    fn outside(&mut self, live: &Live, reason: String) -> io::Result<Unprintable> {
+        let body_len = self.store.body_len;
+        let start = live.p.saturating_add(live.r);
+        // Numbers that make no range, or an empty body.bin (which jina cannot mmap).
+        if live.p < 0 || live.r < 0 || live.r_plus_l < live.r || body_len == 0 {
+            return Ok(Unprintable::original(reason));
+        }
+        let start = start as u64;
+        let mut there = vec![0u8; body_len.saturating_sub(start) as usize];
+        if !there.is_empty() {
+            self.store
+                .body
+                .read_exact_at(&mut there, start)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("reading {}: {e}", self.store.dir.join(BODY_FILE).display()),
+                    )
+                })?;
+        }
+        Ok(match super::convert::decode_record(&there) {
+            Err(_) => Unprintable::original(reason),
+            Ok(_) => Unprintable::damfs(format!(
+                "{reason}: the store is damaged (the original would show the {} bytes that \
+                 are there as a document)",
+                there.len()
+            )),
+        })
+    }
+}
+
 /// Bytes read from body.bin at a time.
 const WINDOW: usize = 1 << 20;
 
@@ -256,7 +318,7 @@ impl BodyReader<'_> {
     pub fn record(&mut self, live: &Live) -> io::Result<Result<&[u8], Unprintable>> {
         let (start, len) = match live.as_entry().range(self.store.body_len) {
             Ok(r) => r,
-            Err(reason) => return Ok(Err(Unprintable::original(reason))),
+            Err(reason) => return self.outside(live, reason).map(Err),
         };
         let end = start + len;
         let window_end = self.window_start + self.window.len() as u64;
@@ -290,8 +352,9 @@ const PROBE_ENTRIES: usize = 64;
 /// wrong length makes its entries nonsense: sizes that do not divide the file, keys that are
 /// not UTF-32 or have NULs inside, record numbers outside `body.bin`. The default 36 is
 /// tried first, then every other length that divides the file, smallest first; the first
-/// under which the first entries all make sense wins. With none, 36 (whose error then
-/// names the problem).
+/// under which the first entries all make sense wins; then the same again for a header
+/// torn by a crash (whole entries, then part of one). With none, 36 (whose bad entries then
+/// name the problem).
 pub fn detect_key_length(dir: &Path) -> Result<usize, OpenError> {
     let read = |name: &str| {
         let path = dir.join(name);
@@ -304,18 +367,25 @@ pub fn detect_key_length(dir: &Path) -> Result<usize, OpenError> {
     };
     let (header, header_len) = read(HEADER_FILE)?;
     let (_, body_len) = read(BODY_FILE)?;
-    let fits = |k: usize| plausible(&header, header_len, body_len, k);
-    if header_len == 0 || fits(KEY_LENGTH) {
-        return Ok(KEY_LENGTH);
+    // Whole entries first; then a header torn by a crash (whole entries and part of one).
+    for torn in [false, true] {
+        let fits = |k: usize| plausible(&header, header_len, body_len, k, torn);
+        if header_len == 0 || fits(KEY_LENGTH) {
+            return Ok(KEY_LENGTH);
+        }
+        if let Some(k) = (1..=MAX_KEY_LENGTH).find(|&k| k != KEY_LENGTH && fits(k)) {
+            return Ok(k);
+        }
     }
-    let found = (1..=MAX_KEY_LENGTH).find(|&k| k != KEY_LENGTH && fits(k));
-    Ok(found.unwrap_or(KEY_LENGTH))
+    Ok(KEY_LENGTH)
 }
 
-/// Whether the header is whole entries of key length `k` whose first ones make sense.
-fn plausible(header: &File, header_len: u64, body_len: u64, k: usize) -> bool {
+/// Whether the header is entries of key length `k` whose first ones make sense: whole
+/// entries only, or with `torn` at least one whole entry and part of another.
+fn plausible(header: &File, header_len: u64, body_len: u64, k: usize, torn: bool) -> bool {
     let size = entry_size(k);
-    if header_len % size as u64 != 0 {
+    let rest = header_len % size as u64;
+    if (rest != 0) != torn || header_len < size as u64 {
         return false;
     }
     let n = ((header_len / size as u64) as usize).min(PROBE_ENTRIES);

@@ -3,6 +3,13 @@
 //! Older jina versions wrote such fields (jina 2.0–2.2 had `offset` as `uint32`, a varint,
 //! where docarray's schema has a `float`), so before decoding, fields whose wire type does
 //! not match the schema are dropped, at every nesting level, as the original would.
+//!
+//! The C++ parser also ends a top-level message at a zero tag or an end-group tag, keeping
+//! the fields before it (Python's binding only warns "Unexpected end-group tag: Not all data
+//! was converted"); inside a nested message either is an error. The original's own bugs
+//! leave such records: after an update, a reopen and an append (jina-dam-notes B5) the
+//! updated record is overwritten by a shorter one, and its entry reads that record and then
+//! whatever bytes of the old one follow, up to the first such tag.
 
 use std::borrow::Cow;
 
@@ -109,6 +116,26 @@ fn skip(b: &[u8], at: &mut usize, wire: u8, depth: u32) -> Option<()> {
     }
 }
 
+/// Where the original's parser stops reading a record: at its first top-level zero tag or
+/// end-group tag, else at its end (also when the bytes are malformed: the decoder reports it).
+pub fn message_end(record: &[u8]) -> usize {
+    let mut at = 0;
+    while at < record.len() {
+        let start = at;
+        let Some(key) = varint(record, &mut at) else {
+            return record.len();
+        };
+        let wire = (key & 7) as u8;
+        if key == 0 || wire == GROUP_END {
+            return start;
+        }
+        if skip(record, &mut at, wire, 0).is_none() {
+            return record.len();
+        }
+    }
+    record.len()
+}
+
 /// The record without the fields the original would skip for their wire type. Borrowed when
 /// nothing is dropped (the usual case); on malformed bytes, given back as they are for the
 /// decoder to report.
@@ -186,5 +213,17 @@ mod tests {
         // Nothing to drop: borrowed as is.
         let ok = b"\x0a\x01x\x6a\x01t";
         assert!(matches!(strip_mismatched(ok), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_top_level_zero_or_end_group_tag_ends_the_record() {
+        assert_eq!(message_end(b"\x0a\x01x\x0c\xff\xff"), 3);
+        assert_eq!(message_end(b"\x0a\x01x\x6c"), 3);
+        assert_eq!(message_end(b"\x0a\x01x\x00\x6a"), 3);
+        assert_eq!(message_end(b"\x0c\x0a\x01x"), 0);
+        // Inside a chunk it is no end: the whole record is handed on (and refused).
+        assert_eq!(message_end(b"\x22\x01\x0c\x6a\x01t"), 6);
+        // A group of an unknown field is skipped whole, its end-group tag included.
+        assert_eq!(message_end(b"\x53\x08\x01\x54\x6a\x01t"), 7);
     }
 }

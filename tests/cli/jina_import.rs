@@ -169,3 +169,110 @@ fn damaged_entries_are_reported_by_header_entry() {
     run.assert_fails_with("goes past the end of body.bin");
     assert!(!store.exists());
 }
+
+#[test]
+fn a_directory_missing_half_of_a_jina_store_says_which_file() {
+    let dir = scratch();
+    let store = dir.path().join("store");
+    let half = dir.path().join("half");
+    std::fs::create_dir(&half).unwrap();
+    std::fs::copy(
+        fixture("last-deleted").join("header.bin"),
+        half.join("header.bin"),
+    )
+    .unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), half.as_os_str()])
+        .assert_fails_with("is not a Jina store: it has header.bin but no body.bin");
+    // body.bin that is a directory, not a file.
+    std::fs::create_dir(half.join("body.bin")).unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), half.as_os_str()])
+        .assert_fails_with("is not a Jina store: its body.bin is not a regular file");
+    // A directory of neither: what import reads.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    damfs(["import".as_ref(), store.as_os_str(), plain.as_os_str()]).assert_fails_with(
+        "is a directory, not a JSON Lines or JSON file nor a Jina store (header.bin + body.bin)",
+    );
+    assert!(!store.exists());
+}
+
+#[test]
+fn a_header_entry_past_the_end_of_the_body_is_refused_as_damage_the_original_would_hide() {
+    // jina slices body.bin as Python does: an entry wholly past its end reads as an empty
+    // record, a made-up document with a fresh id. damfs refuses it, and does not claim that
+    // the original cannot print it.
+    let dir = scratch();
+    let jina = dir.path().join("past-the-end");
+    std::fs::create_dir(&jina).unwrap();
+    let body = std::fs::read(fixture("last-deleted").join("body.bin")).unwrap();
+    let mut header = std::fs::read(fixture("last-deleted").join("header.bin")).unwrap();
+    let past = body.len() as i64 + 4096;
+    header[168 + 144..168 + 152].copy_from_slice(&past.to_le_bytes()); // entry 1's p
+    std::fs::write(jina.join("header.bin"), header).unwrap();
+    std::fs::write(jina.join("body.bin"), &body).unwrap();
+    let store = dir.path().join("store");
+    let run = damfs(["import".as_ref(), store.as_os_str(), jina.as_os_str()]);
+    run.assert_fails_with("document \"d1\" (header entry 1): damfs cannot convert it: its record");
+    run.assert_fails_with(&format!(
+        "goes past the end of body.bin ({} bytes)",
+        body.len()
+    ));
+    run.assert_fails_with("the store is damaged");
+    assert!(!store.exists());
+}
+
+/// A copy of a fixture whose header.bin ends with the first `extra` bytes of another entry,
+/// as a kill -9 while jina flushed its header leaves it.
+fn torn_copy(dir: &std::path::Path, name: &str, extra: usize) -> std::path::PathBuf {
+    let jina = dir.join(format!("torn-{name}"));
+    std::fs::create_dir(&jina).unwrap();
+    let mut header = std::fs::read(fixture(name).join("header.bin")).unwrap();
+    let tail = header[..extra].to_vec();
+    header.extend_from_slice(&tail);
+    std::fs::write(jina.join("header.bin"), header).unwrap();
+    std::fs::copy(fixture(name).join("body.bin"), jina.join("body.bin")).unwrap();
+    jina
+}
+
+#[test]
+fn a_header_torn_by_a_crash_names_its_partial_entry_and_skip_bad_keeps_the_whole_ones() {
+    let dir = scratch();
+    let jina = torn_copy(dir.path(), "last-deleted", 50);
+    let store = dir.path().join("store");
+    let run = damfs(["import".as_ref(), store.as_os_str(), jina.as_os_str()]);
+    run.assert_fails_with("header entry 3: the original cannot print it either");
+    run.assert_fails_with("not a whole number of 168-byte entries");
+    run.assert_fails_with("its last 50 bytes are part of an entry");
+    assert!(!store.exists());
+    let run = damfs([
+        "import".as_ref(),
+        store.as_os_str(),
+        jina.as_os_str(),
+        "--skip-bad".as_ref(),
+    ]);
+    assert!(
+        run.assert_ok()
+            .stderr
+            .contains("imported 2 documents; skipped 1"),
+        "{run:?}"
+    );
+    let ids: Vec<String> = read_store(&store).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["d0", "d1"]);
+
+    // Another key_length is still found from the whole entries.
+    let jina = torn_copy(dir.path(), "key-length-8", 20);
+    let store = dir.path().join("store-8");
+    damfs([
+        "import".as_ref(),
+        store.as_os_str(),
+        jina.as_os_str(),
+        "--skip-bad".as_ref(),
+    ])
+    .assert_ok();
+    let want: Vec<String> = expected("key-length-8")
+        .iter()
+        .map(|e| e.json.clone().unwrap())
+        .collect();
+    let got: Vec<String> = read_store(&store).into_iter().map(|(_, j)| j).collect();
+    assert_eq!(got, want);
+}

@@ -169,3 +169,41 @@ fn a_read_write_mount_of_a_jina_store_is_refused_with_how_to_import_it() {
     assert_eq!(snapshot(&s.jina), before);
     assert_eq!(std::fs::read_dir(&s.tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn a_tmpdir_where_the_copy_cannot_be_made_is_named() {
+    require_fuse!();
+    let s = Setup::new("varied");
+    std::fs::remove_dir(&s.tmp).unwrap();
+    let run = s.mount(&["--read-only"]);
+    run.assert_fails_with(&format!(
+        "creating a private copy of {} in {} ($TMPDIR): No such file or directory",
+        s.jina.display(),
+        s.tmp.display()
+    ));
+    assert!(!is_mount_root(&s.mnt));
+}
+
+#[test]
+fn a_header_torn_by_a_crash_mounts_its_whole_entries_and_logs_the_partial_one() {
+    require_fuse!();
+    let s = Setup::new("last-deleted");
+    let header = s.jina.join("header.bin");
+    let mut bytes = std::fs::read(&header).unwrap();
+    bytes.extend_from_slice(&[0x61, 0, 0, 0, 0x62]); // the start of one more entry
+    std::fs::write(&header, &bytes).unwrap();
+    let before = snapshot(&s.jina);
+    s.mount(&["--read-only"]).assert_ok();
+    for (i, e) in expected("last-deleted").iter().enumerate() {
+        let text = std::fs::read_to_string(s.mnt.join(i.to_string())).unwrap();
+        assert_eq!(&text, e.json.as_ref().unwrap());
+    }
+    assert!(!s.mnt.join("2").exists());
+    damfs(["unmount".as_ref(), s.mnt.as_os_str()]).assert_ok();
+    let log = s.log();
+    assert!(
+        log.contains("header entry 3") && log.contains("its last 5 bytes are part of an entry"),
+        "{log}"
+    );
+    assert_eq!(snapshot(&s.jina), before);
+}

@@ -6,6 +6,7 @@
 mod support;
 
 mod array;
+mod array_bad_input;
 mod bad_stores;
 mod completions_man;
 mod documents;

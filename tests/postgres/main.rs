@@ -9,4 +9,5 @@ mod cli_backends;
 mod engines;
 mod errors;
 mod harness;
+mod jina_backends;
 mod store_backends;
