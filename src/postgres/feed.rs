@@ -186,13 +186,10 @@ impl PgStore {
         }
         let names = self.names.clone();
         let (from, own) = (self.version, self.own_versions.clone());
-        let read = {
-            let mut client = self.client()?;
-            snapshot::read_in(&mut client, self.read_only, |c| {
-                read_feed(c, &names, from, &own)
-            })
-        };
-        match read.map_err(|e| self.failed("reading the change feed", e))? {
+        let read = self.read_with("reading the change feed", |c| {
+            snapshot::read_in(c, self.read_only, |c| read_feed(c, &names, from, &own))
+        })?;
+        match read {
             CatchUp::Nothing => Ok(false),
             CatchUp::Everything => {
                 self.load_order()?;

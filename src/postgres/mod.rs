@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 
 use postgres::{Client, NoTls};
 
-pub use url::{is_url, PgUrl};
+pub use url::{is_url, redact_text, PgUrl};
 pub use write::MAX_TEXT;
 
 use crate::error::{Error, Result};
@@ -145,6 +145,46 @@ impl PgStore {
             .map_err(|_| backend_error("connecting", "no connection"))
     }
 
+    /// Runs reads on the connection, mapping a failure with `context`. A connection that was
+    /// open before this call may have been cut while idle (the server restarted): its first
+    /// statement fails at once. Reads are then run once more on a new connection, so the first
+    /// call after the server is back succeeds (README, "Errors").
+    fn read_with<R>(
+        &self,
+        context: &str,
+        mut read: impl FnMut(&mut Client) -> Result<R, postgres::Error>,
+    ) -> Result<R> {
+        let reused = self.client.borrow().is_some();
+        let first = {
+            let mut client = self.client()?;
+            read(&mut client)
+        };
+        match first {
+            Err(e) if reused && is_connection_error(&e) => {
+                self.reconnect_after(&e);
+                let again = {
+                    let mut client = self.client()?;
+                    read(&mut client)
+                };
+                again.map_err(|e| self.failed(context, e))
+            }
+            other => other.map_err(|e| self.failed(context, e)),
+        }
+    }
+
+    /// Drops a connection found cut when it was used again (nothing was done on it). A
+    /// read-only handle's snapshot went with it: its order is re-read on next use.
+    fn reconnect_after(&self, e: &postgres::Error) {
+        log::info!(
+            "{}: the connection to the server was cut ({e}); connecting again",
+            self.shown.display()
+        );
+        self.client.borrow_mut().take();
+        if self.read_only {
+            self.lost.set(true);
+        }
+    }
+
     /// Maps a failed statement's error, dropping the connection when it is gone. A read-only
     /// handle's snapshot is ended by a failed statement: its order is re-read on next use.
     fn failed(&self, context: &str, e: postgres::Error) -> Error {
@@ -166,11 +206,9 @@ impl PgStore {
         let what = format!("reading the order of {}", self.names.docs);
         let docs = self.names.docs.clone();
         let head = self.names.head.clone();
-        let mut client = self.client()?;
-        let loaded =
-            snapshot::read_in(&mut client, self.read_only, |c| read_order(c, &docs, &head));
-        drop(client);
-        let (version, order) = loaded.map_err(|e| self.failed(&what, e))?;
+        let (version, order) = self.read_with(&what, |c| {
+            snapshot::read_in(c, self.read_only, |c| read_order(c, &docs, &head))
+        })?;
         self.order = order;
         self.version = version;
         self.own_versions.clear();

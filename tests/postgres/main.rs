@@ -9,4 +9,5 @@ mod cli_backends;
 mod engines;
 mod errors;
 mod harness;
+mod restart;
 mod store_backends;
