@@ -182,9 +182,9 @@ pub fn mount(opts: MountOptions) -> Result<()> {
 
 /// A STORE argument as logs may show it: a URL without its password.
 fn shown_store(store: &Path) -> String {
-    match store.to_str().map(crate::postgres::PgUrl::parse) {
-        Some(Ok(url)) if crate::backend::is_url(store) => url.redacted(),
-        _ => store.display().to_string(),
+    match store.to_str() {
+        Some(text) => crate::postgres::redact_text(text),
+        None => store.display().to_string(),
     }
 }
 

@@ -60,6 +60,42 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A STORE argument as a message may show it, whether it parses or not: a URL without its
+/// password (of its user part, or a `password=` of its query); any other text as given. A
+/// URL that does not parse is cut by its text: everything between `://` and the last `@`
+/// after a `:` is taken for a password (a malformed URL must not leak one either).
+pub fn redact_text(store: &str) -> String {
+    if !is_url(store) {
+        return store.to_owned();
+    }
+    if let Ok(url) = PgUrl::parse(store) {
+        return url.redacted();
+    }
+    let (scheme, rest) = store.split_once("://").unwrap_or(("postgresql", store));
+    let rest = match rest.rsplit_once('@') {
+        Some((info, after)) if info.contains(':') => {
+            let user = info.split(':').next().unwrap_or_default();
+            format!("{user}@{after}")
+        }
+        _ => rest.to_owned(),
+    };
+    // Each `password=` pair of the query is left out.
+    let mut shown = format!("{scheme}://");
+    match rest.split_once('?') {
+        Some((before, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| !pair.starts_with("password"))
+                .collect();
+            shown.push_str(before);
+            shown.push('?');
+            shown.push_str(&kept.join("&"));
+        }
+        None => shown.push_str(&rest),
+    }
+    shown
+}
+
 /// Checks a table name: it is spliced into SQL, so only plain lower-case identifiers.
 pub fn check_table(name: &str) -> Result<(), String> {
     let ok_start = name
@@ -339,6 +375,25 @@ mod tests {
             Some("s:1")
         );
         assert_eq!(sock.pgpass_match("db.example:*:*:*:x\n"), None);
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_shown_without_its_password() {
+        for (url, secret) in [
+            ("postgresql://alice:s3cret@h:99999/db?table=a", "s3cret"),
+            ("postgresql://alice:pa/ss@h/db", "ss"),
+            ("postgresql://alice:pa?ss@h/db?table=A", "ss"),
+            ("postgresql://h/db?table=A&password=s3cret&port=1", "s3cret"),
+            ("postgresql://h/db?password=s3:cr@et&table=A", "s3"),
+        ] {
+            let shown = redact_text(url);
+            assert!(!shown.contains(secret), "{url} shown as {shown}");
+        }
+        assert_eq!(
+            redact_text("postgresql://alice:x@h:1/db?table=A&port=2"),
+            "postgresql://alice@h:1/db?table=A&port=2"
+        );
+        assert_eq!(redact_text("/some/dir"), "/some/dir");
     }
 
     #[test]

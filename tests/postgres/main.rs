@@ -10,4 +10,5 @@ mod engines;
 mod errors;
 mod harness;
 mod restart;
+mod secrets;
 mod store_backends;
