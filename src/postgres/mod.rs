@@ -73,7 +73,7 @@ pub struct PgStore {
 
 /// The NOTIFY channel of a store's table.
 fn channel_of(names: &Names) -> String {
-    format!("damfs_{}", names.docs)
+    format!("damfs_{}", names.table)
 }
 
 impl PgStore {
@@ -203,7 +203,7 @@ impl PgStore {
     /// Re-reads the whole order from the table (one consistent snapshot), keeping the pool's
     /// dirty documents.
     fn load_order(&mut self) -> Result<()> {
-        let what = format!("reading the order of {}", self.names.docs);
+        let what = format!("reading the order of {}", self.names.table);
         let docs = self.names.docs.clone();
         let head = self.names.head.clone();
         let (version, order) = self.read_with(&what, |c| {

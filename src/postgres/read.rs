@@ -206,7 +206,10 @@ impl PgStore {
     }
 
     fn size_query(&self, sql: &str) -> u64 {
-        let sql = sql.replace("{t}", &self.names.docs);
+        // `{t}` is the table as a regclass literal (quoted inside), `{raw}` its catalog name.
+        let sql = sql
+            .replace("{t}", &self.names.docs)
+            .replace("{raw}", &self.names.table);
         let mut client = match self.client() {
             Ok(c) => c,
             Err(_) => return 0,
@@ -230,7 +233,7 @@ impl PgStore {
         let garbage_bytes = self.size_query(
             "SELECT (coalesce(n_dead_tup, 0) * pg_table_size('{t}') \
              / greatest(coalesce(n_live_tup, 0) + coalesce(n_dead_tup, 0), 1))::bigint \
-             FROM pg_stat_user_tables WHERE relname = '{t}'",
+             FROM pg_stat_user_tables WHERE relname = '{raw}' AND schemaname = current_schema()",
         );
         Stats {
             length: self.len(),

@@ -24,21 +24,32 @@ use super::error::{db_error, not_a_store};
 /// The schema version this damfs writes and reads.
 pub const SCHEMA_VERSION: i32 = 1;
 
-/// The SQL names of one store's tables.
+/// The names of one store's tables: `table` as the URL gives it (for messages and the
+/// catalog), and `docs`, `head`, `changes` quoted for SQL, so that a name that is also a
+/// keyword (`user`, `order`, `select`) is a table's name all the same.
 #[derive(Clone, Debug)]
 pub struct Names {
+    pub table: String,
     pub docs: String,
     pub head: String,
     pub changes: String,
 }
 
 impl Names {
+    /// The names of the store `table` (already checked: `url::check_table`, so nothing in it
+    /// needs escaping inside the quotes).
     pub fn new(table: &str) -> Self {
         Names {
-            docs: table.to_owned(),
-            head: format!("{table}_head"),
-            changes: format!("{table}_changes"),
+            table: table.to_owned(),
+            docs: format!("\"{table}\""),
+            head: format!("\"{table}_head\""),
+            changes: format!("\"{table}_changes\""),
         }
+    }
+
+    /// The head table's own name, as the catalog lists it.
+    fn head_table(&self) -> String {
+        format!("{}_head", self.table)
     }
 }
 
@@ -58,14 +69,15 @@ fn table_exists(client: &mut Client, name: &str) -> Result<bool> {
 /// Makes sure the store's tables exist (creating them unless `read_only`) and are of a
 /// schema version this damfs knows. `what` names the store in errors.
 pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -> Result<()> {
-    let has_docs = table_exists(client, &names.docs)?;
-    let has_head = table_exists(client, &names.head)?;
+    let has_docs = table_exists(client, &names.table)?;
+    let has_head = table_exists(client, &names.head_table())?;
     if has_docs && !has_head {
         return Err(not_a_store(
             what,
             format!(
                 "table {} exists but has no {} (it is not a damfs store's)",
-                names.docs, names.head
+                names.table,
+                names.head_table()
             ),
         ));
     }
@@ -73,7 +85,7 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
         if read_only {
             return Err(not_a_store(
                 what,
-                format!("there is no table {}", names.docs),
+                format!("there is no table {}", names.table),
             ));
         }
         // Two processes creating the store at once: one wins, the other fails on the
@@ -85,7 +97,7 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
                 return Err(e);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            if table_exists(client, &names.head)? {
+            if table_exists(client, &names.head_table())? {
                 break;
             }
         }
@@ -95,7 +107,7 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
             &format!("SELECT schema_version FROM {} WHERE one = 1", names.head),
             &[],
         )
-        .map_err(|e| db_error(&format!("reading {}", names.head), e))?;
+        .map_err(|e| db_error(&format!("reading {}", names.head_table()), e))?;
     let version: i32 = row.get(0);
     if version != SCHEMA_VERSION {
         return Err(not_a_store(
@@ -108,6 +120,7 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
 
 fn create(client: &mut Client, names: &Names) -> Result<()> {
     let Names {
+        table,
         docs,
         head,
         changes,
@@ -123,7 +136,7 @@ fn create(client: &mut Client, names: &Names) -> Result<()> {
              lo BIGINT NOT NULL,
              hi BIGINT NOT NULL,
              reset BOOLEAN NOT NULL DEFAULT false);
-         CREATE INDEX IF NOT EXISTS {changes}_by_version ON {changes} (version);
+         CREATE INDEX IF NOT EXISTS \"{table}_changes_by_version\" ON {changes} (version);
          CREATE TABLE IF NOT EXISTS {head} (
              one INT PRIMARY KEY CHECK (one = 1),
              schema_version INT NOT NULL,

@@ -111,6 +111,13 @@ pub fn check_table(name: &str) -> Result<(), String> {
              not starting with a digit"
         ));
     }
+    // PostgreSQL looks in its own catalog before any other schema: a table `pg_class` of
+    // the user's would be shadowed by the catalog's.
+    if name.starts_with("pg_") {
+        return Err(format!(
+            "table name {name:?} must not start with pg_ (PostgreSQL's own tables have those names)"
+        ));
+    }
     Ok(())
 }
 

@@ -12,3 +12,4 @@ mod harness;
 mod restart;
 mod secrets;
 mod store_backends;
+mod table_names;
