@@ -206,9 +206,11 @@ impl PgStore {
         let what = format!("reading the order of {}", self.names.table);
         let docs = self.names.docs.clone();
         let head = self.names.head.clone();
-        let (version, order) = self.read_with(&what, |c| {
-            snapshot::read_in(c, self.read_only, |c| read_order(c, &docs, &head))
-        })?;
+        let (version, order) = self
+            .read_with(&what, |c| {
+                snapshot::read_in(c, self.read_only, |c| read_order(c, &docs, &head))
+            })?
+            .map_err(|why| backend_error(&what, why))?;
         self.order = order;
         self.version = version;
         self.own_versions.clear();
@@ -249,15 +251,18 @@ impl PgStore {
     }
 }
 
-/// The whole order and the version it is at (run in one snapshot: [`snapshot::read_in`]).
-fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<(i64, Order), postgres::Error> {
+/// The whole order and the version it is at (run in one snapshot: [`snapshot::read_in`]);
+/// inside, why a row is not a document's ([`order::checked_row`]).
+type Loaded = Result<(i64, Order), String>;
+
+fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<Loaded, postgres::Error> {
     use postgres::fallible_iterator::FallibleIterator;
     let version: i64 = tx
         .query_one(&format!("SELECT version FROM {head} WHERE one = 1"), &[])?
-        .get(0);
+        .try_get(0)?;
     let count: i64 = tx
         .query_one(&format!("SELECT count(*) FROM {docs}"), &[])?
-        .get(0);
+        .try_get(0)?;
     let mut order = Order::new();
     order.reserve(usize::try_from(count).unwrap_or(0));
     let mut rows = tx.query_raw(
@@ -268,11 +273,14 @@ fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<(i64, Order), p
         let rank: i64 = row.try_get(0)?;
         let id: &str = row.try_get(1)?;
         let len: i32 = row.try_get(2)?;
-        order.insert(rank, id, len as u32);
+        match order::checked_row(rank, id, len) {
+            Ok(len) => order.insert(rank, id, len),
+            Err(why) => return Ok(Err(why)),
+        }
     }
     drop(rows);
     order.shrink();
-    Ok((version, order))
+    Ok(Ok((version, order)))
 }
 
 impl Drop for PgStore {

@@ -102,13 +102,23 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
             }
         }
     }
+    let reading = format!("reading {}", names.head_table());
     let row = client
-        .query_one(
+        .query_opt(
             &format!("SELECT schema_version FROM {} WHERE one = 1", names.head),
             &[],
         )
-        .map_err(|e| db_error(&format!("reading {}", names.head_table()), e))?;
-    let version: i32 = row.get(0);
+        .map_err(|e| db_error(&reading, e))?;
+    let Some(row) = row else {
+        return Err(not_a_store(
+            what,
+            format!(
+                "table {} has no row (a damfs store's has one; was it emptied by hand?)",
+                names.head_table()
+            ),
+        ));
+    };
+    let version: i32 = row.try_get(0).map_err(|e| db_error(&reading, e))?;
     if version != SCHEMA_VERSION {
         return Err(not_a_store(
             what,

@@ -53,7 +53,8 @@ fn the_first_read_and_write_after_a_restart_succeed() {
     s.append(Document::from_json(doc_json(5)).unwrap())
         .expect("an append on the cut connection");
     restart(&server);
-    s.delete_by_id("doc0").expect("a delete on the cut connection");
+    s.delete_by_id("doc0")
+        .expect("a delete on the cut connection");
     restart(&server);
     assert!(ro.reload().is_ok(), "a read-only reload after a restart");
     assert_eq!(ro.len(), 5);

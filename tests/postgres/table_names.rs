@@ -52,7 +52,8 @@ fn a_mount_of_a_keyword_table_sees_another_writer() {
     let db = server.fresh_db();
     let place = crate::support::place::Place::at_url(server.url_for(&db, "user"), &db);
     let m = crate::support::place::mount(&place, 3, &[]);
-    m.sh(r#"printf '{"text":"new"}' > "$MNT/by-id/n""#).assert_ok();
+    m.sh(r#"printf '{"text":"new"}' > "$MNT/by-id/n""#)
+        .assert_ok();
     let dir = scratch();
     let more = dir.path().join("more.jsonl");
     std::fs::write(&more, "{\"id\":\"from_cli\"}\n").unwrap();
