@@ -125,7 +125,58 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
             format!("its schema version is {version}; this damfs knows version {SCHEMA_VERSION}"),
         ));
     }
+    if !read_only {
+        check_write_privileges(client, names)?;
+    }
     Ok(())
+}
+
+/// A writable open by a user who may only read (README, "Setting up a server") fails at
+/// once, naming what is missing: otherwise a mount would come up and fail each write later
+/// (a delete it had shown done would come back). Engines without `has_table_privilege`
+/// are not checked: their writes fail with the server's words.
+fn check_write_privileges(client: &mut Client, names: &Names) -> Result<()> {
+    let needed = [
+        (&names.docs, "SELECT"),
+        (&names.docs, "INSERT"),
+        (&names.docs, "UPDATE"),
+        (&names.docs, "DELETE"),
+        (&names.head, "SELECT"),
+        (&names.head, "UPDATE"),
+        (&names.changes, "SELECT"),
+        (&names.changes, "INSERT"),
+        (&names.changes, "DELETE"),
+    ];
+    let (tables, privileges): (Vec<&str>, Vec<&str>) =
+        needed.iter().map(|(t, p)| (t.as_str(), *p)).unzip();
+    let rows = client.query(
+        "SELECT current_user::text, p || ' on ' || trim(both '\"' from t) \
+         FROM unnest($1::text[], $2::text[]) AS x(t, p) WHERE NOT has_table_privilege(t, p)",
+        &[&tables, &privileges],
+    );
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) if e.as_db_error().is_some() => {
+            log::debug!("not checking write privileges: {e}");
+            return Ok(());
+        }
+        Err(e) => return Err(db_error("checking write privileges", e)),
+    };
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let user: String = first
+        .try_get(0)
+        .map_err(|e| db_error("checking write privileges", e))?;
+    let missing: Vec<String> = rows.iter().filter_map(|r| r.try_get(1).ok()).collect();
+    Err(super::error::backend_error(
+        "opening the store for writing",
+        format!(
+            "permission denied: user {user} lacks {} (a user who may only read can export, \
+             stat and mount --read-only)",
+            missing.join(", ")
+        ),
+    ))
 }
 
 fn create(client: &mut Client, names: &Names) -> Result<()> {

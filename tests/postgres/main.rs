@@ -10,6 +10,7 @@ mod damaged_tables;
 mod engines;
 mod errors;
 mod harness;
+mod privileges;
 mod restart;
 mod secrets;
 mod store_backends;
