@@ -78,3 +78,52 @@ fn what_prune_clear_and_rm_print_holds_no_password() {
         );
     }
 }
+
+/// The mount hides a URL's password by running itself again with the URL shown without it;
+/// that URL must name the same user, database and socket, however they are spelt (a user
+/// `we:ird@x` became user `we` with password `ird@x`).
+#[test]
+fn a_mount_that_hides_the_password_keeps_a_user_name_that_needs_escaping() {
+    require_fuse!();
+    let server = require_pg!();
+    let db = server.fresh_db();
+    let user = format!("we:ird@{}", std::process::id());
+    server.sql(
+        &db,
+        &format!("CREATE ROLE \"{user}\" LOGIN; GRANT CREATE ON SCHEMA public TO \"{user}\""),
+    );
+    let encoded = user.replace(':', "%3A").replace('@', "%40");
+    let url = format!(
+        "postgresql://{encoded}:{SECRET}@/{db}?host={}&table=damfs",
+        server.socket_dir().display()
+    );
+    let dir = scratch();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let log = dir.path().join("log");
+    damfs([
+        "mount",
+        &url,
+        mnt.to_str().unwrap(),
+        "--log-file",
+        log.to_str().unwrap(),
+    ])
+    .assert_ok();
+    std::fs::write(mnt.join("by-id/made"), r#"{"text":"by the mount"}"#).unwrap();
+    let stats = std::fs::read_to_string(mnt.join(".stats")).unwrap();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    damfs(["unmount", mnt.to_str().unwrap()]).assert_ok();
+    assert!(!stats.contains(SECRET) && !mounts.contains(SECRET));
+    assert_eq!(
+        server.psql(
+            &db,
+            "SELECT tableowner || ' ' || (SELECT body FROM damfs) FROM pg_tables \
+             WHERE tablename = 'damfs'"
+        ),
+        format!(r#"{user} {{"id":"made","text":"by the mount"}}"#)
+    );
+    server.sql(
+        &db,
+        &format!("DROP OWNED BY \"{user}\"; DROP ROLE \"{user}\""),
+    );
+}
