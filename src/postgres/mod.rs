@@ -134,11 +134,22 @@ impl PgStore {
             self.lost.set(true);
         }
         if slot.is_none() {
-            let client = self
-                .url
-                .config()
-                .connect(NoTls)
-                .map_err(|e| db_error(&format!("connecting to {}", self.shown.display()), e))?;
+            let client = self.url.config().connect(NoTls).map_err(|e| {
+                let what = format!("connecting to {}", self.shown.display());
+                // The client's own words for this are "invalid configuration: password missing".
+                let says = |text: String| text.contains("password missing");
+                if e.as_db_error().is_none()
+                    && (says(e.to_string())
+                        || std::error::Error::source(&e).is_some_and(|s| says(s.to_string())))
+                {
+                    return backend_error(
+                        &what,
+                        "the server asks for a password, and none was given (in the URL, \
+                         PGPASSWORD or ~/.pgpass)",
+                    );
+                }
+                db_error(&what, e)
+            })?;
             *slot = Some(client);
         }
         RefMut::filter_map(slot, Option::as_mut)

@@ -294,7 +294,9 @@ impl PgUrl {
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| {
-                let fields = split_pgpass(l);
+                // As libpq: a password ends at its first unescaped ':'.
+                let mut fields = split_pgpass(l);
+                fields.truncate(5);
                 let [h, p, d, u, pw] = <[String; 5]>::try_from(fields).ok()?;
                 let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
                 (hosts.iter().any(|host| matches(&h, host))
@@ -397,6 +399,7 @@ mod tests {
             Some("s:1")
         );
         assert_eq!(sock.pgpass_match("db.example:*:*:*:x\n"), None);
+        assert_eq!(sock.pgpass_match("*:*:*:*:pa:ss\n").as_deref(), Some("pa"));
     }
 
     #[test]
