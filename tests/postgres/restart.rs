@@ -88,3 +88,43 @@ fn a_mount_answers_the_first_request_after_its_server_restarted() {
     assert_eq!(ids, ["doc0", "doc1", "doc2", "doc3", "doc4", "copy"]);
     assert_eq!(stored[1].1, r#"{"id":"doc1","text":"after"}"#);
 }
+
+/// A read-only handle keeps its snapshot's transaction open between reads; a server that ends
+/// idle transactions (`idle_in_transaction_session_timeout`) cuts its connection, and the
+/// next read must still work (on a new connection, the order re-read after it).
+#[test]
+fn a_read_only_handle_reads_on_after_the_server_ended_its_idle_transaction() {
+    let server = require_pg!();
+    let db = server.fresh_db();
+    let url = server.url_for(&db, "damfs");
+    let mut s = Store::open_with(&url, Options::default()).unwrap();
+    s.extend((0..3).map(|i| Document::from_json(doc_json(i)).unwrap()))
+        .unwrap();
+    drop(s);
+    server.sql(
+        "postgres",
+        &format!("ALTER DATABASE {db} SET idle_in_transaction_session_timeout = '100ms'"),
+    );
+    let mut ro = Store::open_with(
+        &url,
+        Options {
+            buffer_pool_size: 0,
+            read_only: true,
+        },
+    )
+    .unwrap();
+    let ended = wait_for(std::time::Duration::from_secs(10), || {
+        server.psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND application_name = 'damfs'"
+            ),
+        ) == "0"
+    });
+    assert!(ended, "the server ends the idle transaction");
+    let text = ro.with_json("doc1", |b| b.to_vec()).unwrap();
+    assert_eq!(text, doc_json(1).as_bytes());
+    ro.reload().unwrap();
+    assert_eq!(ro.len(), 3);
+}
