@@ -38,6 +38,12 @@ impl Store {
     /// Opens the store at a directory or a `postgresql://` URL.
     pub fn open_with(store: impl AsRef<Path>, opts: Options) -> Result<Self> {
         let store = store.as_ref();
+        if let Some(reason) = store.to_str().and_then(postgres::mistyped_url) {
+            return Err(crate::error::Error::NotAStore {
+                path: store.to_owned(),
+                reason,
+            });
+        }
         match store.to_str().filter(|s| postgres::is_url(s)) {
             Some(url) => Ok(Store::Postgres(PgStore::open_with(url, opts)?)),
             None => Ok(Store::Memmap(DocumentArrayMemmap::open_with(store, opts)?)),

@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 
 use postgres::{Client, NoTls};
 
-pub use url::{is_url, redact_text, PgUrl};
+pub use url::{is_url, mistyped_url, redact_text, PgUrl};
 pub use write::MAX_TEXT;
 
 use crate::error::{Error, Result};

@@ -18,6 +18,18 @@ pub fn is_url(store: &str) -> bool {
     store.starts_with("postgresql://") || store.starts_with("postgres://")
 }
 
+/// Why a STORE argument that is not a URL was surely meant as one (`postgresql:/db`,
+/// `postgres:db`): it is refused rather than taken for a directory of that name.
+pub fn mistyped_url(store: &str) -> Option<String> {
+    let meant = store.starts_with("postgresql:") || store.starts_with("postgres:");
+    (meant && !is_url(store)).then(|| {
+        format!(
+            "it looks like a PostgreSQL URL, but those start with postgresql:// (or \
+             postgres://); a directory of that name is written ./{store}"
+        )
+    })
+}
+
 /// A parsed store URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgUrl {

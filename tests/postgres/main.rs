@@ -16,3 +16,4 @@ mod restart;
 mod secrets;
 mod store_backends;
 mod table_names;
+mod urls;
