@@ -166,6 +166,15 @@ impl Store {
         delegate!(self, s => s.delete_by_id(id))
     }
 
+    /// Fails when a change made a moment from now surely could not be written: a PostgreSQL
+    /// server that does not answer (one round trip). The memmap store is always there.
+    pub fn check_reachable(&self) -> Result<()> {
+        match self {
+            Store::Memmap(_) => Ok(()),
+            Store::Postgres(s) => s.check_reachable(),
+        }
+    }
+
     pub fn delete_slice(&mut self, slice: impl Into<Slice>) -> Result<()> {
         delegate!(self, s => s.delete_slice(slice))
     }

@@ -256,6 +256,13 @@ impl PgStore {
         self.load_order()
     }
 
+    /// Makes sure the server answers (one round trip): for a change the caller makes only a
+    /// moment later (the mount holds a delete back a moment), which must fail now, at the
+    /// syscall, if the server is down.
+    pub fn check_reachable(&self) -> Result<()> {
+        self.read_with("reaching the server", |c| c.batch_execute(""))
+    }
+
     /// How many times this handle took in other handles' changes on its own.
     pub fn external_changes(&self) -> u64 {
         self.external_changes
