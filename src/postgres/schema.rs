@@ -81,6 +81,19 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
             ),
         ));
     }
+    if has_head && !has_docs {
+        // Another store's table can have this name: the documents of store `x_head` are
+        // what store `x` would take for its head.
+        return Err(not_a_store(
+            what,
+            format!(
+                "table {} exists but there is no table {} (is {} another store's table?)",
+                names.head_table(),
+                names.table,
+                names.head_table()
+            ),
+        ));
+    }
     if !has_head {
         if read_only {
             return Err(not_a_store(

@@ -86,3 +86,30 @@ fn a_name_postgresql_would_shadow_or_that_is_not_plain_is_refused() {
     }
     assert_eq!(tables_of(server, &db), "", "nothing was created");
 }
+
+/// Store `x_head`'s documents are in a table that store `x` would take for its head table:
+/// opening `x` then is refused with a message that says so (it read the other store's table
+/// as its head and failed on a missing column).
+#[test]
+fn a_store_whose_head_name_is_another_stores_table_is_refused() {
+    let server = require_pg!();
+    let db = server.fresh_db();
+    let dir = scratch();
+    let input = input(dir.path());
+    damfs([
+        "import",
+        &server.url_for(&db, "x_head"),
+        input.to_str().unwrap(),
+    ])
+    .assert_ok();
+    let x = server.url_for(&db, "x");
+    damfs(["import", &x, input.to_str().unwrap()])
+        .assert_fails_with("table x_head exists but there is no table x");
+    damfs(["export", &x]).assert_fails_with("is x_head another store's table?");
+    let out = damfs(["export", &server.url_for(&db, "x_head")]);
+    assert_eq!(
+        out.assert_ok().lines().len(),
+        2,
+        "the other store is untouched"
+    );
+}
