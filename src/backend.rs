@@ -38,6 +38,12 @@ impl Store {
     /// Opens the store at a directory or a `postgresql://` URL.
     pub fn open_with(store: impl AsRef<Path>, opts: Options) -> Result<Self> {
         let store = store.as_ref();
+        if let Some(reason) = store.to_str().and_then(postgres::mistyped_url) {
+            return Err(crate::error::Error::NotAStore {
+                path: store.to_owned(),
+                reason,
+            });
+        }
         match store.to_str().filter(|s| postgres::is_url(s)) {
             Some(url) => Ok(Store::Postgres(PgStore::open_with(url, opts)?)),
             None => Ok(Store::Memmap(DocumentArrayMemmap::open_with(store, opts)?)),
@@ -158,6 +164,15 @@ impl Store {
 
     pub fn delete_by_id(&mut self, id: &str) -> Result<()> {
         delegate!(self, s => s.delete_by_id(id))
+    }
+
+    /// Fails when a change made a moment from now surely could not be written: a PostgreSQL
+    /// server that does not answer (one round trip). The memmap store is always there.
+    pub fn check_reachable(&self) -> Result<()> {
+        match self {
+            Store::Memmap(_) => Ok(()),
+            Store::Postgres(s) => s.check_reachable(),
+        }
     }
 
     pub fn delete_slice(&mut self, slice: impl Into<Slice>) -> Result<()> {

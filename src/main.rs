@@ -349,7 +349,7 @@ fn run(command: Command) -> CliResult<()> {
             let r = cli::prune(&store)?;
             eprintln!(
                 "pruned {}: {} documents, {} bytes before, {} bytes after",
-                store.display(),
+                cli::show(&store),
                 r.length,
                 r.bytes_before,
                 r.bytes_after
@@ -357,7 +357,7 @@ fn run(command: Command) -> CliResult<()> {
         }
         Command::Clear { store } => {
             let n = cli::clear(&store)?;
-            eprintln!("cleared {}: removed {n} documents", store.display());
+            eprintln!("cleared {}: removed {n} documents", cli::show(&store));
         }
         // The daemon sets up its own logging and reports its own errors.
         Command::Mount { .. } | Command::Unmount { .. } => {}
@@ -386,7 +386,7 @@ fn run(command: Command) -> CliResult<()> {
         }
         Command::Rm { store, ids } => {
             let n = doc_commands::rm(&store, &ids)?;
-            eprintln!("removed {n} documents from {}", store.display());
+            eprintln!("removed {n} documents from {}", cli::show(&store));
         }
         Command::Ls { store } => {
             let stdout = io::stdout();

@@ -181,10 +181,10 @@ pub fn init_logging() {
 }
 
 /// A STORE argument as messages show it: a URL without its password.
-pub(crate) fn show(path: &Path) -> String {
-    match path.to_str().map(crate::postgres::PgUrl::parse) {
-        Some(Ok(url)) if crate::backend::is_url(path) => url.redacted(),
-        _ => path.display().to_string(),
+pub fn show(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => crate::postgres::redact_text(text),
+        None => path.display().to_string(),
     }
 }
 

@@ -113,6 +113,9 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 pub fn mount(opts: MountOptions) -> Result<()> {
     // A PostgreSQL URL is passed on as it is; a directory is made and made canonical.
     let is_url = crate::backend::is_url(&opts.store);
+    if let Some(reason) = opts.store.to_str().and_then(crate::postgres::mistyped_url) {
+        return Err(err(format!("store {}: {reason}", opts.store.display())));
+    }
     let store = if is_url {
         opts.store.clone()
     } else {
@@ -182,9 +185,9 @@ pub fn mount(opts: MountOptions) -> Result<()> {
 
 /// A STORE argument as logs may show it: a URL without its password.
 fn shown_store(store: &Path) -> String {
-    match store.to_str().map(crate::postgres::PgUrl::parse) {
-        Some(Ok(url)) if crate::backend::is_url(store) => url.redacted(),
-        _ => store.display().to_string(),
+    match store.to_str() {
+        Some(text) => crate::postgres::redact_text(text),
+        None => store.display().to_string(),
     }
 }
 

@@ -30,6 +30,8 @@ impl Filesystem {
                 if pid == 0 {
                     st.store.delete_by_id(&id)?;
                 } else {
+                    // The delete is made a moment later: a server that is down fails it now.
+                    st.store.check_reachable()?;
                     st.recent_deletes.add(RecentDelete {
                         id: id.clone(),
                         parent,

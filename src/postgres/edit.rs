@@ -93,10 +93,7 @@ impl PgStore {
             if self.contains(d.id()) || !seen.insert(d.id()) {
                 return Err(Error::DuplicateId(d.id().to_owned()));
             }
-            len_of(d).map_err(|e| match e {
-                TxError::Store(e) => e,
-                TxError::Db(e) => db_error("checking documents", e),
-            })?;
+            len_of(d).map_err(|e| e.into_error("checking documents"))?;
         }
         Ok(())
     }
@@ -122,10 +119,7 @@ impl PgStore {
     }
 
     fn replace_doc(&mut self, doc: Document) -> Result<()> {
-        len_of(&doc).map_err(|e| match e {
-            TxError::Store(e) => e,
-            TxError::Db(e) => db_error("checking a document", e),
-        })?;
+        len_of(&doc).map_err(|e| e.into_error("checking a document"))?;
         self.readahead.borrow_mut().clear();
         self.pool_put(doc, true)
     }
@@ -159,10 +153,7 @@ impl PgStore {
     }
 
     fn rename_with(&mut self, from: &str, doc: Document) -> Result<()> {
-        len_of(&doc).map_err(|e| match e {
-            TxError::Store(e) => e,
-            TxError::Db(e) => db_error("checking a document", e),
-        })?;
+        len_of(&doc).map_err(|e| e.into_error("checking a document"))?;
         if self.contains(doc.id()) {
             // Maybe only in this handle's order (another handle deleted it): look again.
             self.catch_up()?;

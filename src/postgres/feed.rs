@@ -134,6 +134,8 @@ fn watch(config: postgres::Config, head_sql: &str, channel: &str, notify: bool, 
 /// What one catch-up read: the head's version, and either the touched rows or "re-read all".
 enum CatchUp {
     Nothing,
+    /// A row that is not a document's ([`order::checked_row`]): nothing is taken in.
+    Damaged(String),
     Everything,
     Rows {
         version: i64,
@@ -186,14 +188,12 @@ impl PgStore {
         }
         let names = self.names.clone();
         let (from, own) = (self.version, self.own_versions.clone());
-        let read = {
-            let mut client = self.client()?;
-            snapshot::read_in(&mut client, self.read_only, |c| {
-                read_feed(c, &names, from, &own)
-            })
-        };
-        match read.map_err(|e| self.failed("reading the change feed", e))? {
+        let read = self.read_with("reading the change feed", |c| {
+            snapshot::read_in(c, self.read_only, |c| read_feed(c, &names, from, &own))
+        })?;
+        match read {
             CatchUp::Nothing => Ok(false),
+            CatchUp::Damaged(why) => Err(backend_error("reading the change feed", why)),
             CatchUp::Everything => {
                 self.load_order()?;
                 self.external_changes += 1;
@@ -378,8 +378,12 @@ fn read_feed(
             [&lo as &(dyn postgres::types::ToSql + Sync), &hi],
         )?;
         while let Some(row) = found.next()? {
-            let len: i32 = row.try_get(2)?;
-            rows.push((row.try_get(0)?, row.try_get(1)?, len as u32));
+            let (rank, id, len): (i64, String, i32) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            match order::checked_row(rank, &id, len) {
+                Ok(len) => rows.push((rank, id, len)),
+                Err(why) => return Ok(CatchUp::Damaged(why)),
+            }
         }
     }
     Ok(CatchUp::Rows {

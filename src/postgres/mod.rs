@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 
 use postgres::{Client, NoTls};
 
-pub use url::{is_url, PgUrl};
+pub use url::{is_url, mistyped_url, redact_text, PgUrl};
 pub use write::MAX_TEXT;
 
 use crate::error::{Error, Result};
@@ -73,7 +73,7 @@ pub struct PgStore {
 
 /// The NOTIFY channel of a store's table.
 fn channel_of(names: &Names) -> String {
-    format!("damfs_{}", names.docs)
+    format!("damfs_{}", names.table)
 }
 
 impl PgStore {
@@ -134,15 +134,66 @@ impl PgStore {
             self.lost.set(true);
         }
         if slot.is_none() {
-            let client = self
-                .url
-                .config()
-                .connect(NoTls)
-                .map_err(|e| db_error(&format!("connecting to {}", self.shown.display()), e))?;
+            let client = self.url.config().connect(NoTls).map_err(|e| {
+                let what = format!("connecting to {}", self.shown.display());
+                // The client's own words for this are "invalid configuration: password missing".
+                let says = |text: String| text.contains("password missing");
+                if e.as_db_error().is_none()
+                    && (says(e.to_string())
+                        || std::error::Error::source(&e).is_some_and(|s| says(s.to_string())))
+                {
+                    return backend_error(
+                        &what,
+                        "the server asks for a password, and none was given (in the URL, \
+                         PGPASSWORD or ~/.pgpass)",
+                    );
+                }
+                db_error(&what, e)
+            })?;
             *slot = Some(client);
         }
         RefMut::filter_map(slot, Option::as_mut)
             .map_err(|_| backend_error("connecting", "no connection"))
+    }
+
+    /// Runs reads on the connection, mapping a failure with `context`. A connection that was
+    /// open before this call may have been cut while idle (the server restarted): its first
+    /// statement fails at once. Reads are then run once more on a new connection, so the first
+    /// call after the server is back succeeds (README, "Errors").
+    fn read_with<R>(
+        &self,
+        context: &str,
+        mut read: impl FnMut(&mut Client) -> Result<R, postgres::Error>,
+    ) -> Result<R> {
+        let reused = self.client.borrow().is_some();
+        let first = {
+            let mut client = self.client()?;
+            read(&mut client)
+        };
+        match first {
+            Err(e) if reused && is_connection_error(&e) => {
+                self.reconnect_after(&e);
+                let again = {
+                    let mut client = self.client()?;
+                    read(&mut client)
+                };
+                again.map_err(|e| self.failed(context, e))
+            }
+            other => other.map_err(|e| self.failed(context, e)),
+        }
+    }
+
+    /// Drops a connection found cut when it was used again (nothing was done on it). A
+    /// read-only handle's snapshot went with it: its order is re-read on next use.
+    fn reconnect_after(&self, e: &postgres::Error) {
+        log::info!(
+            "{}: the connection to the server was cut ({e}); connecting again",
+            self.shown.display()
+        );
+        self.client.borrow_mut().take();
+        if self.read_only {
+            self.lost.set(true);
+        }
     }
 
     /// Maps a failed statement's error, dropping the connection when it is gone. A read-only
@@ -163,14 +214,14 @@ impl PgStore {
     /// Re-reads the whole order from the table (one consistent snapshot), keeping the pool's
     /// dirty documents.
     fn load_order(&mut self) -> Result<()> {
-        let what = format!("reading the order of {}", self.names.docs);
+        let what = format!("reading the order of {}", self.names.table);
         let docs = self.names.docs.clone();
         let head = self.names.head.clone();
-        let mut client = self.client()?;
-        let loaded =
-            snapshot::read_in(&mut client, self.read_only, |c| read_order(c, &docs, &head));
-        drop(client);
-        let (version, order) = loaded.map_err(|e| self.failed(&what, e))?;
+        let (version, order) = self
+            .read_with(&what, |c| {
+                snapshot::read_in(c, self.read_only, |c| read_order(c, &docs, &head))
+            })?
+            .map_err(|why| backend_error(&what, why))?;
         self.order = order;
         self.version = version;
         self.own_versions.clear();
@@ -205,21 +256,31 @@ impl PgStore {
         self.load_order()
     }
 
+    /// Makes sure the server answers (one round trip): for a change the caller makes only a
+    /// moment later (the mount holds a delete back a moment), which must fail now, at the
+    /// syscall, if the server is down.
+    pub fn check_reachable(&self) -> Result<()> {
+        self.read_with("reaching the server", |c| c.batch_execute(""))
+    }
+
     /// How many times this handle took in other handles' changes on its own.
     pub fn external_changes(&self) -> u64 {
         self.external_changes
     }
 }
 
-/// The whole order and the version it is at (run in one snapshot: [`snapshot::read_in`]).
-fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<(i64, Order), postgres::Error> {
+/// The whole order and the version it is at (run in one snapshot: [`snapshot::read_in`]);
+/// inside, why a row is not a document's ([`order::checked_row`]).
+type Loaded = Result<(i64, Order), String>;
+
+fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<Loaded, postgres::Error> {
     use postgres::fallible_iterator::FallibleIterator;
     let version: i64 = tx
         .query_one(&format!("SELECT version FROM {head} WHERE one = 1"), &[])?
-        .get(0);
+        .try_get(0)?;
     let count: i64 = tx
         .query_one(&format!("SELECT count(*) FROM {docs}"), &[])?
-        .get(0);
+        .try_get(0)?;
     let mut order = Order::new();
     order.reserve(usize::try_from(count).unwrap_or(0));
     let mut rows = tx.query_raw(
@@ -230,11 +291,14 @@ fn read_order(tx: &mut Client, docs: &str, head: &str) -> Result<(i64, Order), p
         let rank: i64 = row.try_get(0)?;
         let id: &str = row.try_get(1)?;
         let len: i32 = row.try_get(2)?;
-        order.insert(rank, id, len as u32);
+        match order::checked_row(rank, id, len) {
+            Ok(len) => order.insert(rank, id, len),
+            Err(why) => return Ok(Err(why)),
+        }
     }
     drop(rows);
     order.shrink();
-    Ok((version, order))
+    Ok(Ok((version, order)))
 }
 
 impl Drop for PgStore {

@@ -34,6 +34,23 @@ fn id_in(arena: &[u8], at: u32) -> &str {
     std::str::from_utf8(&arena[at + 1..at + 1 + n]).unwrap_or("")
 }
 
+/// Checks a row read from the table before it enters the order: only damfs writes the
+/// tables, but a row written by hand with another client must give a clear error, not a
+/// phantom document or a broken order. Gives the length, or why the row is not a document's.
+pub fn checked_row(rank: i64, id: &str, len: i32) -> Result<u32, String> {
+    let why = match crate::document::validate_id(id) {
+        Err(e) => e.to_string(),
+        Ok(()) => match u32::try_from(len) {
+            Ok(len) => return Ok(len),
+            Err(_) => format!("its len is {len}"),
+        },
+    };
+    Err(format!(
+        "the row of rank {rank} is not a damfs document ({why}); was the table written by \
+         another client?"
+    ))
+}
+
 fn position_in(rows: &[Row], rank: i64) -> Option<usize> {
     rows.binary_search_by_key(&rank, |r| r.rank).ok()
 }

@@ -69,11 +69,7 @@ impl PgStore {
             "SELECT id, body FROM {} WHERE rank BETWEEN $1 AND $2",
             self.names.docs
         );
-        let rows = {
-            let mut client = self.client()?;
-            client.query(&sql, &[&lo, &hi])
-        }
-        .map_err(|e| self.failed("reading documents", e))?;
+        let rows = self.read_with("reading documents", |c| c.query(&sql, &[&lo, &hi]))?;
         rows.into_iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, postgres::Error>>()
@@ -83,11 +79,9 @@ impl PgStore {
     /// One text from the table.
     fn fetch_one(&self, id: &str) -> Result<String> {
         let sql = format!("SELECT body FROM {} WHERE id = $1", self.names.docs);
-        let row = {
-            let mut client = self.client()?;
-            client.query_opt(&sql, &[&id])
-        }
-        .map_err(|e| self.failed(&format!("reading document {id:?}"), e))?;
+        let row = self.read_with(&format!("reading document {id:?}"), |c| {
+            c.query_opt(&sql, &[&id])
+        })?;
         match row {
             Some(r) => r
                 .try_get(0)
@@ -212,7 +206,10 @@ impl PgStore {
     }
 
     fn size_query(&self, sql: &str) -> u64 {
-        let sql = sql.replace("{t}", &self.names.docs);
+        // `{t}` is the table as a regclass literal (quoted inside), `{raw}` its catalog name.
+        let sql = sql
+            .replace("{t}", &self.names.docs)
+            .replace("{raw}", &self.names.table);
         let mut client = match self.client() {
             Ok(c) => c,
             Err(_) => return 0,
@@ -236,7 +233,7 @@ impl PgStore {
         let garbage_bytes = self.size_query(
             "SELECT (coalesce(n_dead_tup, 0) * pg_table_size('{t}') \
              / greatest(coalesce(n_live_tup, 0) + coalesce(n_dead_tup, 0), 1))::bigint \
-             FROM pg_stat_user_tables WHERE relname = '{t}'",
+             FROM pg_stat_user_tables WHERE relname = '{raw}' AND schemaname = current_schema()",
         );
         Stats {
             length: self.len(),

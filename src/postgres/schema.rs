@@ -24,21 +24,32 @@ use super::error::{db_error, not_a_store};
 /// The schema version this damfs writes and reads.
 pub const SCHEMA_VERSION: i32 = 1;
 
-/// The SQL names of one store's tables.
+/// The names of one store's tables: `table` as the URL gives it (for messages and the
+/// catalog), and `docs`, `head`, `changes` quoted for SQL, so that a name that is also a
+/// keyword (`user`, `order`, `select`) is a table's name all the same.
 #[derive(Clone, Debug)]
 pub struct Names {
+    pub table: String,
     pub docs: String,
     pub head: String,
     pub changes: String,
 }
 
 impl Names {
+    /// The names of the store `table` (already checked: `url::check_table`, so nothing in it
+    /// needs escaping inside the quotes).
     pub fn new(table: &str) -> Self {
         Names {
-            docs: table.to_owned(),
-            head: format!("{table}_head"),
-            changes: format!("{table}_changes"),
+            table: table.to_owned(),
+            docs: format!("\"{table}\""),
+            head: format!("\"{table}_head\""),
+            changes: format!("\"{table}_changes\""),
         }
+    }
+
+    /// The head table's own name, as the catalog lists it.
+    fn head_table(&self) -> String {
+        format!("{}_head", self.table)
     }
 }
 
@@ -58,14 +69,28 @@ fn table_exists(client: &mut Client, name: &str) -> Result<bool> {
 /// Makes sure the store's tables exist (creating them unless `read_only`) and are of a
 /// schema version this damfs knows. `what` names the store in errors.
 pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -> Result<()> {
-    let has_docs = table_exists(client, &names.docs)?;
-    let has_head = table_exists(client, &names.head)?;
+    let has_docs = table_exists(client, &names.table)?;
+    let has_head = table_exists(client, &names.head_table())?;
     if has_docs && !has_head {
         return Err(not_a_store(
             what,
             format!(
                 "table {} exists but has no {} (it is not a damfs store's)",
-                names.docs, names.head
+                names.table,
+                names.head_table()
+            ),
+        ));
+    }
+    if has_head && !has_docs {
+        // Another store's table can have this name: the documents of store `x_head` are
+        // what store `x` would take for its head.
+        return Err(not_a_store(
+            what,
+            format!(
+                "table {} exists but there is no table {} (is {} another store's table?)",
+                names.head_table(),
+                names.table,
+                names.head_table()
             ),
         ));
     }
@@ -73,7 +98,7 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
         if read_only {
             return Err(not_a_store(
                 what,
-                format!("there is no table {}", names.docs),
+                format!("there is no table {}", names.table),
             ));
         }
         // Two processes creating the store at once: one wins, the other fails on the
@@ -85,29 +110,91 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
                 return Err(e);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            if table_exists(client, &names.head)? {
+            if table_exists(client, &names.head_table())? {
                 break;
             }
         }
     }
+    let reading = format!("reading {}", names.head_table());
     let row = client
-        .query_one(
+        .query_opt(
             &format!("SELECT schema_version FROM {} WHERE one = 1", names.head),
             &[],
         )
-        .map_err(|e| db_error(&format!("reading {}", names.head), e))?;
-    let version: i32 = row.get(0);
+        .map_err(|e| db_error(&reading, e))?;
+    let Some(row) = row else {
+        return Err(not_a_store(
+            what,
+            format!(
+                "table {} has no row (a damfs store's has one; was it emptied by hand?)",
+                names.head_table()
+            ),
+        ));
+    };
+    let version: i32 = row.try_get(0).map_err(|e| db_error(&reading, e))?;
     if version != SCHEMA_VERSION {
         return Err(not_a_store(
             what,
             format!("its schema version is {version}; this damfs knows version {SCHEMA_VERSION}"),
         ));
     }
+    if !read_only {
+        check_write_privileges(client, names)?;
+    }
     Ok(())
+}
+
+/// A writable open by a user who may only read (README, "Setting up a server") fails at
+/// once, naming what is missing: otherwise a mount would come up and fail each write later
+/// (a delete it had shown done would come back). Engines without `has_table_privilege`
+/// are not checked: their writes fail with the server's words.
+fn check_write_privileges(client: &mut Client, names: &Names) -> Result<()> {
+    let needed = [
+        (&names.docs, "SELECT"),
+        (&names.docs, "INSERT"),
+        (&names.docs, "UPDATE"),
+        (&names.docs, "DELETE"),
+        (&names.head, "SELECT"),
+        (&names.head, "UPDATE"),
+        (&names.changes, "SELECT"),
+        (&names.changes, "INSERT"),
+        (&names.changes, "DELETE"),
+    ];
+    let (tables, privileges): (Vec<&str>, Vec<&str>) =
+        needed.iter().map(|(t, p)| (t.as_str(), *p)).unzip();
+    let rows = client.query(
+        "SELECT current_user::text, p || ' on ' || trim(both '\"' from t) \
+         FROM unnest($1::text[], $2::text[]) AS x(t, p) WHERE NOT has_table_privilege(t, p)",
+        &[&tables, &privileges],
+    );
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) if e.as_db_error().is_some() => {
+            log::debug!("not checking write privileges: {e}");
+            return Ok(());
+        }
+        Err(e) => return Err(db_error("checking write privileges", e)),
+    };
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let user: String = first
+        .try_get(0)
+        .map_err(|e| db_error("checking write privileges", e))?;
+    let missing: Vec<String> = rows.iter().filter_map(|r| r.try_get(1).ok()).collect();
+    Err(super::error::backend_error(
+        "opening the store for writing",
+        format!(
+            "permission denied: user {user} lacks {} (a user who may only read can export, \
+             stat and mount --read-only)",
+            missing.join(", ")
+        ),
+    ))
 }
 
 fn create(client: &mut Client, names: &Names) -> Result<()> {
     let Names {
+        table,
         docs,
         head,
         changes,
@@ -123,7 +210,7 @@ fn create(client: &mut Client, names: &Names) -> Result<()> {
              lo BIGINT NOT NULL,
              hi BIGINT NOT NULL,
              reset BOOLEAN NOT NULL DEFAULT false);
-         CREATE INDEX IF NOT EXISTS {changes}_by_version ON {changes} (version);
+         CREATE INDEX IF NOT EXISTS \"{table}_changes_by_version\" ON {changes} (version);
          CREATE TABLE IF NOT EXISTS {head} (
              one INT PRIMARY KEY CHECK (one = 1),
              schema_version INT NOT NULL,

@@ -18,6 +18,18 @@ pub fn is_url(store: &str) -> bool {
     store.starts_with("postgresql://") || store.starts_with("postgres://")
 }
 
+/// Why a STORE argument that is not a URL was surely meant as one (`postgresql:/db`,
+/// `postgres:db`): it is refused rather than taken for a directory of that name.
+pub fn mistyped_url(store: &str) -> Option<String> {
+    let meant = store.starts_with("postgresql:") || store.starts_with("postgres:");
+    (meant && !is_url(store)).then(|| {
+        format!(
+            "it looks like a PostgreSQL URL, but those start with postgresql:// (or \
+             postgres://); a directory of that name is written ./{store}"
+        )
+    })
+}
+
 /// A parsed store URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgUrl {
@@ -56,8 +68,57 @@ fn percent_decode(s: &str, what: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("the {what} is not UTF-8"))
 }
 
+/// Percent-encodes all but letters, digits, `-._~` and the characters of `keep`.
+fn encode(s: &str, keep: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.as_bytes().contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A STORE argument as a message may show it, whether it parses or not: a URL without its
+/// password (of its user part, or a `password=` of its query); any other text as given. A
+/// URL that does not parse is cut by its text: everything between `://` and the last `@`
+/// after a `:` is taken for a password (a malformed URL must not leak one either).
+pub fn redact_text(store: &str) -> String {
+    if !is_url(store) {
+        return store.to_owned();
+    }
+    if let Ok(url) = PgUrl::parse(store) {
+        return url.redacted();
+    }
+    let (scheme, rest) = store.split_once("://").unwrap_or(("postgresql", store));
+    let rest = match rest.rsplit_once('@') {
+        Some((info, after)) if info.contains(':') => {
+            let user = info.split(':').next().unwrap_or_default();
+            format!("{user}@{after}")
+        }
+        _ => rest.to_owned(),
+    };
+    // Each `password=` pair of the query is left out.
+    let mut shown = format!("{scheme}://");
+    match rest.split_once('?') {
+        Some((before, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| !pair.starts_with("password"))
+                .collect();
+            shown.push_str(before);
+            shown.push('?');
+            shown.push_str(&kept.join("&"));
+        }
+        None => shown.push_str(&rest),
+    }
+    shown
 }
 
 /// Checks a table name: it is spliced into SQL, so only plain lower-case identifiers.
@@ -73,6 +134,13 @@ pub fn check_table(name: &str) -> Result<(), String> {
         return Err(format!(
             "table name {name:?} must be 1 to {MAX_TABLE_LEN} characters of a-z, 0-9 and _, \
              not starting with a digit"
+        ));
+    }
+    // PostgreSQL looks in its own catalog before any other schema: a table `pg_class` of
+    // the user's would be shadowed by the catalog's.
+    if name.starts_with("pg_") {
+        return Err(format!(
+            "table name {name:?} must not start with pg_ (PostgreSQL's own tables have those names)"
         ));
     }
     Ok(())
@@ -190,21 +258,23 @@ impl PgUrl {
         self.password.as_deref()
     }
 
-    /// The URL without its password: what may appear in a log or in `.stats`.
+    /// The URL without its password: what may appear in a log or in `.stats`. Its parts are
+    /// percent-encoded, so it parses back to the same URL (a mount whose URL had a password
+    /// runs itself again with this one: `cli::hide_password`).
     pub fn redacted(&self) -> String {
-        let host = if self.host.starts_with('/') {
-            String::new()
+        let (host, socket) = if self.host.starts_with('/') {
+            (String::new(), format!("host={}&", encode(&self.host, "/")))
+        } else if self.host.contains(':') {
+            (format!("[{}]", encode(&self.host, ":")), String::new())
         } else {
-            self.host.clone()
-        };
-        let socket = if self.host.starts_with('/') {
-            format!("host={}&", self.host)
-        } else {
-            String::new()
+            (encode(&self.host, ""), String::new())
         };
         format!(
             "postgresql://{}@{host}:{}/{}?{socket}table={}",
-            self.user, self.port, self.dbname, self.table
+            encode(&self.user, ""),
+            self.port,
+            encode(&self.dbname, ""),
+            self.table
         )
     }
 
@@ -236,7 +306,9 @@ impl PgUrl {
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| {
-                let fields = split_pgpass(l);
+                // As libpq: a password ends at its first unescaped ':'.
+                let mut fields = split_pgpass(l);
+                fields.truncate(5);
                 let [h, p, d, u, pw] = <[String; 5]>::try_from(fields).ok()?;
                 let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
                 (hosts.iter().any(|host| matches(&h, host))
@@ -339,6 +411,51 @@ mod tests {
             Some("s:1")
         );
         assert_eq!(sock.pgpass_match("db.example:*:*:*:x\n"), None);
+        assert_eq!(sock.pgpass_match("*:*:*:*:pa:ss\n").as_deref(), Some("pa"));
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_shown_without_its_password() {
+        for (url, secret) in [
+            ("postgresql://alice:s3cret@h:99999/db?table=a", "s3cret"),
+            ("postgresql://alice:pa/ss@h/db", "ss"),
+            ("postgresql://alice:pa?ss@h/db?table=A", "ss"),
+            ("postgresql://h/db?table=A&password=s3cret&port=1", "s3cret"),
+            ("postgresql://h/db?password=s3:cr@et&table=A", "s3"),
+        ] {
+            let shown = redact_text(url);
+            assert!(!shown.contains(secret), "{url} shown as {shown}");
+        }
+        assert_eq!(
+            redact_text("postgresql://alice:x@h:1/db?table=A&port=2"),
+            "postgresql://alice@h:1/db?table=A&port=2"
+        );
+        assert_eq!(redact_text("/some/dir"), "/some/dir");
+    }
+
+    #[test]
+    fn the_redacted_url_parses_back_to_the_same_place() {
+        for url in [
+            "postgresql://we%3Aird%40x:pw@/my%20db%3F?host=/tmp/a%26b%25c&table=t",
+            "postgresql://u:pw@[::1]:5433/d%2Fb?table=t",
+            "postgresql://u@db.example/docs",
+        ] {
+            let u = PgUrl::parse(url).unwrap();
+            let again = PgUrl::parse(&u.redacted()).unwrap();
+            assert_eq!(
+                (
+                    &again.user,
+                    &again.host,
+                    again.port,
+                    &again.dbname,
+                    &again.table
+                ),
+                (&u.user, &u.host, u.port, &u.dbname, &u.table),
+                "{url} shown as {}",
+                u.redacted()
+            );
+            assert!(!again.has_password(), "{}", u.redacted());
+        }
     }
 
     #[test]

@@ -54,7 +54,20 @@ enum Gone {
 /// An error inside a write transaction: the server's, or the store's own.
 pub(super) enum TxError {
     Db(postgres::Error),
+    /// BEGIN failed (`None`: no attempt was made): nothing was done.
+    Begin(Option<postgres::Error>),
     Store(Error),
+}
+
+impl TxError {
+    /// The store's error, with `context` for a server's.
+    pub(super) fn into_error(self, context: &str) -> Error {
+        match self {
+            TxError::Store(e) => e,
+            TxError::Db(e) | TxError::Begin(Some(e)) => error::db_error(context, e),
+            TxError::Begin(None) => backend_error(context, "no transaction was started"),
+        }
+    }
 }
 
 impl From<postgres::Error> for TxError {
@@ -94,61 +107,22 @@ impl PgStore {
         self.resync_if_lost()?;
         let names = self.names.clone();
         let channel = self.notify.then(|| channel_of(&names));
-        let mut client = self.client()?;
-        let outcome = (|| -> Result<(R, i64), TxError> {
-            let mut tx = client.transaction()?;
-            let row = tx.query_one(
-                &format!(
-                    "UPDATE {} SET version = version + 1 WHERE one = 1 \
-                     RETURNING version, next_rank",
-                    names.head
-                ),
-                &[],
-            )?;
-            let mut head = Head {
-                version: row.try_get(0)?,
-                next_rank: row.try_get(1)?,
-                touched: Vec::new(),
-                reset: false,
-            };
-            let first_rank = head.next_rank;
-            let r = op(&mut tx, &mut head)?;
-            if head.reset {
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {} (version, lo, hi, reset) VALUES ($1, 0, 0, true)",
-                        names.changes
-                    ),
-                    &[&head.version],
-                )?;
+        // A connection cut while idle (the server restarted) fails at BEGIN, with nothing
+        // done and `op` not yet run: the transaction then starts again on a new connection.
+        let mut op = Some(op);
+        let mut outcome = Err(TxError::Begin(None));
+        for _attempt in 0..2 {
+            let reused = self.client.borrow().is_some();
+            let mut client = self.client()?;
+            outcome = run_write(&mut client, &names, channel.as_deref(), &mut op);
+            drop(client);
+            match &outcome {
+                Err(TxError::Begin(Some(e))) if reused && is_connection_error(e) => {
+                    self.reconnect_after(e);
+                }
+                _ => break,
             }
-            if !head.touched.is_empty() {
-                let (lo, hi): (Vec<i64>, Vec<i64>) = head.touched.iter().copied().unzip();
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {} (version, lo, hi) \
-                         SELECT $1, r.lo, r.hi FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)",
-                        names.changes
-                    ),
-                    &[&head.version, &lo, &hi],
-                )?;
-            }
-            if head.next_rank != first_rank {
-                tx.execute(
-                    &format!("UPDATE {} SET next_rank = $1 WHERE one = 1", names.head),
-                    &[&head.next_rank],
-                )?;
-            }
-            if let Some(channel) = &channel {
-                tx.execute(
-                    "SELECT pg_notify($1, $2)",
-                    &[channel, &head.version.to_string()],
-                )?;
-            }
-            tx.commit()?;
-            Ok((r, head.version))
-        })();
-        drop(client);
+        }
         match outcome {
             Ok((r, version)) => {
                 if version == self.version + 1 {
@@ -167,7 +141,8 @@ impl PgStore {
                 }
                 Err(e)
             }
-            Err(TxError::Db(e)) => {
+            Err(TxError::Begin(None)) => Err(backend_error(what, "no transaction was started")),
+            Err(TxError::Db(e) | TxError::Begin(Some(e))) => {
                 let e = self.failed(what, e);
                 // A duplicate id another handle added: take it in (as the memmap store,
                 // which finds it under its lock); after a lost connection the next use
@@ -346,6 +321,68 @@ impl PgStore {
     pub fn has_unsynced_writes(&self) -> bool {
         false
     }
+}
+
+/// One attempt at a write transaction (see [`PgStore::write`]): BEGIN, lock and bump the
+/// head, `op` (taken from its slot only once BEGIN succeeded), the feed, NOTIFY, COMMIT.
+fn run_write<R>(
+    client: &mut Client,
+    names: &Names,
+    channel: Option<&str>,
+    op: &mut Option<impl FnOnce(&mut Transaction<'_>, &mut Head) -> Result<R, TxError>>,
+) -> Result<(R, i64), TxError> {
+    let mut tx = client.transaction().map_err(|e| TxError::Begin(Some(e)))?;
+    let row = tx.query_one(
+        &format!(
+            "UPDATE {} SET version = version + 1 WHERE one = 1 \
+                 RETURNING version, next_rank",
+            names.head
+        ),
+        &[],
+    )?;
+    let mut head = Head {
+        version: row.try_get(0)?,
+        next_rank: row.try_get(1)?,
+        touched: Vec::new(),
+        reset: false,
+    };
+    let first_rank = head.next_rank;
+    let op = op.take().ok_or(TxError::Begin(None))?;
+    let r = op(&mut tx, &mut head)?;
+    if head.reset {
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (version, lo, hi, reset) VALUES ($1, 0, 0, true)",
+                names.changes
+            ),
+            &[&head.version],
+        )?;
+    }
+    if !head.touched.is_empty() {
+        let (lo, hi): (Vec<i64>, Vec<i64>) = head.touched.iter().copied().unzip();
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (version, lo, hi) \
+                     SELECT $1, r.lo, r.hi FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)",
+                names.changes
+            ),
+            &[&head.version, &lo, &hi],
+        )?;
+    }
+    if head.next_rank != first_rank {
+        tx.execute(
+            &format!("UPDATE {} SET next_rank = $1 WHERE one = 1", names.head),
+            &[&head.next_rank],
+        )?;
+    }
+    if let Some(channel) = channel {
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&channel, &head.version.to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok((r, head.version))
 }
 
 /// Writes texts by id — only where the row is at the rank this handle knew, with `rank_of`

@@ -6,8 +6,16 @@
 mod support;
 
 mod cli_backends;
+mod damaged_tables;
 mod engines;
 mod errors;
 mod harness;
 mod jina_backends;
+mod mount_outage;
+mod passwords;
+mod privileges;
+mod restart;
+mod secrets;
 mod store_backends;
+mod table_names;
+mod urls;

@@ -17,6 +17,7 @@ pub mod crash;
 pub mod fuse;
 pub mod jina;
 pub mod mount;
+pub mod pg_password;
 pub mod place;
 pub mod postgres;
 pub mod process;
