@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod adapter;
+mod backups;
 mod bad_input;
 mod bulk_views;
 mod concurrency;
