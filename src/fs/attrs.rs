@@ -102,7 +102,7 @@ impl Filesystem {
                 return Ok(self.file_attr(ino, size, 0o444, 1, st.last_touch));
             }
             APPEND_INO => {
-                let perm = if self.config.read_only { 0 } else { 0o200 };
+                let perm = if self.config.read_only { 0o444 } else { 0o644 };
                 return Ok(self.file_attr(ino, 0, perm, 1, self.mounted_at));
             }
             _ => {}

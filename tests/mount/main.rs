@@ -23,3 +23,4 @@ mod rsync;
 mod store_gone;
 mod systemd;
 mod tools;
+mod whole_mount;
