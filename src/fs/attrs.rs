@@ -304,6 +304,9 @@ impl Filesystem {
                 }
                 if let Some(t) = set.mtime {
                     st.mtimes.insert(id, t);
+                    if st.handles.has_uncommitted_writes(ino) {
+                        st.set_mtimes.insert(ino, t);
+                    }
                 }
             }
             Some(None) => {
@@ -339,6 +342,9 @@ impl Filesystem {
                     }
                     if let Some(m) = set.mtime {
                         t.mtime = m;
+                        if st.handles.is_open(ino) {
+                            st.set_mtimes.insert(ino, m);
+                        }
                     }
                     t.ctime = now;
                     let after = t.data.len();

@@ -341,6 +341,8 @@ impl Filesystem {
             }
             _ => {}
         }
+        // A write after a time was set is a change of its own: it takes the commit's time.
+        st.set_mtimes.remove(&ino);
         let id = match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Some(id.clone()),
             Some(NodeKind::Temp(_)) => None,
@@ -446,6 +448,7 @@ impl Filesystem {
         }
         result?;
         st.touch(&id);
+        st.keep_set_mtime(ino, &id);
         if let Some(Handle {
             kind: HandleKind::Doc { dirty, .. },
             ..
@@ -527,6 +530,7 @@ impl Filesystem {
                 st.shadow_temp_at_end();
                 st.appended(false);
                 st.touch(&name);
+                st.keep_set_mtime(ino, &name);
                 if id_added {
                     st.inval(ino);
                 }
@@ -569,6 +573,7 @@ impl Filesystem {
         st.nodes.make_doc(ino, id);
         st.handles.temp_became_doc(ino);
         st.touch(id);
+        st.keep_set_mtime(ino, id);
         if id_added {
             st.inval(ino);
         }
@@ -620,6 +625,7 @@ impl Filesystem {
         }
         let last_handle = st.nodes.get(ino).is_some_and(|n| n.open == 1);
         if last_handle {
+            st.set_mtimes.remove(&ino);
             if let Some(id) = st.recent_deletes.claimed_by(ino).map(str::to_owned) {
                 // Created again but never made a valid document: the delete stands.
                 log::warn!(

@@ -16,7 +16,9 @@ fn sed_i_bak_on_a_document_is_refused_and_leaves_no_stray_document(place: &Place
         .assert_fails_with("Operation not permitted");
     assert_eq!(m.names("by-id"), ["doc0", "doc1", "doc2", "doc3", "doc4"]);
     m.assert_shows(&expected_docs(5));
-    assert!(m.read_log("store.damfs.log").contains("cannot take a temporary file's name"));
+    assert!(m
+        .read_log("store.damfs.log")
+        .contains("cannot take a temporary file's name"));
     assert_eq!(m.unmount_and_read(), expected_docs(5));
 }
 

@@ -22,5 +22,6 @@ mod recreate;
 mod rsync;
 mod store_gone;
 mod systemd;
+mod times;
 mod tools;
 mod whole_mount;

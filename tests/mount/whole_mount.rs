@@ -24,8 +24,10 @@ fn tools_over_the_whole_mount(m: &Mount) {
     let out = m.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let want = expected_docs(4);
-    m.sh("grep -r 'document 2' \"$MNT\" > /dev/null").assert_ok();
-    m.sh("grep -rq nothing-has-this \"$MNT\"; test $? -eq 1").assert_ok();
+    m.sh("grep -r 'document 2' \"$MNT\" > /dev/null")
+        .assert_ok();
+    m.sh("grep -rq nothing-has-this \"$MNT\"; test $? -eq 1")
+        .assert_ok();
     let copy = m.sh(&format!("cp -r \"$MNT\" '{}/cp'", out.display()));
     copy.assert_ok();
     assert_eq!(copied_by_id(&out.join("cp")), want);
