@@ -19,6 +19,7 @@ mod lifecycle;
 mod live_view;
 mod name_cache;
 mod recreate;
+mod rm_rf;
 mod rsync;
 mod store_gone;
 mod systemd;
