@@ -102,7 +102,7 @@ impl Filesystem {
                 return Ok(self.file_attr(ino, size, 0o444, 1, st.last_touch));
             }
             APPEND_INO => {
-                let perm = if self.config.read_only { 0 } else { 0o200 };
+                let perm = if self.config.read_only { 0o444 } else { 0o644 };
                 return Ok(self.file_attr(ino, 0, perm, 1, self.mounted_at));
             }
             _ => {}
@@ -304,6 +304,9 @@ impl Filesystem {
                 }
                 if let Some(t) = set.mtime {
                     st.mtimes.insert(id, t);
+                    if st.handles.has_uncommitted_writes(ino) {
+                        st.set_mtimes.insert(ino, t);
+                    }
                 }
             }
             Some(None) => {
@@ -339,6 +342,9 @@ impl Filesystem {
                     }
                     if let Some(m) = set.mtime {
                         t.mtime = m;
+                        if st.handles.is_open(ino) {
+                            st.set_mtimes.insert(ino, m);
+                        }
                     }
                     t.ctime = now;
                     let after = t.data.len();

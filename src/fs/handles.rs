@@ -83,6 +83,13 @@ impl Handles {
         self.map.values().any(|h| h.ino == ino)
     }
 
+    /// Whether a document handle on inode `ino` has writes not committed yet.
+    pub fn has_uncommitted_writes(&self, ino: Ino) -> bool {
+        self.map
+            .values()
+            .any(|h| h.ino == ino && matches!(h.kind, HandleKind::Doc { dirty: true, .. }))
+    }
+
     /// Turns handles of a temporary that became document `ino` into (clean) document handles.
     pub fn temp_became_doc(&mut self, ino: Ino) {
         for h in self.map.values_mut() {

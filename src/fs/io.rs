@@ -42,12 +42,8 @@ impl Filesystem {
                 (HandleKind::AllLines(Default::default()), opened)
             }
             APPEND_INO => {
-                if !writing {
-                    return Err(err(
-                        libc::EACCES,
-                        "/.append.jsonl is write-only: write JSON Lines to it to add documents",
-                    ));
-                }
+                // Read, it is empty (what it appends is read in the documents): tools that
+                // read every file of the mount (`grep -r`, `cp -r`, `tar c`) must not fail.
                 let opened = Opened {
                     direct_io: true,
                     ..Opened::default()
@@ -280,7 +276,7 @@ impl Filesystem {
                 st.shared_all_cursor = c;
                 return r;
             }
-            APPEND_INO => return Err(err(libc::EACCES, "/.append.jsonl is write-only")),
+            APPEND_INO => return Ok(Vec::new()),
             _ => {}
         }
         if let Some(h) = st.handles.get(fh) {
@@ -345,6 +341,8 @@ impl Filesystem {
             }
             _ => {}
         }
+        // A write after a time was set is a change of its own: it takes the commit's time.
+        st.set_mtimes.remove(&ino);
         let id = match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Some(id.clone()),
             Some(NodeKind::Temp(_)) => None,
@@ -450,6 +448,7 @@ impl Filesystem {
         }
         result?;
         st.touch(&id);
+        st.keep_set_mtime(ino, &id);
         if let Some(Handle {
             kind: HandleKind::Doc { dirty, .. },
             ..
@@ -531,6 +530,7 @@ impl Filesystem {
                 st.shadow_temp_at_end();
                 st.appended(false);
                 st.touch(&name);
+                st.keep_set_mtime(ino, &name);
                 if id_added {
                     st.inval(ino);
                 }
@@ -573,6 +573,7 @@ impl Filesystem {
         st.nodes.make_doc(ino, id);
         st.handles.temp_became_doc(ino);
         st.touch(id);
+        st.keep_set_mtime(ino, id);
         if id_added {
             st.inval(ino);
         }
@@ -624,6 +625,7 @@ impl Filesystem {
         }
         let last_handle = st.nodes.get(ino).is_some_and(|n| n.open == 1);
         if last_handle {
+            st.set_mtimes.remove(&ino);
             if let Some(id) = st.recent_deletes.claimed_by(ino).map(str::to_owned) {
                 // Created again but never made a valid document: the delete stands.
                 log::warn!(

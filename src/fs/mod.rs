@@ -77,6 +77,9 @@ struct State {
     /// Strictly increasing (see `touch`): two versions never show the same mtime.
     mtimes: HashMap<String, SystemTime>,
     last_touch: SystemTime,
+    /// Times set (`futimens`, as `cp -a` does before its close) on a file whose writes are
+    /// not committed yet: the commit keeps them instead of taking its own time.
+    set_mtimes: HashMap<Ino, SystemTime>,
     /// Bumped whenever what the mount shows changes (a document's text, a name, the
     /// order): `/.all.jsonl`'s size is computed once per version.
     view_version: u64,
@@ -153,6 +156,14 @@ impl State {
         self.view_version += 1;
     }
 
+    /// Document `id` was committed from inode `ino`: a time set on the file while it was
+    /// being written wins over the commit's (see `set_mtimes`).
+    fn keep_set_mtime(&mut self, ino: Ino, id: &str) {
+        if let Some(t) = self.set_mtimes.remove(&ino) {
+            self.mtimes.insert(id.to_owned(), t);
+        }
+    }
+
     /// A document is gone or took another id: forget its times.
     fn forget_times(&mut self, id: &str) {
         self.mtimes.remove(id);
@@ -207,6 +218,7 @@ impl Filesystem {
                 notes: KernelNotes::default(),
                 notes_pending: notes_pending.clone(),
                 mtimes: HashMap::new(),
+                set_mtimes: HashMap::new(),
                 last_touch: mounted_at,
                 view_version: 0,
                 all_lines_len: std::cell::Cell::new(None),

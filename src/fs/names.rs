@@ -291,6 +291,20 @@ impl Filesystem {
         Ok(())
     }
 
+    /// rmdir: the only directories, `/` and `/by-id`, are fixed (EPERM, or EROFS).
+    pub fn refuse_rmdir(&self, _parent: Ino, name: &OsStr) -> FsError {
+        if self.config.read_only {
+            return err(libc::EROFS, "the mount is read-only");
+        }
+        err(
+            libc::EPERM,
+            format!(
+                "{}: the mount's directories cannot be removed (remove documents with rm)",
+                name.to_string_lossy()
+            ),
+        )
+    }
+
     /// mkdir, mknod (other than regular files), symlink, link: refused (EPERM, or EROFS).
     pub fn refuse_node(&self, _parent: Ino, name: &OsStr) -> FsError {
         if self.config.read_only {

@@ -84,7 +84,8 @@ fn parse_position(name: &str) -> Option<usize> {
 
 /// Does a new file in `/by-id/` with this name look like a tool's temporary file, so that it
 /// should stay an ordinary file whatever is written to it? (sed's `sedXXXXXX`, vim's
-/// `.x.swp` and `x~`, emacs's `#x#`, `mktemp`/Python's `tmp…`, `….tmp`.) Other names of new
+/// `.x.swp` and `x~`, emacs's `#x#`, `mktemp`/Python's `tmp…`, `….tmp`, and the backups
+/// of `sed -i.bak`, `perl -pi.bak` and `patch -b`: `….bak`, `….orig`.) Other names of new
 /// files are new documents in the making.
 pub fn looks_like_tool_temporary(name: &str) -> bool {
     let sed = name.len() == 9
@@ -96,6 +97,8 @@ pub fn looks_like_tool_temporary(name: &str) -> bool {
         || name.starts_with("tmp")
         || name.ends_with(".tmp")
         || name.ends_with(".swp")
+        || name.ends_with(".bak")
+        || name.ends_with(".orig")
 }
 
 #[cfg(test)]
@@ -127,10 +130,12 @@ mod tests {
             "tmpab_cd",
             "a.tmp",
             ".#x",
+            "x.bak",
+            "x.orig",
         ] {
             assert!(looks_like_tool_temporary(t), "{t}");
         }
-        for d in ["newid", "4913", "doc-1", "sedan"] {
+        for d in ["newid", "4913", "doc-1", "sedan", "bak", "x.bakery"] {
             assert!(!looks_like_tool_temporary(d), "{d}");
         }
     }

@@ -321,8 +321,8 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         self.count(fs::Request::Other);
-        // The only directories are fixed (/, /by-id): refused like mkdir.
-        let e = self.fs.refuse_node(parent.0, name);
+        // The only directories are fixed (/, /by-id).
+        let e = self.fs.refuse_rmdir(parent.0, name);
         self.finish(|| reply.error(self.fail("rmdir", req, parent.0, &e)));
     }
 

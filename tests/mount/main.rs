@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod adapter;
+mod backups;
 mod bad_input;
 mod bulk_views;
 mod concurrency;
@@ -18,7 +19,10 @@ mod lifecycle;
 mod live_view;
 mod name_cache;
 mod recreate;
+mod rm_rf;
 mod rsync;
 mod store_gone;
 mod systemd;
+mod times;
 mod tools;
+mod whole_mount;
