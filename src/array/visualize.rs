@@ -18,6 +18,9 @@ use super::matrix::Matrix;
 use super::sampling::Groups;
 use crate::DocumentArrayMemmap;
 
+/// The covariance times a vector.
+type CovarianceTimes<'a> = dyn Fn(&[f64]) -> Vec<f64> + 'a;
+
 /// Widest embeddings whose `d × d` covariance is built (128 MiB of `f64` at 4,096).
 const MAX_COVARIANCE_DIM: usize = 4096;
 
@@ -35,7 +38,7 @@ pub fn principal_axes(m: &Matrix) -> [Vec<f64>; 2] {
     // The covariance times a vector: from the d × d matrix while it is smaller than the rows
     // and fits in memory; else through the rows themselves (C^T (C v)), which for a few very
     // wide embeddings costs n × d a step instead of d × d (3.2 GB at d = 20,000).
-    let apply: Box<dyn Fn(&[f64]) -> Vec<f64> + '_> = if d <= n && d <= MAX_COVARIANCE_DIM {
+    let apply: Box<CovarianceTimes<'_>> = if d <= n && d <= MAX_COVARIANCE_DIM {
         let cov = covariance(m, &mean);
         Box::new(move |v: &[f64]| {
             (0..d)
@@ -92,7 +95,7 @@ fn covariance(m: &Matrix, mean: &[f64]) -> Vec<f64> {
 
 /// The dominant eigenvector of the symmetric operator `apply` (the covariance times a
 /// vector), orthogonal to `not` if given.
-fn dominant(apply: &dyn Fn(&[f64]) -> Vec<f64>, d: usize, not: Option<&[f64]>) -> Vec<f64> {
+fn dominant(apply: &CovarianceTimes<'_>, d: usize, not: Option<&[f64]>) -> Vec<f64> {
     // A fixed, non-degenerate start keeps the result reproducible.
     let mut v: Vec<f64> = (0..d).map(|i| 1.0 + (i as f64 * 0.618).fract()).collect();
     for _ in 0..500 {
