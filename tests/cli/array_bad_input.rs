@@ -165,3 +165,29 @@ fn a_split_that_fails_removes_the_files_it_made() {
         "mine\n"
     );
 }
+
+#[test]
+fn split_into_more_groups_than_the_open_file_limit() {
+    let dir = scratch();
+    let jsonl: String = (0..300)
+        .map(|i| format!("{{\"id\":\"d{i}\",\"tags\":{{\"c\":{}}}}}\n", i % 150))
+        .collect();
+    let store = store_of(dir.path(), "many", &jsonl);
+    let out = dir.path().join("out");
+    let script = format!(
+        "ulimit -n 64 && {} split {} c {}",
+        crate::support::BIN,
+        s(&store),
+        s(&out)
+    );
+    let run = crate::support::run(std::process::Command::new("bash").args(["-c", &script]));
+    assert_eq!(run.assert_ok().stdout.lines().count(), 150);
+    for g in 0..150 {
+        let text = std::fs::read_to_string(out.join(format!("{g}.jsonl"))).unwrap();
+        let want = format!(
+            "{{\"id\":\"d{g}\",\"tags\":{{\"c\":{g}}}}}\n{{\"id\":\"d{}\",\"tags\":{{\"c\":{g}}}}}\n",
+            g + 150
+        );
+        assert_eq!(text, want);
+    }
+}
