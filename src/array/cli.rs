@@ -355,10 +355,14 @@ fn read_queries(path: &Path) -> CommandResult<Vec<Document>> {
     let mut docs = Vec::new();
     let mut seen = HashSet::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| CommandError {
+        let mut line = line.map_err(|e| CommandError {
             what: format!("reading {name}"),
             source: ArrayError::io("reading", e),
         })?;
+        // A UTF-8 byte-order mark is skipped, as `damfs import` skips it.
+        if i == 0 && line.starts_with('\u{feff}') {
+            line.drain(..'\u{feff}'.len_utf8());
+        }
         if line.trim().is_empty() {
             continue;
         }

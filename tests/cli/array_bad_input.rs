@@ -191,3 +191,15 @@ fn split_into_more_groups_than_the_open_file_limit() {
         assert_eq!(text, want);
     }
 }
+
+#[test]
+fn match_reads_a_queries_file_with_a_byte_order_mark_as_import_does() {
+    let dir = scratch();
+    let store = store_with_embeddings(dir.path());
+    let queries = dir.path().join("q.jsonl");
+    std::fs::write(&queries, "\u{feff}{\"id\":\"q\",\"embedding\":[1,2,3]}\r\n").unwrap();
+    let run = damfs(["match", s(&queries), s(&store), "--limit", "1", "--only-id"]);
+    let line: serde_json::Value = serde_json::from_str(run.assert_ok().stdout.trim()).unwrap();
+    assert_eq!(line["id"], "q");
+    assert_eq!(line["matches"][0]["id"], "a");
+}
