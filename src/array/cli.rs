@@ -345,13 +345,23 @@ pub struct MatchReport {
     pub into_store: bool,
 }
 
-/// Reads query documents from a JSON Lines file (blank lines skipped).
+/// Whether LEFT of `match` names queries rather than a store: `-` (standard input), or
+/// anything that exists and is not a directory (a file, or a pipe such as `<(…)`).
+fn is_queries(left: &Path) -> bool {
+    left.as_os_str() == "-" || left.metadata().is_ok_and(|m| !m.is_dir())
+}
+
+/// Reads query documents from a JSON Lines file or standard input (blank lines skipped).
 fn read_queries(path: &Path) -> CommandResult<Vec<Document>> {
     let name = show(path);
-    let file = File::open(path).map_err(|e| CommandError {
-        what: format!("cannot open {name}"),
-        source: ArrayError::io("opening", e),
-    })?;
+    let file: Box<dyn io::Read> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|e| CommandError {
+            what: format!("cannot open {name}"),
+            source: ArrayError::io("opening", e),
+        })?)
+    };
     let mut docs = Vec::new();
     let mut seen = HashSet::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -392,7 +402,7 @@ pub fn match_command(
     let what = format!("matching {} against {}", show(left), show(right));
     let mut right_dam = open_existing(right, 0)?;
     let right_len = right_dam.len();
-    if left.is_file() {
+    if is_queries(left) {
         let queries = read_queries(left)?;
         let n = queries.len();
         opts.progress = Some(progress(right_len as u64, "matching"));

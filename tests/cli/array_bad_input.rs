@@ -203,3 +203,33 @@ fn match_reads_a_queries_file_with_a_byte_order_mark_as_import_does() {
     assert_eq!(line["id"], "q");
     assert_eq!(line["matches"][0]["id"], "a");
 }
+
+#[test]
+fn match_reads_queries_from_standard_input_and_from_a_pipe() {
+    let dir = scratch();
+    let store = store_with_embeddings(dir.path());
+    let query = "{\"id\":\"q\",\"embedding\":[1,2,3]}\n";
+    let args = ["match", "-", s(&store), "--limit", "1", "--only-id"];
+    let run = crate::support::damfs_with(dir.path(), &args, query.as_bytes());
+    assert!(
+        run.assert_ok()
+            .stdout
+            .contains("\"matches\":[{\"id\":\"a\""),
+        "{run:?}"
+    );
+    // Process substitution hands a pipe (/dev/fd/N), not a regular file.
+    let script = format!(
+        "{} match <(printf '%s' '{}') {} --limit 1 --only-id",
+        crate::support::BIN,
+        query.trim(),
+        s(&store)
+    );
+    let run = crate::support::run(std::process::Command::new("bash").args(["-c", &script]));
+    assert!(
+        run.assert_ok()
+            .stdout
+            .contains("\"matches\":[{\"id\":\"a\""),
+        "{run:?}"
+    );
+    assert!(!dir.path().join("-").exists());
+}
