@@ -237,6 +237,10 @@ pub fn split(store: &Path, tag: &str, outdir: &Path) -> CommandResult<Vec<SplitG
     result
 }
 
+/// Group files open at once: a split into more groups than the open-file limit (1,024 by
+/// default) reopens the least recently written ones for appending.
+const OPEN_GROUP_FILES: usize = 32;
+
 fn split_into(
     dam: &DocumentArrayMemmap,
     store: &Path,
@@ -245,7 +249,11 @@ fn split_into(
     made: &mut Vec<PathBuf>,
 ) -> CommandResult<Vec<SplitGroup>> {
     let what = format!("splitting {}", show(store));
-    let mut groups: Groups<(PathBuf, BufWriter<File>, usize)> = Groups::default();
+    // Each group's file, its count, and the file just created (until it is first opened).
+    let mut groups: Groups<(PathBuf, usize, Option<File>)> = Groups::default();
+    let mut open: lru::LruCache<usize, BufWriter<File>> = lru::LruCache::new(
+        std::num::NonZeroUsize::new(OPEN_GROUP_FILES).unwrap_or(std::num::NonZeroUsize::MIN),
+    );
     let mut names: HashSet<String> = HashSet::new();
     let bar = progress(dam.len() as u64, "split");
     for doc in dam.iter() {
@@ -254,7 +262,7 @@ fn split_into(
         let Some(value) = sampling::split_key(&doc, tag).map_err(fail(what.clone()))? else {
             continue;
         };
-        let (_, (_, file, count)) = groups
+        let (group, (path, count, created)) = groups
             .entry(value, |v| {
                 let path = outdir.join(unique_name(group_file_name(v), &mut names));
                 let file = OpenOptions::new()
@@ -263,21 +271,36 @@ fn split_into(
                     .open(&path)
                     .map_err(|e| ArrayError::io(format!("cannot create {}", show(&path)), e))?;
                 made.push(path.clone());
-                Ok((path, BufWriter::new(file), 0))
+                Ok((path, 0, Some(file)))
             })
             .map_err(fail(what.clone()))?;
+        if !open.contains(&group) {
+            let file = match created.take() {
+                Some(file) => file,
+                None => OpenOptions::new().append(true).open(&*path).map_err(|e| {
+                    fail(what.clone())(ArrayError::io(format!("reopening {}", show(path)), e))
+                })?,
+            };
+            if let Some((_, mut evicted)) = open.push(group, BufWriter::new(file)) {
+                evicted.flush().map_err(write_err)?;
+            }
+        }
+        let Some(file) = open.get_mut(&group) else {
+            // Not reached: the writer was pushed just above.
+            return Err(write_err(io::Error::other("a group file is not open")));
+        };
         write_line(file, doc.json())?;
         *count += 1;
     }
     bar.finish_and_clear();
-    groups
+    for (_, w) in open.iter_mut() {
+        w.flush().map_err(write_err)?;
+    }
+    Ok(groups
         .groups
         .into_iter()
-        .map(|(value, (file, mut w, count))| {
-            w.flush().map_err(write_err)?;
-            Ok(SplitGroup { value, file, count })
-        })
-        .collect()
+        .map(|(value, (file, count, _))| SplitGroup { value, file, count })
+        .collect())
 }
 
 /// `name`, or for a name this split already gave another value, `NAME~2.jsonl`, `~3`, …
@@ -322,20 +345,34 @@ pub struct MatchReport {
     pub into_store: bool,
 }
 
-/// Reads query documents from a JSON Lines file (blank lines skipped).
+/// Whether LEFT of `match` names queries rather than a store: `-` (standard input), or
+/// anything that exists and is not a directory (a file, or a pipe such as `<(…)`).
+fn is_queries(left: &Path) -> bool {
+    left.as_os_str() == "-" || left.metadata().is_ok_and(|m| !m.is_dir())
+}
+
+/// Reads query documents from a JSON Lines file or standard input (blank lines skipped).
 fn read_queries(path: &Path) -> CommandResult<Vec<Document>> {
     let name = show(path);
-    let file = File::open(path).map_err(|e| CommandError {
-        what: format!("cannot open {name}"),
-        source: ArrayError::io("opening", e),
-    })?;
+    let file: Box<dyn io::Read> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|e| CommandError {
+            what: format!("cannot open {name}"),
+            source: ArrayError::io("opening", e),
+        })?)
+    };
     let mut docs = Vec::new();
     let mut seen = HashSet::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| CommandError {
+        let mut line = line.map_err(|e| CommandError {
             what: format!("reading {name}"),
             source: ArrayError::io("reading", e),
         })?;
+        // A UTF-8 byte-order mark is skipped, as `damfs import` skips it.
+        if i == 0 && line.starts_with('\u{feff}') {
+            line.drain(..'\u{feff}'.len_utf8());
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -365,7 +402,7 @@ pub fn match_command(
     let what = format!("matching {} against {}", show(left), show(right));
     let mut right_dam = open_existing(right, 0)?;
     let right_len = right_dam.len();
-    if left.is_file() {
+    if is_queries(left) {
         let queries = read_queries(left)?;
         let n = queries.len();
         opts.progress = Some(progress(right_len as u64, "matching"));

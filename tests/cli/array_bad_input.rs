@@ -165,3 +165,71 @@ fn a_split_that_fails_removes_the_files_it_made() {
         "mine\n"
     );
 }
+
+#[test]
+fn split_into_more_groups_than_the_open_file_limit() {
+    let dir = scratch();
+    let jsonl: String = (0..300)
+        .map(|i| format!("{{\"id\":\"d{i}\",\"tags\":{{\"c\":{}}}}}\n", i % 150))
+        .collect();
+    let store = store_of(dir.path(), "many", &jsonl);
+    let out = dir.path().join("out");
+    let script = format!(
+        "ulimit -n 64 && {} split {} c {}",
+        crate::support::BIN,
+        s(&store),
+        s(&out)
+    );
+    let run = crate::support::run(std::process::Command::new("bash").args(["-c", &script]));
+    assert_eq!(run.assert_ok().stdout.lines().count(), 150);
+    for g in 0..150 {
+        let text = std::fs::read_to_string(out.join(format!("{g}.jsonl"))).unwrap();
+        let want = format!(
+            "{{\"id\":\"d{g}\",\"tags\":{{\"c\":{g}}}}}\n{{\"id\":\"d{}\",\"tags\":{{\"c\":{g}}}}}\n",
+            g + 150
+        );
+        assert_eq!(text, want);
+    }
+}
+
+#[test]
+fn match_reads_a_queries_file_with_a_byte_order_mark_as_import_does() {
+    let dir = scratch();
+    let store = store_with_embeddings(dir.path());
+    let queries = dir.path().join("q.jsonl");
+    std::fs::write(&queries, "\u{feff}{\"id\":\"q\",\"embedding\":[1,2,3]}\r\n").unwrap();
+    let run = damfs(["match", s(&queries), s(&store), "--limit", "1", "--only-id"]);
+    let line: serde_json::Value = serde_json::from_str(run.assert_ok().stdout.trim()).unwrap();
+    assert_eq!(line["id"], "q");
+    assert_eq!(line["matches"][0]["id"], "a");
+}
+
+#[test]
+fn match_reads_queries_from_standard_input_and_from_a_pipe() {
+    let dir = scratch();
+    let store = store_with_embeddings(dir.path());
+    let query = "{\"id\":\"q\",\"embedding\":[1,2,3]}\n";
+    let args = ["match", "-", s(&store), "--limit", "1", "--only-id"];
+    let run = crate::support::damfs_with(dir.path(), &args, query.as_bytes());
+    assert!(
+        run.assert_ok()
+            .stdout
+            .contains("\"matches\":[{\"id\":\"a\""),
+        "{run:?}"
+    );
+    // Process substitution hands a pipe (/dev/fd/N), not a regular file.
+    let script = format!(
+        "{} match <(printf '%s' '{}') {} --limit 1 --only-id",
+        crate::support::BIN,
+        query.trim(),
+        s(&store)
+    );
+    let run = crate::support::run(std::process::Command::new("bash").args(["-c", &script]));
+    assert!(
+        run.assert_ok()
+            .stdout
+            .contains("\"matches\":[{\"id\":\"a\""),
+        "{run:?}"
+    );
+    assert!(!dir.path().join("-").exists());
+}

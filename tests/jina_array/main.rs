@@ -6,4 +6,5 @@ mod support;
 
 mod array_api;
 mod array_fixtures;
+mod array_wide;
 mod jina_fixtures;
