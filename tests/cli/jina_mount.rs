@@ -207,3 +207,65 @@ fn a_header_torn_by_a_crash_mounts_its_whole_entries_and_logs_the_partial_one() 
     );
     assert_eq!(snapshot(&s.jina), before);
 }
+
+#[test]
+fn a_copy_is_removed_once_nobody_serves_it_whatever_its_pid_says() {
+    use std::os::fd::AsRawFd;
+    require_fuse!();
+    let s = Setup::new("varied");
+    s.mount(&["--read-only"]).assert_ok();
+    let copies = || {
+        let mut v: Vec<String> = std::fs::read_dir(&s.tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let served = copies();
+    assert_eq!(served.len(), 1, "{served:?}");
+    // Left by a daemon killed with SIGKILL, under a pid that now belongs to someone else.
+    let stale = s.tmp.join("damfs-jina-1-stalestale00");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join(".alive"), "").unwrap();
+    // Served by a live daemon whose pid this namespace cannot see (another container).
+    let foreign = s.tmp.join("damfs-jina-4000000-foreignfore0");
+    std::fs::create_dir(&foreign).unwrap();
+    let held = std::fs::File::create(foreign.join(".alive")).unwrap();
+    // SAFETY: flock on a descriptor the test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+
+    // A second mount of the store converts again, and clears what nobody serves.
+    let second = s.dir.path().join("mnt2");
+    std::fs::create_dir(&second).unwrap();
+    run(Command::new(BIN)
+        .arg("mount")
+        .arg(&s.jina)
+        .arg(&second)
+        .arg("--read-only")
+        .env("TMPDIR", &s.tmp)
+        .current_dir(s.dir.path()))
+    .assert_ok();
+    let now = copies();
+    assert!(
+        !now.contains(&"damfs-jina-1-stalestale00".to_owned()),
+        "{now:?}"
+    );
+    assert!(
+        now.contains(&"damfs-jina-4000000-foreignfore0".to_owned()),
+        "{now:?}"
+    );
+    assert!(
+        now.contains(&served[0]),
+        "the first mount's copy was removed: {now:?}"
+    );
+    assert_eq!(now.len(), 3, "{now:?}");
+    // Both mounts still serve.
+    for mnt in [&s.mnt, &second] {
+        assert!(std::fs::read_to_string(mnt.join("0"))
+            .unwrap()
+            .contains("\"id\""));
+    }
+    damfs(["unmount".as_ref(), second.as_os_str()]).assert_ok();
+    drop(held);
+}
