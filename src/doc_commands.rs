@@ -104,9 +104,15 @@ pub fn rm(store: &Path, ids: &[String]) -> CliResult<usize> {
             ids.len()
         )
     };
-    for (done, id) in ids.iter().enumerate() {
-        dam.delete_by_id(id)
-            .map_err(|e| CliError::store(what(done), e))?;
+    match &mut dam {
+        // One write: even a kill -9 part-way removes all of them or none.
+        Store::Memmap(m) => m.delete_ids(ids).map_err(|e| CliError::store(what(0), e))?,
+        Store::Postgres(_) => {
+            for (done, id) in ids.iter().enumerate() {
+                dam.delete_by_id(id)
+                    .map_err(|e| CliError::store(what(done), e))?;
+            }
+        }
     }
     dam.save()
         .map_err(|e| CliError::store(format!("saving {}", show(store)), e))?;

@@ -301,6 +301,22 @@ impl DocumentArrayMemmap {
         self.delete_positions(vec![pos])
     }
 
+    /// Deletes the documents with these ids, in one write: all of them, or (an id missing,
+    /// [`Error::NotFound`]) none.
+    pub fn delete_ids<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<()> {
+        let positions = ids
+            .iter()
+            .map(|id| {
+                let id = id.as_ref();
+                let slot = self.slot_of(id)?;
+                self.table
+                    .position(slot)
+                    .ok_or_else(|| Error::NotFound(id.to_owned()))
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        self.delete_positions(positions)
+    }
+
     /// Deletes the documents a slice selects.
     pub fn delete_slice(&mut self, slice: impl Into<Slice>) -> Result<()> {
         let positions = slice.into().indices(self.len())?;

@@ -10,7 +10,7 @@ mod bad_stores;
 mod completions_man;
 mod documents;
 mod import_export;
-mod import_kill;
 mod jina_export;
 mod jina_import;
 mod jina_mount;
+mod killed;

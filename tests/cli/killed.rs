@@ -1,8 +1,9 @@
-//! `damfs import` is all or nothing, also when it is killed (SIGKILL) part-way: an import
-//! of more documents than one write chunk (10,000), killed while it writes, leaves the
-//! store as it was — none of its documents — never the first chunks of it. Killed at
-//! different moments (texts being written, the index growing), small inputs (read once)
-//! and large ones (read twice, over 8 MiB).
+//! `damfs import` and `damfs rm` are all or nothing, also when they are killed (SIGKILL)
+//! part-way: an import of more documents than one write chunk (10,000), killed while it
+//! writes, leaves the store as it was — none of its documents — never the first chunks of
+//! it; an `rm` of many ids removes all of them or none. Killed at different moments (texts
+//! being written, the index growing), small inputs (read once) and large ones (read twice,
+//! over 8 MiB).
 
 use std::fs;
 use std::path::Path;
@@ -104,4 +105,43 @@ fn an_import_killed_part_way_leaves_none_of_its_documents() {
 #[test]
 fn a_large_import_killed_part_way_leaves_none_of_its_documents() {
     killed_import_leaves_nothing(80_000, 10 << 20);
+}
+
+#[test]
+fn an_rm_of_many_ids_killed_part_way_removes_all_or_none() {
+    let dir = scratch();
+    let store = dir.path().join("store");
+    make_store(&store, 20_000);
+    let all = read_store(&store);
+    let index = index_path(&store);
+    let index0 = len_of(&index);
+    let mut rm = Command::new(BIN);
+    rm.arg("rm").arg(&store);
+    rm.args((0..20_000).step_by(2).map(|i| format!("doc{i}")));
+    let mut child = rm
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(120), || {
+        len_of(&index) > index0 || child.try_wait().unwrap().is_some()
+    });
+    let _ = signal_if_running(&mut child);
+    let status = child.wait().unwrap();
+    let after = read_store(&store);
+    let odd: Vec<_> = all.iter().skip(1).step_by(2).cloned().collect();
+    assert!(
+        after == all || after == odd,
+        "rm ({status}) left {} of 20000 documents",
+        after.len()
+    );
+}
+
+/// SIGKILL unless it already exited; gives whether it was killed.
+fn signal_if_running(child: &mut std::process::Child) -> bool {
+    if child.try_wait().unwrap().is_some() {
+        return false;
+    }
+    signal(child.id(), libc::SIGKILL);
+    true
 }
