@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::{
     check_record, open_read_only, parse_record, progress_bar, read_records, show, CliError,
-    CliResult, Format, Input, Source, Stop, BOM, IMPORT_CHUNK, MAX_PROBLEMS,
+    CliResult, Format, Input, Source, Stop, BOM, IMPORT_CHUNK, IMPORT_CHUNK_BYTES, MAX_PROBLEMS,
 };
 use crate::id_set::IdSet;
 use crate::{Document, Error, Options, Store};
@@ -203,6 +203,7 @@ fn put_records(
     let name = &src.name;
     let bar = progress_bar(src.len, "putting");
     let mut chunk: Vec<Document> = Vec::new();
+    let mut chunk_bytes = 0usize;
     let mut failed: Option<CliError> = None;
     // New documents are added in chunks; an id already stored is replaced at once.
     let flush = |dam: &mut Store, chunk: &mut Vec<Document>, r: &mut PutReport| {
@@ -223,8 +224,10 @@ fn put_records(
             // Keep the input order of ids: what was added so far goes first.
             flush(dam, &mut chunk, report).and_then(|()| put_one(dam, doc, report))
         } else {
+            chunk_bytes += doc.json().len();
             chunk.push(doc);
-            if chunk.len() >= IMPORT_CHUNK {
+            if chunk.len() >= IMPORT_CHUNK || chunk_bytes >= IMPORT_CHUNK_BYTES {
+                chunk_bytes = 0;
                 flush(dam, &mut chunk, report)
             } else {
                 Ok(())

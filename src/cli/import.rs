@@ -535,13 +535,16 @@ fn parse_ahead<R>(
             // Owned here, so the writer's loop ends when the parser does.
             let chunks = chunks;
             let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
+            let mut chunk_bytes = 0usize;
             let stop: Result<(), Stop<String>> =
                 read_records(src, &|n| bar.set_position(n), |rec| {
                     let doc = parse_record(&rec).map_err(|(line, why)| {
                         format!("{name} changed while it was imported ({name}:{line}: {why})")
                     })?;
+                    chunk_bytes += doc.json().len();
                     chunk.push(doc);
-                    if chunk.len() >= IMPORT_CHUNK {
+                    if chunk.len() >= IMPORT_CHUNK || chunk_bytes >= IMPORT_CHUNK_BYTES {
+                        chunk_bytes = 0;
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(IMPORT_CHUNK));
                         // The writer stopped (a failed write): its error is the one to report.
                         chunks.send(Ok(full)).map_err(|_| String::new())?;

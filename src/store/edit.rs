@@ -62,7 +62,13 @@ impl DocumentArrayMemmap {
                     if !self.table.push_new(doc.id(), loc) {
                         return Err(Error::DuplicateId(doc.id().to_owned()));
                     }
-                    body.extend_from_slice(doc.json().as_bytes());
+                    if body.is_empty() && doc.json().len() >= EXTEND_CHUNK {
+                        // A large text goes out as it is, not copied into the buffer first.
+                        self.write_body(doc.json().as_bytes(), body_at)?;
+                        body_at += doc.json().len() as u64;
+                    } else {
+                        body.extend_from_slice(doc.json().as_bytes());
+                    }
                     if body.len() >= EXTEND_CHUNK {
                         self.write_body(&body, body_at)?;
                         body_at += body.len() as u64;

@@ -10,6 +10,7 @@ mod bad_stores;
 mod completions_man;
 mod documents;
 mod import_export;
+mod import_memory;
 mod jina_export;
 mod jina_import;
 mod jina_mount;
