@@ -59,9 +59,20 @@ impl Source {
             .metadata()
             .map_err(|e| CliError::io(format!("reading {name}"), e))?;
         if meta.is_dir() {
+            // The one directory an import takes is a Jina store: say what this one lacks.
+            let missing: Vec<&str> = ["header.bin", "body.bin"]
+                .into_iter()
+                .filter(|f| matches!(input, Input::File(p) if !p.join(f).is_file()))
+                .collect();
             return Err(CliError::io(
                 format!("cannot read {name}"),
-                io::Error::new(io::ErrorKind::InvalidInput, "it is a directory"),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "it is a directory, and not a Jina store (it has no {})",
+                        missing.join(" and no ")
+                    ),
+                ),
             ));
         }
         // A regular file can be read twice as it is; a pipe or terminal is spooled first.

@@ -126,3 +126,21 @@ fn export_of_a_store_that_cannot_be_opened_leaves_the_output_file_alone() {
         );
     }
 }
+
+#[test]
+fn an_input_directory_that_is_not_a_jina_store_says_what_it_lacks() {
+    let dir = scratch();
+    fs::create_dir(dir.path().join("empty")).unwrap();
+    fs::create_dir(dir.path().join("half")).unwrap();
+    fs::write(dir.path().join("half/header.bin"), b"").unwrap();
+    for (input, lacks) in [
+        ("empty", "it has no header.bin and no body.bin"),
+        ("half", "it has no body.bin"),
+    ] {
+        let run = damfs_with(dir.path(), &["import", "store", input], b"");
+        assert_eq!(run.code, 1, "{input}: {run:#?}");
+        assert!(run.stderr.contains("not a Jina store"), "{input}: {run:#?}");
+        assert!(run.stderr.contains(lacks), "{input}: {run:#?}");
+        assert!(!dir.path().join("store").exists(), "{input}");
+    }
+}
