@@ -44,6 +44,19 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     }
     // What the latest save made durable; a version-1 index does not say.
     let committed = if index_header.version == LEGACY_VERSION {
+        // Its batches start right after the header, where a version-2 index has zeros and
+        // then commit records: read as version 1, such an index would be one torn tail (the
+        // store empty, and a writer's upgrade would make it so).
+        if commit::latest(&index_path, index_bytes, generation).is_ok() {
+            return Err(Error::Corrupt {
+                file: index_path,
+                offset: 8,
+                reason: format!(
+                    "the header says format version {LEGACY_VERSION}, but the file has the                      commit records of version {}: the version field is damaged",
+                    format::FORMAT_VERSION
+                ),
+            });
+        }
         None
     } else {
         Some(commit::latest(&index_path, index_bytes, generation)?)
