@@ -146,8 +146,9 @@ fn open_writable_pooled(store: &Path, must_exist: bool) -> CliResult<Store> {
 
 /// How `put` reads its input.
 enum Shape {
-    /// JSON Lines or a JSON array: one record per document, as `import` reads them.
-    Records,
+    /// JSON Lines or a JSON array: one record per document, as `import` reads them (this
+    /// many).
+    Records(u64),
     /// One document spanning several lines (a pretty-printed file), kept exactly as given.
     One(Document),
 }
@@ -173,7 +174,7 @@ pub fn put(store: &Path, input: &Input) -> CliResult<PutReport> {
         Shape::One(doc) => {
             put_one(&mut dam, doc, &mut report).map_err(|e| CliError::store(what(&report), e))
         }
-        Shape::Records => put_records(&src, &mut dam, &mut report, &what),
+        Shape::Records(n) => put_records(&src, n, &mut dam, &mut report, &what),
     };
     result?;
     dam.save()
@@ -196,6 +197,7 @@ fn put_one(dam: &mut Store, doc: Document, r: &mut PutReport) -> crate::Result<(
 
 fn put_records(
     src: &Source,
+    records: u64,
     dam: &mut Store,
     report: &mut PutReport,
     what: &dyn Fn(&PutReport) -> String,
@@ -213,7 +215,9 @@ fn put_records(
         r.ids.extend(ids);
         Ok::<(), Error>(())
     };
+    let mut read = 0u64;
     let stop = read_records(src, &|n| bar.set_position(n), |rec| {
+        read += 1;
         let doc = parse_record(&rec).map_err(|(line, why)| {
             CliError::io(
                 format!("{name} changed while it was read"),
@@ -240,6 +244,15 @@ fn put_records(
         Ok(()) => {
             if let Err(e) = flush(dam, &mut chunk, report) {
                 failed = Some(CliError::store(what(report), e));
+            } else if read != records {
+                // Rewritten (cut short, say) after it was checked: not what was asked for.
+                failed = Some(CliError::io(
+                    what(report),
+                    std::io::Error::other(format!(
+                        "{name} changed while it was read ({records} records when it was \
+                         checked, {read} now)"
+                    )),
+                ));
             }
         }
         Err(Stop::Callback(e)) => failed = Some(e),
@@ -287,7 +300,7 @@ fn check(src: &Source) -> CliResult<Shape> {
     bar.finish_and_clear();
     let truncated = crate::cli::checked(stop, &mut problems, name)?;
     if problems.is_empty() {
-        return Ok(Shape::Records);
+        return Ok(Shape::Records(records));
     }
     // A document spread over lines fails as JSON Lines at its first line ("{" alone is
     // "EOF while parsing an object"): read the input as that one document instead.

@@ -3,7 +3,8 @@
 //! writes, leaves the store as it was — none of its documents — never the first chunks of
 //! it; an `rm` of many ids removes all of them or none. Killed at different moments (texts
 //! being written, the index growing), small inputs (read once) and large ones (read twice,
-//! over 8 MiB).
+//! over 8 MiB). And an input cut short between its two reads fails the command rather than
+//! passing for the whole input.
 
 use std::fs;
 use std::path::Path;
@@ -144,4 +145,59 @@ fn signal_if_running(child: &mut std::process::Child) -> bool {
     }
     signal(child.id(), libc::SIGKILL);
     true
+}
+
+/// An input past 8 MiB is read twice; cut short between the two reads (another program
+/// rewrote it), the import must not write what is left and report success: it fails, and
+/// writes nothing.
+#[test]
+fn an_input_cut_short_between_its_two_reads_fails_the_import() {
+    cut_between_the_two_reads("import");
+}
+
+/// `put` reads its input twice too: the documents put before it noticed stay (as after any
+/// failure part-way), but it must not exit 0.
+#[test]
+fn an_input_cut_short_between_its_two_reads_fails_put() {
+    cut_between_the_two_reads("put");
+}
+
+fn cut_between_the_two_reads(command: &str) {
+    let dir = scratch();
+    let store = dir.path().join("store");
+    let file = dir.path().join("in.jsonl");
+    let n = 60_000;
+    input(&file, n, 10 << 20);
+    let mut child = Command::new(BIN)
+        .arg(command)
+        .arg(&store)
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The store is created once the first read has checked everything.
+    wait_for(Duration::from_secs(120), || {
+        index_path(&store).exists() || child.try_wait().unwrap().is_some()
+    });
+    // At a line's end: what is left reads as valid JSON Lines.
+    let bytes = fs::read(&file).unwrap();
+    let cut = bytes[..bytes.len() / 2]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    let f = fs::OpenOptions::new().write(true).open(&file).unwrap();
+    f.set_len(cut as u64).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let imported = read_store(&store).len();
+    if out.status.success() {
+        assert_eq!(imported, n, "exit 0 with {imported} of {n} documents");
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("changed while it was"), "{err}");
+        if command == "import" {
+            assert_eq!(imported, 0, "a failed import wrote {imported} documents");
+        }
+    }
 }
