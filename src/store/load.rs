@@ -2,7 +2,7 @@
 //! the index into a lookup table.
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::commit::{self};
@@ -230,9 +230,16 @@ fn not_a_file(path: &Path, dir: bool) -> Error {
     }
 }
 
-/// Opens a store file.
+/// Opens a store file. Without blocking: a named pipe in its place would wait for a writer
+/// forever (on a regular file the flag changes nothing); `regular_file` then refuses it.
 fn open_file(path: &Path, writable: bool) -> std::io::Result<io::StoreFile> {
-    io::open(OpenOptions::new().read(true).write(writable), path)
+    io::open(
+        OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .custom_flags(libc::O_NONBLOCK),
+        path,
+    )
 }
 
 /// A failed open, with a directory in the file's place named as such.
