@@ -52,7 +52,8 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
                 file: index_path,
                 offset: 8,
                 reason: format!(
-                    "the header says format version {LEGACY_VERSION}, but the file has the                      commit records of version {}: the version field is damaged",
+                    "the header says format version {LEGACY_VERSION}, but the file has the \
+                     commit records of version {}: the version field is damaged",
                     format::FORMAT_VERSION
                 ),
             });
