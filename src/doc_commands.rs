@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::{
     check_record, open_read_only, parse_record, progress_bar, read_records, show, CliError,
-    CliResult, Format, Input, Source, Stop, BOM, IMPORT_CHUNK, MAX_PROBLEMS,
+    CliResult, Format, Input, Source, Stop, BOM, IMPORT_CHUNK, IMPORT_CHUNK_BYTES, MAX_PROBLEMS,
 };
 use crate::id_set::IdSet;
 use crate::{Document, Error, Options, Store};
@@ -104,9 +104,15 @@ pub fn rm(store: &Path, ids: &[String]) -> CliResult<usize> {
             ids.len()
         )
     };
-    for (done, id) in ids.iter().enumerate() {
-        dam.delete_by_id(id)
-            .map_err(|e| CliError::store(what(done), e))?;
+    match &mut dam {
+        // One write: even a kill -9 part-way removes all of them or none.
+        Store::Memmap(m) => m.delete_ids(ids).map_err(|e| CliError::store(what(0), e))?,
+        Store::Postgres(_) => {
+            for (done, id) in ids.iter().enumerate() {
+                dam.delete_by_id(id)
+                    .map_err(|e| CliError::store(what(done), e))?;
+            }
+        }
     }
     dam.save()
         .map_err(|e| CliError::store(format!("saving {}", show(store)), e))?;
@@ -140,8 +146,9 @@ fn open_writable_pooled(store: &Path, must_exist: bool) -> CliResult<Store> {
 
 /// How `put` reads its input.
 enum Shape {
-    /// JSON Lines or a JSON array: one record per document, as `import` reads them.
-    Records,
+    /// JSON Lines or a JSON array: one record per document, as `import` reads them (this
+    /// many).
+    Records(u64),
     /// One document spanning several lines (a pretty-printed file), kept exactly as given.
     One(Document),
 }
@@ -167,7 +174,7 @@ pub fn put(store: &Path, input: &Input) -> CliResult<PutReport> {
         Shape::One(doc) => {
             put_one(&mut dam, doc, &mut report).map_err(|e| CliError::store(what(&report), e))
         }
-        Shape::Records => put_records(&src, &mut dam, &mut report, &what),
+        Shape::Records(n) => put_records(&src, n, &mut dam, &mut report, &what),
     };
     result?;
     dam.save()
@@ -190,6 +197,7 @@ fn put_one(dam: &mut Store, doc: Document, r: &mut PutReport) -> crate::Result<(
 
 fn put_records(
     src: &Source,
+    records: u64,
     dam: &mut Store,
     report: &mut PutReport,
     what: &dyn Fn(&PutReport) -> String,
@@ -197,6 +205,7 @@ fn put_records(
     let name = &src.name;
     let bar = progress_bar(src.len, "putting");
     let mut chunk: Vec<Document> = Vec::new();
+    let mut chunk_bytes = 0usize;
     let mut failed: Option<CliError> = None;
     // New documents are added in chunks; an id already stored is replaced at once.
     let flush = |dam: &mut Store, chunk: &mut Vec<Document>, r: &mut PutReport| {
@@ -206,7 +215,9 @@ fn put_records(
         r.ids.extend(ids);
         Ok::<(), Error>(())
     };
+    let mut read = 0u64;
     let stop = read_records(src, &|n| bar.set_position(n), |rec| {
+        read += 1;
         let doc = parse_record(&rec).map_err(|(line, why)| {
             CliError::io(
                 format!("{name} changed while it was read"),
@@ -217,8 +228,10 @@ fn put_records(
             // Keep the input order of ids: what was added so far goes first.
             flush(dam, &mut chunk, report).and_then(|()| put_one(dam, doc, report))
         } else {
+            chunk_bytes += doc.json().len();
             chunk.push(doc);
-            if chunk.len() >= IMPORT_CHUNK {
+            if chunk.len() >= IMPORT_CHUNK || chunk_bytes >= IMPORT_CHUNK_BYTES {
+                chunk_bytes = 0;
                 flush(dam, &mut chunk, report)
             } else {
                 Ok(())
@@ -231,6 +244,15 @@ fn put_records(
         Ok(()) => {
             if let Err(e) = flush(dam, &mut chunk, report) {
                 failed = Some(CliError::store(what(report), e));
+            } else if read != records {
+                // Rewritten (cut short, say) after it was checked: not what was asked for.
+                failed = Some(CliError::io(
+                    what(report),
+                    std::io::Error::other(format!(
+                        "{name} changed while it was read ({records} records when it was \
+                         checked, {read} now)"
+                    )),
+                ));
             }
         }
         Err(Stop::Callback(e)) => failed = Some(e),
@@ -278,7 +300,7 @@ fn check(src: &Source) -> CliResult<Shape> {
     bar.finish_and_clear();
     let truncated = crate::cli::checked(stop, &mut problems, name)?;
     if problems.is_empty() {
-        return Ok(Shape::Records);
+        return Ok(Shape::Records(records));
     }
     // A document spread over lines fails as JSON Lines at its first line ("{" alone is
     // "EOF while parsing an object"): read the input as that one document instead.

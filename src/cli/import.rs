@@ -65,8 +65,8 @@ impl Source {
                 Input::Stdin => None,
             };
             let why = why.unwrap_or_else(|| {
-                "it is a directory, not a JSON Lines or JSON file nor a Jina store \
-                 (header.bin + body.bin)"
+                "it is a directory, not a JSON Lines or JSON file, and not a Jina store \
+                 (it has no header.bin and no body.bin)"
                     .to_owned()
             });
             return Err(CliError::io(
@@ -221,6 +221,9 @@ pub(crate) fn read_records<E>(
         CliError::Io { source, .. } => Stop::Io(source),
         other => Stop::Io(io::Error::other(other.to_string())),
     })?;
+    // Never past the length it had when opened: a file that grows meanwhile (a log being
+    // written) gives each pass the same records.
+    let file = file.take(src.len);
     match src.format {
         Format::Lines => read_lines(file, progress, &mut f),
         Format::Array => read_array(file, progress, &mut f),
@@ -228,7 +231,7 @@ pub(crate) fn read_records<E>(
 }
 
 fn read_lines<E>(
-    file: File,
+    file: impl Read,
     progress: &dyn Fn(u64),
     f: &mut dyn FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
@@ -274,7 +277,7 @@ fn read_lines<E>(
 const HALT: &str = "\u{0}damfs: halt";
 
 fn read_array<E>(
-    file: File,
+    file: impl Read,
     progress: &dyn Fn(u64),
     f: &mut dyn FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
@@ -505,7 +508,7 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
         });
         (write_chunks(&mut dam, &mut chunks, &mut written), Ok(()))
     } else {
-        parse_ahead(&src, &bar, |chunks| {
+        parse_ahead(&src, records, &bar, |chunks| {
             write_chunks(&mut dam, chunks, &mut written)
         })
     };
@@ -535,6 +538,7 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
 /// `write` gave and how parsing ended (`Callback("")`: `write` stopped taking chunks).
 fn parse_ahead<R>(
     src: &Source,
+    records: usize,
     bar: &indicatif::ProgressBar,
     write: impl FnOnce(&mut dyn Iterator<Item = Result<Vec<Document>, ()>>) -> R,
 ) -> (R, Result<(), Stop<String>>) {
@@ -545,19 +549,32 @@ fn parse_ahead<R>(
             // Owned here, so the writer's loop ends when the parser does.
             let chunks = chunks;
             let mut chunk: Vec<Document> = Vec::with_capacity(IMPORT_CHUNK);
-            let stop: Result<(), Stop<String>> =
+            let mut chunk_bytes = 0usize;
+            let mut read = 0usize;
+            let mut stop: Result<(), Stop<String>> =
                 read_records(src, &|n| bar.set_position(n), |rec| {
+                    read += 1;
                     let doc = parse_record(&rec).map_err(|(line, why)| {
                         format!("{name} changed while it was imported ({name}:{line}: {why})")
                     })?;
+                    chunk_bytes += doc.json().len();
                     chunk.push(doc);
-                    if chunk.len() >= IMPORT_CHUNK {
+                    if chunk.len() >= IMPORT_CHUNK || chunk_bytes >= IMPORT_CHUNK_BYTES {
+                        chunk_bytes = 0;
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(IMPORT_CHUNK));
                         // The writer stopped (a failed write): its error is the one to report.
                         chunks.send(Ok(full)).map_err(|_| String::new())?;
                     }
                     Ok(())
                 });
+            if stop.is_ok() && read != records {
+                // Rewritten (cut short, say) between the two passes: what is there now was
+                // never checked as a whole, and is not what was asked for.
+                stop = Err(Stop::Callback(format!(
+                    "{name} changed while it was imported ({records} records when it was \
+                     checked, {read} now)"
+                )));
+            }
             let last = match &stop {
                 Ok(()) if chunk.is_empty() => None,
                 Ok(()) => Some(Ok(chunk)),

@@ -32,6 +32,9 @@ pub mod jina;
 
 /// Documents written per `extend` call during an import.
 pub const IMPORT_CHUNK: usize = 10_000;
+/// A chunk also ends once its texts reach this many bytes, so that large documents keep
+/// the memory of a streamed import (a few chunks at a time) bounded too.
+pub const IMPORT_CHUNK_BYTES: usize = 8 << 20;
 /// At most this many bad records are reported before validation stops.
 pub const MAX_PROBLEMS: usize = 20;
 /// Inputs up to this size are read once: the documents built while validating are kept

@@ -62,7 +62,13 @@ impl DocumentArrayMemmap {
                     if !self.table.push_new(doc.id(), loc) {
                         return Err(Error::DuplicateId(doc.id().to_owned()));
                     }
-                    body.extend_from_slice(doc.json().as_bytes());
+                    if body.is_empty() && doc.json().len() >= EXTEND_CHUNK {
+                        // A large text goes out as it is, not copied into the buffer first.
+                        self.write_body(doc.json().as_bytes(), body_at)?;
+                        body_at += doc.json().len() as u64;
+                    } else {
+                        body.extend_from_slice(doc.json().as_bytes());
+                    }
                     if body.len() >= EXTEND_CHUNK {
                         self.write_body(&body, body_at)?;
                         body_at += body.len() as u64;
@@ -299,6 +305,22 @@ impl DocumentArrayMemmap {
             .position(slot)
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         self.delete_positions(vec![pos])
+    }
+
+    /// Deletes the documents with these ids, in one write: all of them, or (an id missing,
+    /// [`Error::NotFound`]) none.
+    pub fn delete_ids<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<()> {
+        let positions = ids
+            .iter()
+            .map(|id| {
+                let id = id.as_ref();
+                let slot = self.slot_of(id)?;
+                self.table
+                    .position(slot)
+                    .ok_or_else(|| Error::NotFound(id.to_owned()))
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        self.delete_positions(positions)
     }
 
     /// Deletes the documents a slice selects.

@@ -240,6 +240,11 @@ impl BatchWriter {
     }
 }
 
+/// The length of the first batch in `bytes` (whole batches, as `BatchWriter` makes them).
+pub fn first_batch_len(bytes: &[u8]) -> usize {
+    BATCH_HEADER_LEN + u32::from_le_bytes(le4(&bytes[8..12])) as usize
+}
+
 /// Zeroes the magic of the first batch in `bytes` and gives it back: written like this,
 /// the batches read as a torn tail until the magic is written over the zeros, so a run of
 /// batches written with several calls becomes visible at once (or, after a crash, not at

@@ -2,7 +2,7 @@
 //! the index into a lookup table.
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::commit::{self};
@@ -44,6 +44,20 @@ pub(super) fn load(dir: &Path, writable: bool) -> Result<(Files, Table)> {
     }
     // What the latest save made durable; a version-1 index does not say.
     let committed = if index_header.version == LEGACY_VERSION {
+        // Its batches start right after the header, where a version-2 index has zeros and
+        // then commit records: read as version 1, such an index would be one torn tail (the
+        // store empty, and a writer's upgrade would make it so).
+        if commit::latest(&index_path, index_bytes, generation).is_ok() {
+            return Err(Error::Corrupt {
+                file: index_path,
+                offset: 8,
+                reason: format!(
+                    "the header says format version {LEGACY_VERSION}, but the file has the \
+                     commit records of version {}: the version field is damaged",
+                    format::FORMAT_VERSION
+                ),
+            });
+        }
         None
     } else {
         Some(commit::latest(&index_path, index_bytes, generation)?)
@@ -217,9 +231,16 @@ fn not_a_file(path: &Path, dir: bool) -> Error {
     }
 }
 
-/// Opens a store file.
+/// Opens a store file. Without blocking: a named pipe in its place would wait for a writer
+/// forever (on a regular file the flag changes nothing); `regular_file` then refuses it.
 fn open_file(path: &Path, writable: bool) -> std::io::Result<io::StoreFile> {
-    io::open(OpenOptions::new().read(true).write(writable), path)
+    io::open(
+        OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .custom_flags(libc::O_NONBLOCK),
+        path,
+    )
 }
 
 /// A failed open, with a directory in the file's place named as such.

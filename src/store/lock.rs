@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,15 +24,24 @@ pub struct Guard {
 
 impl LockFile {
     pub fn open(path: &Path, create: bool) -> io::Result<Self> {
+        // Without blocking, and only a regular file: opening a named pipe in its place
+        // would wait for a writer forever.
         let file = super::io::open_file(
             OpenOptions::new()
                 .read(true)
                 .write(create)
                 .create(create)
-                .truncate(false),
+                .truncate(false)
+                .custom_flags(libc::O_NONBLOCK),
             path,
         )?;
         let m = file.metadata()?;
+        if !m.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is not a regular file",
+            ));
+        }
         Ok(LockFile {
             file: Arc::new(file),
             identity: (m.dev(), m.ino()),

@@ -3,7 +3,7 @@
 
 use super::commit::{self, Commit};
 use super::files::sync_dir;
-use super::format::{BatchWriter, Loc, Op, LEGACY_VERSION};
+use super::format::{self, BatchWriter, Loc, Op, LEGACY_VERSION};
 use super::table::SlotNo;
 use super::*;
 use crate::document::Document;
@@ -69,14 +69,22 @@ impl DocumentArrayMemmap {
                 ));
             }
         }
-        let index_bytes = batch.finish(durable);
+        let mut index_bytes = batch.finish(durable);
         if !index_bytes.is_empty() {
             let index_path = self.dir.join(INDEX_FILE);
-            if let Err(e) = self
+            // Several batches of one change (a delete of very many ids) must become visible
+            // together, also if a kill cuts the write short: the first one's magic goes
+            // last (see `extend`). A save's last batch is DURABLE, and damage followed by a
+            // durable batch reads as corruption, not as a torn tail: saves write at once.
+            let magic = (!durable && format::first_batch_len(&index_bytes) < index_bytes.len())
+                .then(|| format::withhold_magic(&mut index_bytes));
+            let at = self.files.index_len;
+            let written = self
                 .files
                 .index
-                .write_all_at(&index_bytes, self.files.index_len)
-            {
+                .write_all_at(&index_bytes, at)
+                .and_then(|()| magic.map_or(Ok(()), |m| self.files.index.write_all_at(&m, at)));
+            if let Err(e) = written {
                 // Cut off what part of the batches did reach the file: a write that reports
                 // failure must not take effect later, when some handle catches up.
                 let _ = self.files.index.set_len(self.files.index_len);

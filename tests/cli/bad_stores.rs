@@ -126,3 +126,74 @@ fn export_of_a_store_that_cannot_be_opened_leaves_the_output_file_alone() {
         );
     }
 }
+
+#[test]
+fn an_input_directory_that_is_not_a_jina_store_says_what_it_lacks() {
+    let dir = scratch();
+    fs::create_dir(dir.path().join("empty")).unwrap();
+    fs::create_dir(dir.path().join("half")).unwrap();
+    fs::write(dir.path().join("half/header.bin"), b"").unwrap();
+    for (input, lacks) in [
+        ("empty", "it has no header.bin and no body.bin"),
+        ("half", "it has no body.bin"),
+    ] {
+        let run = damfs_with(dir.path(), &["import", "store", input], b"");
+        assert_eq!(run.code, 1, "{input}: {run:#?}");
+        assert!(run.stderr.contains("not a Jina store"), "{input}: {run:#?}");
+        assert!(run.stderr.contains(lacks), "{input}: {run:#?}");
+        assert!(!dir.path().join("store").exists(), "{input}");
+    }
+}
+
+/// A named pipe in place of a store file: opening one for reading waits for a writer that
+/// never comes. Every command must refuse it at once instead of hanging.
+#[test]
+fn a_fifo_in_place_of_a_store_file_is_refused_not_waited_on() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use crate::support::process::{signal, wait_for};
+    use crate::support::run::BIN;
+
+    for victim in ["index", "body", "lock"] {
+        let dir = scratch();
+        let store = dir.path().join("store");
+        make_store(&store, 2);
+        let path = match victim {
+            "index" => index_path(&store),
+            "body" => body_path(&store),
+            _ => store.join("lock"),
+        };
+        fs::remove_file(&path).unwrap();
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        for cmd in ["stat", "ls", "export", "rm", "prune"] {
+            let mut args = vec![cmd, "store"];
+            if cmd == "rm" {
+                args.push("doc0");
+            }
+            let mut child = Command::new(BIN)
+                .args(&args)
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let ended = wait_for(Duration::from_secs(60), || {
+                child.try_wait().unwrap().is_some()
+            });
+            if !ended {
+                signal(child.id(), libc::SIGKILL);
+            }
+            let out = child.wait_with_output().unwrap();
+            assert!(ended, "{victim} as a FIFO: damfs {args:?} hung");
+            assert_eq!(out.status.code(), Some(1), "{victim}: {args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("not a regular file"),
+                "{victim}: {args:?}: {err}"
+            );
+        }
+    }
+}

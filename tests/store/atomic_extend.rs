@@ -66,3 +66,64 @@ fn an_extend_stopped_between_its_index_batches_leaves_none_of_its_documents() {
         assert_eq!(read_store(dir.path()).len(), after.len() + 1, "call {at}");
     }
 }
+
+/// The same for one delete of so many ids that its DELETE entries take three batches,
+/// written with one call that is cut short half-way (the first batch whole) and then fails
+/// for good (the documents kept have long ids, so that the delete leaves too little garbage
+/// for an index compaction: the last calls are the delete's own).
+#[test]
+fn a_delete_of_many_ids_stopped_between_its_index_batches_removes_none() {
+    const GONE: usize = 230_000;
+    let ids: Vec<String> = (0..GONE).map(|i| format!("id_{i}")).collect();
+    let fill = |dam: &mut DocumentArrayMemmap| {
+        dam.extend(ids.iter().map(|id| doc(id, "t"))).unwrap();
+        let long = "k".repeat(240);
+        dam.extend((0..70_000).map(|i| doc(&format!("keep{i}{long}"), "t")))
+            .unwrap();
+        dam.save().unwrap();
+    };
+    let sizing = scratch();
+    let mut dam = open(sizing.path(), 0);
+    fill(&mut dam);
+    let (index0, _) = file_sizes(sizing.path());
+    faults::count_only();
+    dam.delete_ids(&ids).unwrap();
+    let calls = faults::calls();
+    faults::disarm();
+    assert!(
+        file_sizes(sizing.path()).0 > index0 + (2 << 20),
+        "the deletes span three batches (and the index was not compacted)"
+    );
+    drop(dam);
+
+    let dir = scratch();
+    let mut dam = open(dir.path(), 0);
+    fill(&mut dam);
+    drop(dam);
+    let saved = read_store(dir.path());
+    let pristine = store_bytes(dir.path());
+    for at in calls.saturating_sub(4)..calls {
+        for (name, bytes) in &pristine {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let mut dam = open(dir.path(), 0);
+        faults::arm(Plan {
+            at,
+            fault: Fault::ShortWrite,
+            persistent: true,
+        });
+        let result = dam.delete_ids(&ids);
+        faults::disarm();
+        std::mem::forget(dam);
+        let after = read_store(dir.path());
+        if result.is_ok() {
+            assert_eq!(
+                after.len(),
+                70_000,
+                "call {at}: a finished delete removed them all"
+            );
+        } else {
+            assert_same(&after, &saved, &format!("call {at} failed: {result:?}"));
+        }
+    }
+}

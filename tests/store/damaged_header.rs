@@ -81,3 +81,34 @@ fn damfs_put_into_a_store_with_a_damaged_header_loses_nothing() {
     fs::write(&index, &original).unwrap();
     assert_same(&read_store(&store), &saved, "after repairing the header");
 }
+
+/// A version field damaged to 1 (the first format, whose batches start right after the
+/// header) made the whole index read as one torn tail: the store looked empty, and the
+/// next writer's upgrade rewrote it empty, dropping every saved document. A version-2
+/// index has commit records, which a version-1 one never has: that is damage, an error.
+#[test]
+fn a_version_field_damaged_to_1_is_an_error_and_loses_nothing() {
+    use crate::support::run::damfs_with;
+    let dir = scratch();
+    let store = dir.path().join("store");
+    make_store(&store, 4);
+    let saved = read_store(&store);
+    let index = index_path(&store);
+    let original = fs::read(&index).unwrap();
+    let mut damaged = original.clone();
+    damaged[8] = 1;
+    fs::write(&index, &damaged).unwrap();
+
+    for opts in [writable(3), read_only()] {
+        let err = DocumentArrayMemmap::open_with(&store, opts)
+            .expect_err("a version-2 index labelled version 1 must not open");
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("index.dam"), "{err}");
+    }
+    let run = damfs_with(dir.path(), &["put", "store", "-"], b"{\"id\":\"new\"}\n");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("version"), "{run:#?}");
+
+    fs::write(&index, &original).unwrap();
+    assert_same(&read_store(&store), &saved, "after repairing the header");
+}
