@@ -219,7 +219,15 @@ impl PgUrl {
                 "user" => user = Some(value),
                 "password" => password = Some(value),
                 "dbname" => dbname = Some(value),
-                other => return Err(format!("unknown query parameter {other:?} (known: table, host, port, user, password, dbname)")),
+                // libpq's modes that may go without TLS; damfs has none to offer.
+                "sslmode" if matches!(value.as_str(), "disable" | "allow" | "prefer") => {}
+                "sslmode" => {
+                    return Err(format!(
+                        "sslmode={value} asks for TLS, which damfs does not speak (use a Unix \
+                         socket, a private network or an SSH tunnel; sslmode=disable is accepted)"
+                    ))
+                }
+                other => return Err(format!("unknown query parameter {other:?} (known: table, host, port, user, password, dbname, sslmode=disable)")),
             }
         }
         let table = table.unwrap_or_else(|| DEFAULT_TABLE.to_owned());
@@ -395,7 +403,11 @@ mod tests {
             .contains("table name"));
         assert!(PgUrl::parse("postgresql://h/db?sslmode=require")
             .unwrap_err()
-            .contains("sslmode"));
+            .contains("does not speak"));
+        assert!(PgUrl::parse("postgresql://h/db?sslmode=disable&table=t").is_ok());
+        assert!(PgUrl::parse("postgresql://h/db?application_name=x")
+            .unwrap_err()
+            .contains("unknown query parameter \"application_name\""));
     }
 
     #[test]
