@@ -152,11 +152,7 @@ impl fmt::Display for CliError {
                 write!(f, "{what}: {reason}; ")?;
                 match rolled_back {
                     Ok(n) => write!(f, "the {n} documents it had written were removed again"),
-                    Err(e) => write!(
-                        f,
-                        "removing the documents it had written failed too ({e}); \
-                         the store holds part of the import"
-                    ),
+                    Err(e) => write!(f, "removing the documents it had written failed too: {e}"),
                 }
             }
         }

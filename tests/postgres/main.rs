@@ -10,6 +10,7 @@ mod damaged_tables;
 mod engines;
 mod errors;
 mod harness;
+mod import_failures;
 mod mount_outage;
 mod passwords;
 mod privileges;
