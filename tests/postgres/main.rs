@@ -6,6 +6,7 @@
 mod support;
 
 mod cli_backends;
+mod creation;
 mod damaged_tables;
 mod engines;
 mod errors;
