@@ -12,6 +12,7 @@ mod engines;
 mod errors;
 mod harness;
 mod import_failures;
+mod mount_bulk;
 mod mount_outage;
 mod passwords;
 mod privileges;
