@@ -38,9 +38,12 @@ impl Store {
     /// Opens the store at a directory or a `postgresql://` URL.
     pub fn open_with(store: impl AsRef<Path>, opts: Options) -> Result<Self> {
         let store = store.as_ref();
-        if let Some(reason) = store.to_str().and_then(postgres::mistyped_url) {
+        if let Some((text, reason)) = store
+            .to_str()
+            .and_then(|text| Some((text, postgres::mistyped_url(text)?)))
+        {
             return Err(crate::error::Error::NotAStore {
-                path: store.to_owned(),
+                path: postgres::redact_text(text).into(),
                 reason,
             });
         }

@@ -673,10 +673,13 @@ pub(crate) fn roll_back(dam: &mut Store, written: &IdList) -> Result<usize, Stri
             }
         }),
     };
-    result
-        .and_then(|()| dam.save())
-        .map(|()| n)
-        .map_err(|e| e.to_string())
+    // What is left says how much: the documents written are the input's first ones, in order.
+    result.and_then(|()| dam.save()).map(|()| n).map_err(|e| {
+        format!(
+            "{e}; the store holds the first {} documents of the import",
+            written.len()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -156,11 +156,7 @@ impl fmt::Display for CliError {
                 match rolled_back {
                     Ok(0) => write!(f, "nothing of it was written"),
                     Ok(n) => write!(f, "the {n} documents it had written were removed again"),
-                    Err(e) => write!(
-                        f,
-                        "removing the documents it had written failed too ({e}); \
-                         the store holds part of the import"
-                    ),
+                    Err(e) => write!(f, "removing the documents it had written failed too: {e}"),
                 }
             }
         }

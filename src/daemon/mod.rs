@@ -114,7 +114,7 @@ pub fn mount(opts: MountOptions) -> Result<()> {
     // A PostgreSQL URL is passed on as it is; a directory is made and made canonical.
     let is_url = crate::backend::is_url(&opts.store);
     if let Some(reason) = opts.store.to_str().and_then(crate::postgres::mistyped_url) {
-        return Err(err(format!("store {}: {reason}", opts.store.display())));
+        return Err(err(format!("store {}: {reason}", shown_store(&opts.store))));
     }
     let store = if is_url {
         opts.store.clone()

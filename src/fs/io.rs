@@ -524,7 +524,13 @@ impl Filesystem {
             Ok(Some(doc)) => {
                 // The kernel cached what was written; only an added id makes that stale.
                 let id_added = doc.json().len() != written_len;
-                st.store.append(doc)?;
+                if let Err(e) = st.store.append(doc) {
+                    // Refused by the store (another writer took the id a moment ago, or a
+                    // PostgreSQL server is down): the file goes when closed, as an invalid
+                    // one does, rather than stay under a document's name as no document.
+                    set_temp(st, true, true);
+                    return Err(e.into());
+                }
                 st.nodes.make_doc(ino, &name);
                 st.handles.temp_became_doc(ino);
                 st.shadow_temp_at_end();

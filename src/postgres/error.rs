@@ -60,11 +60,13 @@ pub fn db_error(context: &str, e: postgres::Error) -> Error {
     }
 }
 
-/// The id in a unique violation's detail: `Key (id)=(abc) already exists.`
+/// The id in a unique violation's detail: `Key (id)=(abc) already exists.` — or the same in
+/// the server's language (`lc_messages`): `Schlüssel »(id)=(abc)« existiert bereits.`
 fn duplicate_key(detail: &str) -> Option<String> {
-    let rest = detail.strip_prefix("Key (id)=(")?;
-    let end = rest.rfind(") already exists")?;
-    Some(rest[..end].to_owned())
+    const KEY: &str = "(id)=(";
+    let start = detail.find(KEY)? + KEY.len();
+    let end = detail.rfind(')')?;
+    detail.get(start..end).map(str::to_owned)
 }
 
 /// The error for a database that holds no store (or one of an unknown schema).
@@ -91,5 +93,10 @@ mod tests {
             super::duplicate_key("Key (id)=(a(b)c) already exists.").as_deref(),
             Some("a(b)c")
         );
+        assert_eq!(
+            super::duplicate_key("Schlüssel »(id)=(x)« existiert bereits.").as_deref(),
+            Some("x")
+        );
+        assert_eq!(super::duplicate_key("Key (rank)=(5) already exists."), None);
     }
 }

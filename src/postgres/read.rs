@@ -210,13 +210,29 @@ impl PgStore {
         let sql = sql
             .replace("{t}", &self.names.docs)
             .replace("{raw}", &self.names.table);
-        let mut client = match self.client() {
-            Ok(c) => c,
-            Err(_) => return 0,
-        };
-        snapshot::tolerant(&mut client, self.read_only, |c| c.query_one(&sql, &[]))
-            .ok()
-            .and_then(|r| r.try_get::<_, i64>(0).ok())
+        // A figure the engine cannot give is 0; a connection cut while idle is made again
+        // (as `read_with` does), so the first `.stats` after a restart has the figures.
+        let mut row = None;
+        for _attempt in 0..2 {
+            let reused = self.client.borrow().is_some();
+            let Ok(mut client) = self.client() else {
+                return 0;
+            };
+            match snapshot::tolerant(&mut client, self.read_only, |c| c.query_one(&sql, &[])) {
+                Ok(r) => row = Some(r),
+                Err(e) if is_connection_error(&e) => {
+                    drop(client);
+                    if reused {
+                        self.reconnect_after(&e);
+                        continue;
+                    }
+                    self.failed("reading the store's sizes", e);
+                }
+                Err(_) => {}
+            }
+            break;
+        }
+        row.and_then(|r| r.try_get::<_, i64>(0).ok())
             .map_or(0, |n| n.max(0) as u64)
     }
 

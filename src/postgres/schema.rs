@@ -53,24 +53,29 @@ impl Names {
     }
 }
 
-fn table_exists(client: &mut Client, name: &str) -> Result<bool> {
+/// Whether the store's documents table and head table exist, read in one statement (one
+/// snapshot: another process creating the store commits all its tables at once, and two
+/// looks could see the head without the documents).
+fn tables_exist(client: &mut Client, names: &Names) -> Result<(bool, bool)> {
+    let looking = "looking for the store's tables";
     let row = client
         .query_one(
             // pg_tables lists tables without privileges on them too (information_schema
             // hides them, and a missing permission would look like a missing store).
-            "SELECT count(*) FROM pg_catalog.pg_tables \
-             WHERE schemaname = current_schema() AND tablename = $1",
-            &[&name],
+            "SELECT count(*) FILTER (WHERE tablename = $1), count(*) FILTER (WHERE tablename = $2) \
+             FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+            &[&names.table, &names.head_table()],
         )
-        .map_err(|e| db_error("looking for the store's tables", e))?;
-    Ok(row.get::<_, i64>(0) > 0)
+        .map_err(|e| db_error(looking, e))?;
+    let docs: i64 = row.try_get(0).map_err(|e| db_error(looking, e))?;
+    let head: i64 = row.try_get(1).map_err(|e| db_error(looking, e))?;
+    Ok((docs > 0, head > 0))
 }
 
 /// Makes sure the store's tables exist (creating them unless `read_only`) and are of a
 /// schema version this damfs knows. `what` names the store in errors.
 pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -> Result<()> {
-    let has_docs = table_exists(client, &names.table)?;
-    let has_head = table_exists(client, &names.head_table())?;
+    let (has_docs, has_head) = tables_exist(client, names)?;
     if has_docs && !has_head {
         return Err(not_a_store(
             what,
@@ -110,7 +115,7 @@ pub fn ensure(client: &mut Client, names: &Names, read_only: bool, what: &str) -
                 return Err(e);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            if table_exists(client, &names.head_table())? {
+            if tables_exist(client, names)? == (true, true) {
                 break;
             }
         }

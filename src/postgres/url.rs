@@ -21,13 +21,18 @@ pub fn is_url(store: &str) -> bool {
 /// Why a STORE argument that is not a URL was surely meant as one (`postgresql:/db`,
 /// `postgres:db`): it is refused rather than taken for a directory of that name.
 pub fn mistyped_url(store: &str) -> Option<String> {
-    let meant = store.starts_with("postgresql:") || store.starts_with("postgres:");
-    (meant && !is_url(store)).then(|| {
+    is_mistyped(store).then(|| {
         format!(
             "it looks like a PostgreSQL URL, but those start with postgresql:// (or \
-             postgres://); a directory of that name is written ./{store}"
+             postgres://); a directory of that name is written ./{}",
+            redact_text(store)
         )
     })
+}
+
+fn is_mistyped(store: &str) -> bool {
+    let meant = store.starts_with("postgresql:") || store.starts_with("postgres:");
+    meant && !is_url(store)
 }
 
 /// A parsed store URL.
@@ -90,13 +95,17 @@ fn env(name: &str) -> Option<String> {
 /// URL that does not parse is cut by its text: everything between `://` and the last `@`
 /// after a `:` is taken for a password (a malformed URL must not leak one either).
 pub fn redact_text(store: &str) -> String {
-    if !is_url(store) {
+    if is_url(store) {
+        if let Ok(url) = PgUrl::parse(store) {
+            return url.redacted();
+        }
+    } else if !is_mistyped(store) {
         return store.to_owned();
     }
-    if let Ok(url) = PgUrl::parse(store) {
-        return url.redacted();
-    }
-    let (scheme, rest) = store.split_once("://").unwrap_or(("postgresql", store));
+    // The scheme with its ':' and slashes as given (a mistyped URL has one or none).
+    let after_colon = store.find(':').map_or(0, |i| i + 1);
+    let slashes = store[after_colon..].len() - store[after_colon..].trim_start_matches('/').len();
+    let (scheme, rest) = store.split_at(after_colon + slashes);
     let rest = match rest.rsplit_once('@') {
         Some((info, after)) if info.contains(':') => {
             let user = info.split(':').next().unwrap_or_default();
@@ -105,7 +114,7 @@ pub fn redact_text(store: &str) -> String {
         _ => rest.to_owned(),
     };
     // Each `password=` pair of the query is left out.
-    let mut shown = format!("{scheme}://");
+    let mut shown = scheme.to_owned();
     match rest.split_once('?') {
         Some((before, query)) => {
             let kept: Vec<&str> = query
@@ -219,7 +228,15 @@ impl PgUrl {
                 "user" => user = Some(value),
                 "password" => password = Some(value),
                 "dbname" => dbname = Some(value),
-                other => return Err(format!("unknown query parameter {other:?} (known: table, host, port, user, password, dbname)")),
+                // libpq's modes that may go without TLS; damfs has none to offer.
+                "sslmode" if matches!(value.as_str(), "disable" | "allow" | "prefer") => {}
+                "sslmode" => {
+                    return Err(format!(
+                        "sslmode={value} asks for TLS, which damfs does not speak (use a Unix \
+                         socket, a private network or an SSH tunnel; sslmode=disable is accepted)"
+                    ))
+                }
+                other => return Err(format!("unknown query parameter {other:?} (known: table, host, port, user, password, dbname, sslmode=disable)")),
             }
         }
         let table = table.unwrap_or_else(|| DEFAULT_TABLE.to_owned());
@@ -395,7 +412,11 @@ mod tests {
             .contains("table name"));
         assert!(PgUrl::parse("postgresql://h/db?sslmode=require")
             .unwrap_err()
-            .contains("sslmode"));
+            .contains("does not speak"));
+        assert!(PgUrl::parse("postgresql://h/db?sslmode=disable&table=t").is_ok());
+        assert!(PgUrl::parse("postgresql://h/db?application_name=x")
+            .unwrap_err()
+            .contains("unknown query parameter \"application_name\""));
     }
 
     #[test]
@@ -431,6 +452,11 @@ mod tests {
             "postgresql://alice@h:1/db?table=A&port=2"
         );
         assert_eq!(redact_text("/some/dir"), "/some/dir");
+        assert_eq!(
+            redact_text("postgresql:/alice:s3cret@h/db"),
+            "postgresql:/alice@h/db"
+        );
+        assert_eq!(redact_text("postgres:alice:s3cret@h"), "postgres:alice@h");
     }
 
     #[test]

@@ -332,11 +332,14 @@ fn run_write<R>(
     op: &mut Option<impl FnOnce(&mut Transaction<'_>, &mut Head) -> Result<R, TxError>>,
 ) -> Result<(R, i64), TxError> {
     let mut tx = client.transaction().map_err(|e| TxError::Begin(Some(e)))?;
+    // next_rank never falls behind a row's rank (a row put in by hand at the end would
+    // otherwise make every later append fail on the primary key): one probe of its index.
     let row = tx.query_one(
         &format!(
-            "UPDATE {} SET version = version + 1 WHERE one = 1 \
-                 RETURNING version, next_rank",
-            names.head
+            "UPDATE {head} SET version = version + 1, next_rank = greatest(next_rank, \
+             (SELECT coalesce(max(rank), 0) + 1 FROM {docs})) WHERE one = 1 RETURNING version, next_rank",
+            head = names.head,
+            docs = names.docs,
         ),
         &[],
     )?;

@@ -99,3 +99,33 @@ fn a_head_table_emptied_by_hand_is_named() {
     damfs(["import", &url, input.to_str().unwrap()]).assert_fails_with("damfs_head has no row");
     assert_eq!(server.psql(&db, "SELECT count(*) FROM damfs"), "2");
 }
+
+/// A row put in by hand at the rank the next append would take made every later append
+/// fail on the primary key (`Key (rank)=(3) already exists`), for good: appends now take
+/// ranks after every row.
+#[test]
+fn a_row_put_in_by_hand_at_the_end_does_not_block_appends() {
+    let server = require_pg!();
+    let (db, url) = store_with_two(server);
+    server.sql(
+        &db,
+        "INSERT INTO damfs SELECT next_rank, 'by_hand', 17, '{\"id\":\"by_hand\"}' FROM damfs_head; \
+         INSERT INTO damfs VALUES (1000, 'far', 12, '{\"id\":\"far\"}')",
+    );
+    let dir = scratch();
+    let more = dir.path().join("more.jsonl");
+    std::fs::write(&more, "{\"id\":\"c\"}\n{\"id\":\"d\"}\n").unwrap();
+    damfs(["import", &url, more.to_str().unwrap()]).assert_ok();
+    let out = damfs(["export", &url]);
+    assert_eq!(
+        out.assert_ok().lines(),
+        [
+            r#"{"id":"a"}"#,
+            r#"{"id":"b"}"#,
+            r#"{"id":"by_hand"}"#,
+            r#"{"id":"far"}"#,
+            r#"{"id":"c"}"#,
+            r#"{"id":"d"}"#
+        ]
+    );
+}

@@ -6,11 +6,14 @@
 mod support;
 
 mod cli_backends;
+mod creation;
 mod damaged_tables;
 mod engines;
 mod errors;
 mod harness;
+mod import_failures;
 mod jina_backends;
+mod mount_bulk;
 mod mount_outage;
 mod passwords;
 mod privileges;

@@ -58,6 +58,8 @@ fn the_first_read_and_write_after_a_restart_succeed() {
     restart(&server);
     assert!(ro.reload().is_ok(), "a read-only reload after a restart");
     assert_eq!(ro.len(), 5);
+    restart(&server);
+    assert!(s.stats().bytes > 0, "the figures of .stats after a restart");
     drop((s, ro));
     let again = Store::open_with(&url, opts).unwrap();
     let ids: Vec<&str> = again.ids().collect();

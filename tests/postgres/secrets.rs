@@ -28,6 +28,9 @@ fn a_url_that_does_not_parse_never_shows_its_password() {
         format!("postgresql://alice:{SECRET}@db.example/docs?sslmode=require"),
         format!("postgresql://alice:{SECRET}%zz@db.example/docs"),
         format!("postgresql://db.example/docs?table=x&password={SECRET}&port=no"),
+        // Mistyped: not a URL at all, but surely meant as one.
+        format!("postgresql:/alice:{SECRET}@db.example/docs"),
+        format!("postgres:alice:{SECRET}@db.example/docs?password={SECRET}"),
     ];
     for url in &urls {
         for cmd in ["export", "stat", "prune", "clear", "ls"] {

@@ -28,7 +28,7 @@ fn every_form_of_the_url_reaches_the_same_store() {
         format!("postgresql://postgres@{encoded_sock}/{db}"),
         format!("postgresql://postgres@{encoded_sock}:5432/{db}?table=damfs"),
         format!("postgresql://?dbname={db}&host={sock}&user=postgres&port=5432"),
-        format!("postgresql:///{db}?host={sock}&user=postgres"),
+        format!("postgresql:///{db}?host={sock}&user=postgres&sslmode=disable"),
         format!(
             "postgresql://postgres@/%{:02X}{}?host={sock}",
             db.as_bytes()[0],
