@@ -506,10 +506,13 @@ pub fn import(store: &Path, input: &Input) -> CliResult<ImportReport> {
             let chunk: Vec<Document> = docs.by_ref().take(IMPORT_CHUNK).collect();
             (!chunk.is_empty()).then_some(Ok(chunk))
         });
-        (write_chunks(&mut dam, &mut chunks, &mut written), Ok(()))
+        (
+            write_chunks(&mut dam, records, &mut chunks, &mut written),
+            Ok(()),
+        )
     } else {
         parse_ahead(&src, records, &bar, |chunks| {
-            write_chunks(&mut dam, chunks, &mut written)
+            write_chunks(&mut dam, records, chunks, &mut written)
         })
     };
     let result = match (stop, wrote) {
@@ -596,40 +599,37 @@ fn parse_ahead<R>(
     })
 }
 
-/// Writes the chunks in order. On the memmap store they go in one streamed `extend`, so
-/// that even a crash (kill -9) part-way leaves none of them; on PostgreSQL each chunk is
-/// one transaction (its extend holds its documents in memory), and `written` collects the
-/// ids written, to undo a failure part-way.
+/// Writes the `count` documents of the chunks in order, all or nothing even across a crash
+/// (kill -9) part-way: on the memmap store in one streamed `extend`, on PostgreSQL in one
+/// streamed COPY in one transaction. Neither holds more than a chunk in memory. `written`
+/// gets the ids once they are all in (for undoing them if the save after fails).
 fn write_chunks(
     dam: &mut Store,
+    count: usize,
     chunks: &mut dyn Iterator<Item = Result<Vec<Document>, ()>>,
     written: &mut IdList,
 ) -> Result<(), String> {
-    let unfinished = || crate::Error::InvalidDocument("the input ended early".into());
-    match dam {
-        Store::Memmap(m) => {
-            let docs = chunks.flat_map(|chunk| match chunk {
-                Ok(docs) => docs.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(()) => vec![Err(unfinished())],
-            });
-            m.try_extend(docs).map_err(|e| e.to_string())
-        }
-        Store::Postgres(_) => {
-            for chunk in chunks {
-                let chunk = chunk.map_err(|()| unfinished().to_string())?;
-                let before = written.len();
-                for d in &chunk {
-                    written.push(d.id());
-                }
-                if let Err(e) = dam.extend(chunk) {
-                    // extend adds nothing when it fails: this chunk needs no undoing.
-                    written.truncate(before);
-                    return Err(e.to_string());
-                }
+    let mut docs = chunks.flat_map(|chunk| match chunk {
+        Ok(docs) => {
+            for d in &docs {
+                written.push(d.id());
             }
-            Ok(())
+            docs.into_iter().map(Ok).collect::<Vec<_>>()
         }
+        Err(()) => vec![Err(crate::Error::InvalidDocument(
+            "the input ended early".into(),
+        ))],
+    });
+    let wrote = match dam {
+        Store::Memmap(m) => m.try_extend(&mut docs),
+        Store::Postgres(p) => p.extend_stream(count, &mut docs),
+    };
+    drop(docs);
+    if wrote.is_err() {
+        // Nothing of a failed write stays: there is nothing to undo.
+        written.truncate(0);
     }
+    wrote.map_err(|e| e.to_string())
 }
 
 /// Input ids that the store already has, with their lines.

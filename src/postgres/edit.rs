@@ -86,6 +86,83 @@ impl PgStore {
         Ok(())
     }
 
+    /// Appends `count` documents from a stream, in one COPY in one transaction that holds
+    /// about a megabyte of them at a time: an import's write, so that a failure or a crash
+    /// part-way leaves none of them. The caller has checked that the ids are new and
+    /// distinct (the table's unique index still has the last word); an `Err` from the
+    /// stream, or a stream of another length than `count`, ends it with nothing written.
+    pub fn extend_stream(
+        &mut self,
+        count: usize,
+        docs: &mut dyn Iterator<Item = Result<Document>>,
+    ) -> Result<()> {
+        self.writable()?;
+        let table = self.names.docs.clone();
+        let cap = self.pool.capacity();
+        let miscount = |n: usize| {
+            TxError::Store(Error::InvalidDocument(format!(
+                "the input changed while it was written: {count} documents checked, {n} or more                  to write"
+            )))
+        };
+        let (first, entries, tail) = self.write("appending documents", |tx, head| {
+            let first = head.take_ranks(count);
+            let mut w = tx.copy_in(&format!("COPY {table} (rank, id, len, body) FROM STDIN"))?;
+            let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+            let mut entries: Vec<(Box<str>, u32)> = Vec::with_capacity(count);
+            // The last documents end in the pool, as if each had been appended in turn.
+            let mut tail = std::collections::VecDeque::with_capacity(cap + 1);
+            for d in docs {
+                // Leaving without `finish` aborts the COPY, and the transaction with it.
+                let d = d.map_err(TxError::Store)?;
+                if entries.len() == count {
+                    return Err(miscount(count + 1));
+                }
+                let len = len_of(&d)?;
+                buf.extend_from_slice((first + entries.len() as i64).to_string().as_bytes());
+                buf.push(b'\t');
+                copy_escape(&mut buf, d.id());
+                buf.push(b'\t');
+                buf.extend_from_slice(len.to_string().as_bytes());
+                buf.push(b'\t');
+                copy_escape(&mut buf, d.json());
+                buf.push(b'\n');
+                if buf.len() >= COPY_CHUNK {
+                    if let Err(e) = w.write_all(&buf) {
+                        return Err(w.finish().err().map_or_else(|| copy_io(e), TxError::Db));
+                    }
+                    buf.clear();
+                }
+                entries.push((d.id().into(), d.json().len() as u32));
+                if cap > 0 {
+                    tail.push_back(d);
+                    if tail.len() > cap {
+                        tail.pop_front();
+                    }
+                }
+            }
+            if entries.len() != count {
+                return Err(miscount(entries.len()));
+            }
+            if let Err(e) = w.write_all(&buf) {
+                return Err(w.finish().err().map_or_else(|| copy_io(e), TxError::Db));
+            }
+            w.finish()?;
+            if count > 0 {
+                head.touched.push((first, first + count as i64 - 1));
+            }
+            Ok((first, entries, tail))
+        })?;
+        self.order.reserve(entries.len());
+        for (i, (id, len)) in entries.iter().enumerate() {
+            self.order.insert(first + i as i64, id, *len);
+        }
+        self.catch_up_after_write();
+        for d in tail {
+            self.pool_put(d, false)?;
+        }
+        Ok(())
+    }
+
     /// Checks that every id is new and given once, and every text fits.
     fn check_new(&self, docs: &[Document]) -> Result<()> {
         let mut seen = HashSet::with_capacity(docs.len());
