@@ -252,11 +252,27 @@ pub(super) fn refuse_foreign_dir(dir: &Path) -> Result<()> {
         if !ours {
             return Err(Error::NotAStore {
                 path: dir.to_owned(),
-                reason: format!("it is not empty (it holds {name:?}) and has no {INDEX_FILE}"),
+                reason: format!(
+                    "it is not empty (it holds {name:?}) and has no {INDEX_FILE}{}",
+                    jina_hint(dir)
+                ),
             });
         }
     }
     Ok(())
+}
+
+/// What to say when a directory that is no damfs store is one of the original's (Jina's
+/// `header.bin` + `body.bin`): how damfs takes such a store.
+pub(crate) fn jina_hint(dir: &Path) -> String {
+    if !(dir.join("header.bin").is_file() && dir.join("body.bin").is_file()) {
+        return String::new();
+    }
+    let shown = dir.display();
+    format!(
+        "; it is a Jina DocumentArrayMemmap store: convert it with `damfs import NEW_STORE \
+         {shown}`, or serve it as it is with `damfs mount {shown} MOUNTPOINT --read-only`"
+    )
 }
 
 /// Removes what an interrupted prune or clear left: `index.dam.tmp` and bodies of other

@@ -171,8 +171,8 @@ impl DocumentArrayMemmap {
             };
             if let Some(reason) = missing {
                 return Err(Error::NotAStore {
-                    path: dir.clone(),
-                    reason,
+                    reason: reason + &files::jina_hint(&dir),
+                    path: dir,
                 });
             }
         }

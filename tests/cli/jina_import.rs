@@ -276,3 +276,44 @@ fn a_header_torn_by_a_crash_names_its_partial_entry_and_skip_bad_keeps_the_whole
     let got: Vec<String> = read_store(&store).into_iter().map(|(_, j)| j).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_jina_store_given_as_a_damfs_store_says_how_to_take_it_and_stays_as_it_was() {
+    let dir = scratch();
+    let jina = dir.path().join("jina-store");
+    std::fs::create_dir(&jina).unwrap();
+    for f in ["header.bin", "body.bin"] {
+        std::fs::copy(fixture("varied").join(f), jina.join(f)).unwrap();
+    }
+    let before: Vec<_> = ["header.bin", "body.bin"]
+        .iter()
+        .map(|f| std::fs::read(jina.join(f)).unwrap())
+        .collect();
+    let shown = jina.display().to_string();
+    // Reading commands open read-only, writing ones writable: both say the same.
+    for args in [
+        vec!["ls"],
+        vec!["stat"],
+        vec!["export"],
+        vec!["rm", "x"],
+        vec!["prune"],
+    ] {
+        let mut argv: Vec<&str> = vec![args[0], &shown];
+        argv.extend(&args[1..]);
+        let run = damfs(&argv);
+        run.assert_fails_with("is a Jina DocumentArrayMemmap store");
+        run.assert_fails_with(&format!("damfs import NEW_STORE {shown}"));
+        run.assert_fails_with(&format!("damfs mount {shown} MOUNTPOINT --read-only"));
+    }
+    let after: Vec<_> = ["header.bin", "body.bin"]
+        .iter()
+        .map(|f| std::fs::read(jina.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    let mut names: Vec<_> = std::fs::read_dir(&jina)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["body.bin", "header.bin"], "nothing was added");
+}
