@@ -525,10 +525,9 @@ fn start_session(
         .try_clone_to_owned()
         .map_err(io_err("duplicating the FUSE descriptor"))?;
     channel.connect(session.notifier(), device);
-    if !opts.read_only {
-        crate::fuse::start_live_view(fs.clone(), channel)
-            .map_err(io_err("starting the live view thread"))?;
-    }
+    // Read-only mounts follow other writers too (unless the kernel cannot drop names).
+    crate::fuse::start_live_view(fs.clone(), channel)
+        .map_err(io_err("starting the live view thread"))?;
     Ok((session, fs))
 }
 

@@ -54,9 +54,9 @@ impl Filesystem {
             nlink: if ino == ROOT_INO { 3 } else { 2 },
             uid: self.config.uid,
             gid: self.config.gid,
-            atime: self.mounted_at,
-            mtime: self.mounted_at,
-            ctime: self.mounted_at,
+            atime: self.base_time.get(),
+            mtime: self.base_time.get(),
+            ctime: self.base_time.get(),
         }
     }
 
@@ -103,12 +103,18 @@ impl Filesystem {
             }
             APPEND_INO => {
                 let perm = if self.config.read_only { 0o444 } else { 0o644 };
-                return Ok(self.file_attr(ino, 0, perm, 1, self.mounted_at));
+                return Ok(self.file_attr(ino, 0, perm, 1, self.base_time.get()));
             }
             _ => {}
         }
         if let Some(&(_, _, text)) = CONTROL_FILES.iter().find(|(_, i, _)| *i == ino) {
-            return Ok(self.file_attr(ino, text.len() as u64, self.doc_perm(), 1, self.mounted_at));
+            return Ok(self.file_attr(
+                ino,
+                text.len() as u64,
+                self.doc_perm(),
+                1,
+                self.base_time.get(),
+            ));
         }
         let node = st
             .nodes
@@ -120,7 +126,7 @@ impl Filesystem {
                     .store
                     .json_len(id)
                     .ok_or_else(|| err(libc::ENOENT, format!("{} was deleted", doc_path(id))))?;
-                let mtime = st.mtimes.get(id).copied().unwrap_or(self.mounted_at);
+                let mtime = st.mtimes.get(id).copied().unwrap_or(self.base_time.get());
                 let nlink = if st.nodes.doc_ino(id) == Some(ino) {
                     2
                 } else {
@@ -142,7 +148,7 @@ impl Filesystem {
             }),
             NodeKind::Gone(text) => {
                 let size = text.as_ref().map_or(0, |t| t.len() as u64);
-                Ok(self.file_attr(ino, size, self.doc_perm(), 0, self.mounted_at))
+                Ok(self.file_attr(ino, size, self.doc_perm(), 0, self.base_time.get()))
             }
         }
     }

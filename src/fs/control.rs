@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// How long after taking in other writers' changes a read-only mount bumps the name epoch
+/// again (see `Filesystem::refresh_all`): far longer than a reply takes to be parsed, well
+/// inside the second within which other writers' changes must show.
+const READDIRPLUS_REBUMP: Duration = Duration::from_millis(300);
+
 impl Filesystem {
     // ---- control files -----------------------------------------------------------------
 
@@ -50,13 +55,33 @@ impl Filesystem {
     /// After the store changed under every name (reload, clear, other writers' changes
     /// taken in): every cached name and attribute of a document may be stale. Names go
     /// with one epoch bump, attributes with a notification per known inode.
+    ///
+    /// A read-only mount's readers use the page cache and its directories are listed
+    /// with readdirplus. So there every time shown moves on (the kernel, seeing a new
+    /// mtime on its next look at the attributes, drops the file's pages or the directory's
+    /// cached listing itself: FUSE_AUTO_INVAL_DATA), and the epoch is bumped once more a
+    /// moment later: the kernel stamps a readdirplus entry with the epoch when it parses the
+    /// reply, so an entry built before the first bump and parsed after it is dropped then.
     pub(super) fn refresh_all(&self, st: &mut State) {
         st.view_version += 1;
         for (id, ino) in st.nodes.all_docs() {
-            if !st.store.contains(&id) {
+            // A file being written keeps its document's inode (the change is kept when it
+            // is closed, see `commit_doc`); the others' become `Gone`.
+            let writing = st
+                .nodes
+                .inodes_of(&id)
+                .iter()
+                .any(|&i| st.handles.has_uncommitted_writes(i));
+            if !st.store.contains(&id) && !writing {
                 st.nodes.doc_deleted(&id);
             }
             st.inval(ino);
+        }
+        if self.config.read_only {
+            self.base_time.advance();
+            st.inval(ROOT_INO);
+            st.inval(BY_ID_INO);
+            st.rebump_at = Some(std::time::Instant::now() + READDIRPLUS_REBUMP);
         }
         st.names_changed();
     }
@@ -130,10 +155,16 @@ impl Filesystem {
     /// waiting for another writer's lock — and ends held-back deletes whose window passed.
     /// What the kernel must drop is then in `take_invalidations`.
     pub fn tick(&self) {
-        if self.config.read_only {
+        // Without the epoch bump a read-only mount's cached names could not follow: it
+        // stays the snapshot it was mounted as.
+        if self.config.read_only && !self.names_cached.load(Ordering::Relaxed) {
             return;
         }
         let mut st = self.lock();
+        if st.rebump_at.is_some_and(|t| t <= std::time::Instant::now()) {
+            st.rebump_at = None;
+            st.names_changed();
+        }
         match st.store.refresh(false) {
             Ok(true) => self.sync_external(&mut st),
             Ok(false) => {}

@@ -84,8 +84,10 @@ impl Filesystem {
                             },
                         )
                     }
+                    // ESTALE: the kernel looks the name up again and retries the open
+                    // once (so `> by-id/x` creates x anew, where ENOENT would fail it).
                     NodeKind::Gone(_) => {
-                        return Err(err(libc::ENOENT, "the document was deleted"));
+                        return Err(err(libc::ESTALE, "the document was deleted").quietly());
                     }
                 }
             }
@@ -104,7 +106,9 @@ impl Filesystem {
         trunc: bool,
     ) -> FsResult<(HandleKind, Opened)> {
         if !st.store.contains(id) {
-            return Err(err(libc::ENOENT, format!("{} was deleted", doc_path(id))));
+            // Deleted by another writer a moment ago: ESTALE makes the kernel look the
+            // name up again and retry (see `open`).
+            return Err(err(libc::ESTALE, format!("{} was deleted", doc_path(id))).quietly());
         }
         if self.config.read_only {
             // Nothing changes on a read-only mount: the page cache is always right.
@@ -142,7 +146,7 @@ impl Filesystem {
     /// cached readers.) `mmap` still works: the kernel maps direct-I/O files through the
     /// page cache (FUSE_DIRECT_IO_ALLOW_MMAP), filled from the mapping reader's snapshot.
     fn open_reader(&self, st: &mut State, id: &str) -> FsResult<(HandleKind, Opened)> {
-        let mtime = st.mtimes.get(id).copied().unwrap_or(self.mounted_at);
+        let mtime = st.mtimes.get(id).copied().unwrap_or(self.base_time.get());
         let text = st.store.with_json(id, |b| Arc::<[u8]>::from(b))?;
         let opened = Opened {
             direct_io: true,
@@ -441,7 +445,21 @@ impl Filesystem {
                     )
                 })
             })
-            .and_then(|doc| Ok(st.store.set_by_id(&id, doc)?));
+            .and_then(|doc| {
+                if st.store.contains(&id) {
+                    return Ok(st.store.set_by_id(&id, doc)?);
+                }
+                // Another writer deleted it while this file was being written (taken in
+                // meanwhile): the change is kept, as the document's new version at the end,
+                // as a change in the pool is when a save meets the same delete.
+                log::info!(
+                    "{}: deleted by another writer while it was written here: added again at the end",
+                    doc_path(&id)
+                );
+                st.store.append(doc)?;
+                st.names_changed();
+                Ok(())
+            });
         // Either way the kernel may hold pages or a size that are not the document's.
         for i in st.nodes.inodes_of(&id) {
             st.inval(i);

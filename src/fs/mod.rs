@@ -100,6 +100,9 @@ struct State {
     recent_deletes: RecentDeletes,
     /// When taking in other writers' changes last failed (logged once a minute).
     last_refresh_error: Option<std::time::Instant>,
+    /// When a read-only mount bumps the name epoch once more after taking in other
+    /// writers' changes (see `Filesystem::refresh_all`).
+    rebump_at: Option<std::time::Instant>,
 }
 
 /// Cache notifications for the kernel, collected while a request runs and sent by the
@@ -174,13 +177,45 @@ impl State {
 /// A mounted store's filesystem.
 pub struct Filesystem {
     config: FsConfig,
-    mounted_at: SystemTime,
+    /// The times shown for what has none of its own (directories, documents not changed
+    /// through this mount): the mount time, until a read-only mount takes in other
+    /// writers' changes — then the time it did, so the kernel, seeing a new mtime, drops
+    /// its cached pages and listings itself (FUSE_AUTO_INVAL_DATA).
+    base_time: BaseTime,
     state: Mutex<State>,
     notes_pending: Arc<AtomicBool>,
     /// The kernel may cache names on a read-write mount: it can be told to drop them all
     /// at once (FUSE_NOTIFY_INC_EPOCH, protocol 7.44). Set by the adapter at init.
     names_cached: AtomicBool,
     requests: Arc<RequestCounts>,
+}
+
+/// A time that only moves forward, readable without the state's lock.
+struct BaseTime(std::sync::atomic::AtomicU64);
+
+impl BaseTime {
+    fn new(t: SystemTime) -> Self {
+        BaseTime(std::sync::atomic::AtomicU64::new(Self::nanos(t)))
+    }
+
+    fn nanos(t: SystemTime) -> u64 {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn get(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Now, or a nanosecond after the last value if the clock says otherwise.
+    fn advance(&self) {
+        let now = Self::nanos(SystemTime::now());
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(now.max(t + 1))
+            });
+    }
 }
 
 /// `buf[offset..offset+size]`, clamped.
@@ -210,7 +245,7 @@ impl Filesystem {
         let mounted_at = SystemTime::now();
         Filesystem {
             config,
-            mounted_at,
+            base_time: BaseTime::new(mounted_at),
             state: Mutex::new(State {
                 store,
                 nodes: Nodes::new(),
@@ -229,6 +264,7 @@ impl Filesystem {
                 pending_bytes: 0,
                 recent_deletes: RecentDeletes::default(),
                 last_refresh_error: None,
+                rebump_at: None,
             }),
             notes_pending,
             names_cached: AtomicBool::new(false),

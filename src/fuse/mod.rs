@@ -167,6 +167,9 @@ impl fuser::Filesystem for FuseAdapter {
             // parses the reply, so an entry built just before a bump could stay cached,
             // stale. There each name is looked up once, then cached.
             wanted.push(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
+            // Pages and cached listings are dropped by the kernel itself when it sees a new
+            // mtime: how a read-only mount follows other writers (`refresh_all`).
+            wanted.push(InitFlags::FUSE_AUTO_INVAL_DATA);
         } else {
             // Readers and writers of a read-write mount use direct I/O; this lets the
             // kernel map such files anyway (through the page cache, filled by the mapping
@@ -187,8 +190,16 @@ impl fuser::Filesystem for FuseAdapter {
             if caps.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT) {
                 self.no_opendir.store(true, Ordering::Relaxed);
             }
-        } else if config.kernel_abi() >= EPOCH_ABI {
+        }
+        if config.kernel_abi() >= EPOCH_ABI {
             self.fs.enable_name_cache();
+        } else if read_only {
+            info!(
+                "the kernel speaks FUSE {}.{}, without FUSE_NOTIFY_INC_EPOCH (7.44): this \
+                 read-only mount shows the store as it was when mounted",
+                config.kernel_abi().0,
+                config.kernel_abi().1
+            );
         } else {
             let Version(major, minor) = config.kernel_abi();
             info!(

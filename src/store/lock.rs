@@ -79,6 +79,17 @@ impl LockFile {
             file: self.file.clone(),
         })
     }
+
+    /// The shared lock if no process holds the exclusive one now; `None` if one does.
+    pub fn try_shared(&self) -> io::Result<Option<Guard>> {
+        match flock(&self.file, libc::LOCK_SH | libc::LOCK_NB) {
+            Ok(()) => Ok(Some(Guard {
+                file: self.file.clone(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 fn flock(file: &File, op: libc::c_int) -> io::Result<()> {

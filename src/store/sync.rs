@@ -46,10 +46,14 @@ impl DocumentArrayMemmap {
         }
         let before = self.external_changes;
         if self.read_only {
-            let _g = self
-                .lock
-                .shared()
-                .map_err(|e| Error::io("locking the store", e))?;
+            let guard = if wait {
+                self.lock.shared().map(Some)
+            } else {
+                self.lock.try_shared()
+            };
+            let Some(_g) = guard.map_err(|e| Error::io("locking the store", e))? else {
+                return Ok(false); // a writer is at work: look again later
+            };
             let (files, table) = load(&self.dir, false)?;
             self.files = files;
             self.table = table;

@@ -1,6 +1,7 @@
-//! A read-write mount follows other writers by itself — a second mount, `damfs import`, a
-//! program using the library — within a second, without `.reload`, keeping its own
-//! unsaved changes.
+//! A mount follows other writers by itself — a second mount, `damfs import`, a program
+//! using the library — within a second, without `.reload`: a read-write mount keeping its
+//! own unsaved changes, a read-only one although the kernel caches its pages, listings and
+//! names (every one of them warmed first).
 
 use std::time::Duration;
 
@@ -212,8 +213,61 @@ fn unsaved_changes_of_a_mount_outlive_another_mounts_clear(place: &Place) {
     shows_soon(&b, &want);
 }
 
+fn a_read_only_mount_follows_other_writers_though_its_pages_and_names_are_cached(place: &Place) {
+    require_fuse!();
+    let w = Mount::at(place, 4, &[]);
+    let r = w.second_mount(&["--read-only"]);
+    // Every page, listing, attribute and a few missing names in the kernel's caches.
+    let warm_all = || {
+        warm(&r);
+        r.sh("for n in doc9 bee three; do stat \"$MNT/by-id/$n\" >/dev/null 2>&1; done; stat \"$MNT/7\" >/dev/null 2>&1; true")
+            .assert_ok();
+    };
+    warm_all();
+    let mut want = expected_docs(4);
+    r.assert_shows(&want);
+
+    // A change of the same size (only the mtime tells the kernel), a delete that shifts
+    // positions, a new document and a rename, saved by the read-write mount.
+    w.sh(
+        "printf '{\"id\":\"doc1\",\"text\":\"TEXT OF DOCUMENT 1\"}' > \"$MNT/by-id/doc1\" \
+          && rm \"$MNT/by-id/doc0\" && printf '{\"text\":\"new\"}' > \"$MNT/by-id/bee\" \
+          && mv \"$MNT/by-id/doc3\" \"$MNT/by-id/three\" && echo 1 > \"$MNT/.save\"",
+    )
+    .assert_ok();
+    want[1].1 = r#"{"id":"doc1","text":"TEXT OF DOCUMENT 1"}"#.into();
+    assert_eq!(want[1].1.len(), doc_json(1).len());
+    want.remove(0);
+    want[2] = (
+        "three".into(),
+        r#"{"id":"three","text":"text of document 3"}"#.into(),
+    );
+    want.push(("bee".into(), json_of("bee", "new")));
+    shows_soon(&r, &want);
+    let ls = r.sh(
+        "ls -l \"$MNT/by-id/three\" \"$MNT/by-id/bee\" && ! stat \"$MNT/by-id/doc3\" 2>/dev/null",
+    );
+    ls.assert_ok();
+
+    // `damfs import` while both are mounted, then prune and clear by another process.
+    warm_all();
+    let input = r.dir.path().join("more.jsonl");
+    std::fs::write(&input, format!("{}\n", doc_json(9))).unwrap();
+    damfs(["import".as_ref(), w.store.as_os_str(), input.as_os_str()]).assert_ok();
+    want.push(("doc9".into(), doc_json(9)));
+    shows_soon(&r, &want);
+    warm_all();
+    damfs(["prune".as_ref(), w.store.as_os_str()]).assert_ok();
+    damfs(["clear".as_ref(), w.store.as_os_str()]).assert_ok();
+    shows_soon(&r, &[]);
+    // Still read-only.
+    r.sh("printf '{}' > \"$MNT/by-id/x\"")
+        .assert_fails_with("Read-only file system");
+}
+
 both_backends!(
     two_mounts_behave_like_one_folder,
+    a_read_only_mount_follows_other_writers_though_its_pages_and_names_are_cached,
     an_import_shows_up_in_a_live_mount,
     library_writers_changes_are_taken_in_and_unsaved_changes_of_the_mount_are_kept,
     another_processes_prune_and_clear_are_followed,

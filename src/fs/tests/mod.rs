@@ -84,5 +84,6 @@ impl Fixture {
 }
 
 mod names;
+mod other_writers;
 mod tools;
 mod writes;
