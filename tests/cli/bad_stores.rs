@@ -135,7 +135,7 @@ fn an_input_directory_that_is_not_a_jina_store_says_what_it_lacks() {
     fs::write(dir.path().join("half/header.bin"), b"").unwrap();
     for (input, lacks) in [
         ("empty", "it has no header.bin and no body.bin"),
-        ("half", "it has no body.bin"),
+        ("half", "it has header.bin but no body.bin"),
     ] {
         let run = damfs_with(dir.path(), &["import", "store", input], b"");
         assert_eq!(run.code, 1, "{input}: {run:#?}");

@@ -191,7 +191,8 @@ fn a_directory_missing_half_of_a_jina_store_says_which_file() {
     let plain = dir.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
     damfs(["import".as_ref(), store.as_os_str(), plain.as_os_str()]).assert_fails_with(
-        "is a directory, not a JSON Lines or JSON file nor a Jina store (header.bin + body.bin)",
+        "is a directory, not a JSON Lines or JSON file, and not a Jina store (it has no header.bin \
+         and no body.bin)",
     );
     assert!(!store.exists());
 }
