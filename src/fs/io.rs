@@ -346,7 +346,13 @@ impl Filesystem {
         let id = match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Some(id.clone()),
             Some(NodeKind::Temp(_)) => None,
-            Some(NodeKind::Gone(_)) => return Err(err(libc::ENOENT, "the document was deleted")),
+            Some(NodeKind::Gone(_)) => {
+                return Err(err(
+                    libc::ENOENT,
+                    "the document was deleted while open: this write is lost",
+                )
+                .loudly())
+            }
             None => return Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
         };
         if let Some(id) = id {
@@ -406,7 +412,11 @@ impl Filesystem {
     /// Validates a document handle's buffer and puts it in the store.
     pub(super) fn commit_doc(&self, st: &mut State, ino: Ino, fh: u64) -> FsResult<()> {
         let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) else {
-            return Err(err(libc::ENOENT, "the document was deleted"));
+            return Err(err(
+                libc::ENOENT,
+                "the document was deleted while open: what was written to it is lost",
+            )
+            .loudly());
         };
         let id = id.clone();
         let Some(Handle {

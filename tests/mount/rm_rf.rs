@@ -10,7 +10,10 @@ fn rm_rf_of_everything_deletes_every_document_and_keeps_by_id(place: &Place) {
     let m = Mount::at(place, 30, &[]);
     m.sh("rm -rf \"$MNT\"/by-id/*").assert_ok();
     assert!(m.names("by-id").is_empty());
-    assert!(m.names("").iter().all(|n| !n.starts_with(|c: char| c.is_ascii_digit())));
+    assert!(m
+        .names("")
+        .iter()
+        .all(|n| !n.starts_with(|c: char| c.is_ascii_digit())));
     m.sh("printf '{\"id\":\"again\"}' > \"$MNT/by-id/again\" && echo x > \"$MNT/tmp.1\"")
         .assert_ok();
     m.sh("rm -rf \"$MNT\"/*")
