@@ -51,7 +51,7 @@ impl Filesystem {
                 (HandleKind::Append { buf: Vec::new() }, opened)
             }
             _ if ino <= CLEAR_INO => (
-                HandleKind::Control,
+                HandleKind::Control { ran: false },
                 Opened {
                     direct_io: true,
                     ..Opened::default()
@@ -336,7 +336,22 @@ impl Filesystem {
                 return Ok(data.len() as u32);
             }
             _ if ino <= CLEAR_INO => {
+                let ran = matches!(
+                    st.handles.get(fh).map(|h| &h.kind),
+                    Some(HandleKind::Control { ran: true })
+                );
+                // The newline of a `1` written on its own (`{ printf 1; echo; } > .save`).
+                if ran && data.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(data.len() as u32);
+                }
                 self.run_control(st, ino, data)?;
+                if let Some(Handle {
+                    kind: HandleKind::Control { ran },
+                    ..
+                }) = st.handles.get_mut(fh)
+                {
+                    *ran = true;
+                }
                 return Ok(data.len() as u32);
             }
             _ => {}

@@ -11,6 +11,7 @@ mod backups;
 mod bad_input;
 mod bulk_views;
 mod concurrency;
+mod control_writes;
 mod deleted_while_open;
 mod durability;
 mod editors;
