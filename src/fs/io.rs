@@ -211,6 +211,16 @@ impl Filesystem {
             }
             Some(ino) => ino,
             None => {
+                let limit = self.config.max_temp_files;
+                if st.nodes.temp_count() >= limit {
+                    return Err(err(
+                        libc::ENOSPC,
+                        format!(
+                            "{name}: {limit} temporary files exist already (the bound); \
+                             remove some"
+                        ),
+                    ));
+                }
                 let now = SystemTime::now();
                 st.nodes.add_temp(Temp {
                     place: Some((parent, name.to_owned())),
