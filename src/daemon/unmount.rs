@@ -8,12 +8,24 @@ use std::time::{Duration, Instant};
 use super::*;
 
 /// An absolute path for `mnt` without touching `mnt` itself (a dead mount fails stat).
+/// A symlink to the mountpoint names it too, as for `umount`: it is read, never followed
+/// into the mount (at most 40 of them, the kernel's own bound).
 pub(super) fn mount_path(mnt: &Path) -> io::Result<PathBuf> {
-    let abs = std::path::absolute(mnt)?;
-    match (abs.parent(), abs.file_name()) {
-        (Some(parent), Some(name)) => Ok(parent.canonicalize()?.join(name)),
-        _ => Ok(abs),
+    let mut abs = std::path::absolute(mnt)?;
+    for _ in 0..40 {
+        let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+            return Ok(abs);
+        };
+        let parent = parent.canonicalize()?;
+        let path = parent.join(name);
+        // lstat of a dead mount fails (ENOTCONN): then it is no symlink.
+        let link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if !link {
+            return Ok(path);
+        }
+        abs = std::path::absolute(parent.join(std::fs::read_link(&path)?))?;
     }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
 }
 
 /// Unmounts the damfs mount at `mountpoint` and waits until its daemon has saved and exited.

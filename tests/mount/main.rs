@@ -27,4 +27,5 @@ mod store_gone;
 mod systemd;
 mod times;
 mod tools;
+mod unmount_paths;
 mod whole_mount;
