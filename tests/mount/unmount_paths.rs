@@ -1,5 +1,9 @@
 //! The ways a script names the mountpoint to `damfs unmount`: a symlink to it (which
 //! `umount` follows too), a trailing slash, a relative path. Each unmounts, after the save.
+//! And `cd MNT && damfs unmount .`: the caller's own shell keeps the mount busy, so waiting
+//! for the daemon would never end; it says so and returns.
+
+use std::time::Duration;
 
 use crate::support::place::Place;
 use crate::support::*;
@@ -26,4 +30,27 @@ fn damfs_unmount_takes_a_symlink_a_trailing_slash_and_a_relative_path(place: &Pl
     m.unmount();
 }
 
-both_backends!(damfs_unmount_takes_a_symlink_a_trailing_slash_and_a_relative_path,);
+fn damfs_unmount_from_inside_the_mount_says_why_and_does_not_wait_for_itself(place: &Place) {
+    require_fuse!();
+    let m = Mount::at(place, 2, &[]);
+    m.sh("printf '{\"id\":\"doc0\",\"v\":1}' > \"$MNT/by-id/doc0\"")
+        .assert_ok();
+    let pid = m.pid();
+    // `timeout` only bounds the test if the fix regresses; the command must end by itself.
+    let r = m.sh(&format!(
+        "cd \"$MNT/by-id\" && timeout 60 '{BIN}' unmount ..; echo \"rc=$?\""
+    ));
+    assert!(r.stdout.contains("rc=1"), "{r:#?}");
+    assert!(r.stderr.contains("working directory"), "{r:#?}");
+    // The shell has left: the detached mount's daemon saves and exits.
+    assert!(wait_for(Duration::from_secs(60), || pid_exited(pid)));
+    assert!(!m.is_mounted());
+    let mut want = expected_docs(2);
+    want[0].1 = "{\"id\":\"doc0\",\"v\":1}".into();
+    assert_eq!(m.contents(), want);
+}
+
+both_backends!(
+    damfs_unmount_takes_a_symlink_a_trailing_slash_and_a_relative_path,
+    damfs_unmount_from_inside_the_mount_says_why_and_does_not_wait_for_itself,
+);
