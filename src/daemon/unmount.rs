@@ -27,8 +27,10 @@ pub(super) fn mount_path(mnt: &Path) -> io::Result<PathBuf> {
         };
         let parent = parent.canonicalize()?;
         let path = parent.join(name);
-        // lstat of a dead mount fails (ENOTCONN): then it is no symlink.
-        let link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        // A mountpoint is no symlink, and a hung daemon must not be asked; lstat of a dead
+        // mount fails (ENOTCONN): no symlink either.
+        let link = find_mount(&path).is_none()
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
         if !link {
             return Ok(path);
         }
