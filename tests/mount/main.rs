@@ -20,6 +20,7 @@ mod helper;
 mod lifecycle;
 mod live_view;
 mod name_cache;
+mod put_then_read;
 mod recreate;
 mod rm_rf;
 mod rsync;
