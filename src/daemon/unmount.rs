@@ -74,8 +74,8 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
             if let Some((p, comm)) = caller_inside {
                 return Err(err(format!(
                     "{shown} is busy: saved it and detached it, but {comm} (pid {p}), which \
-                     runs this command, has its working directory inside, so the daemon exits \
-                     only once that process leaves it (cd out first)"
+                     runs this command, has its working directory or a file inside, so the \
+                     daemon exits only once that process leaves it (cd out or close it first)"
                 )));
             }
             eprintln!(
@@ -97,8 +97,8 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The first of this process's ancestors whose working directory is inside `mnt`, with
-/// its name. Read from /proc (links read, never followed into the mount).
+/// The first of this process's ancestors whose working directory or an open file is
+/// inside `mnt`, with its name. Read from /proc (links read, never followed into the mount).
 fn ancestor_inside(mnt: &Path) -> Option<(u32, String)> {
     let mut pid = std::os::unix::process::parent_id();
     while pid > 1 {
@@ -107,8 +107,15 @@ fn ancestor_inside(mnt: &Path) -> Option<(u32, String)> {
         let (head, tail) = stat.rsplit_once(')')?;
         let comm = head.split_once('(').map_or("?", |(_, c)| c).to_owned();
         let ppid: u32 = tail.split_whitespace().nth(1)?.parse().ok()?;
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
-        if cwd.is_ok_and(|c| c.starts_with(mnt)) {
+        let inside = |link: PathBuf| std::fs::read_link(link).is_ok_and(|p| p.starts_with(mnt));
+        let open_inside = || {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| inside(fd.path()))
+        };
+        if inside(format!("/proc/{pid}/cwd").into()) || open_inside() {
             return Some((pid, comm));
         }
         pid = ppid;

@@ -42,6 +42,15 @@ fn damfs_unmount_from_inside_the_mount_says_why_and_does_not_wait_for_itself(pla
     ));
     assert!(r.stdout.contains("rc=1"), "{r:#?}");
     assert!(r.stderr.contains("working directory"), "{r:#?}");
+    assert!(wait_for(Duration::from_secs(60), || pid_exited(pid)));
+    // The same when the shell holds a file open inside instead.
+    m.mount(&[]).assert_ok();
+    let pid = m.pid();
+    let r = m.bash(&format!(
+        "exec 3< \"$MNT/0\"; timeout 60 '{BIN}' unmount \"$MNT\"; echo \"rc=$?\""
+    ));
+    assert!(r.stdout.contains("rc=1"), "{r:#?}");
+    assert!(r.stderr.contains("a file inside"), "{r:#?}");
     // The shell has left: the detached mount's daemon saves and exits.
     assert!(wait_for(Duration::from_secs(60), || pid_exited(pid)));
     assert!(!m.is_mounted());
