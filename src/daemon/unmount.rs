@@ -8,12 +8,35 @@ use std::time::{Duration, Instant};
 use super::*;
 
 /// An absolute path for `mnt` without touching `mnt` itself (a dead mount fails stat).
+/// A symlink to the mountpoint names it too, as for `umount`: it is read, never followed
+/// into the mount (at most 40 of them, the kernel's own bound).
 pub(super) fn mount_path(mnt: &Path) -> io::Result<PathBuf> {
-    let abs = std::path::absolute(mnt)?;
-    match (abs.parent(), abs.file_name()) {
-        (Some(parent), Some(name)) => Ok(parent.canonicalize()?.join(name)),
-        _ => Ok(abs),
+    let mut abs = std::path::absolute(mnt)?;
+    for _ in 0..40 {
+        if abs.ends_with("..") {
+            // `damfs unmount ..` from inside the mount: the directory above the one left.
+            let left = abs.parent().map(Path::canonicalize).transpose()?;
+            match left.as_deref().and_then(Path::parent) {
+                Some(above) => abs = above.to_path_buf(),
+                None => return Ok(PathBuf::from("/")),
+            }
+            continue;
+        }
+        let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+            return Ok(abs);
+        };
+        let parent = parent.canonicalize()?;
+        let path = parent.join(name);
+        // A mountpoint is no symlink, and a hung daemon must not be asked; lstat of a dead
+        // mount fails (ENOTCONN): no symlink either.
+        let link = find_mount(&path).is_none()
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if !link {
+            return Ok(path);
+        }
+        abs = std::path::absolute(parent.join(std::fs::read_link(&path)?))?;
     }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
 }
 
 /// Unmounts the damfs mount at `mountpoint` and waits until its daemon has saved and exited.
@@ -32,12 +55,33 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
     let pid = daemon_pid(&mnt);
     // Taken before unmounting: a pidfd cannot be confused by a reused pid.
     let pidfd = pid.and_then(|p| pidfd_open(p).ok());
+    // This process must not keep the mount busy itself; the shell that runs it may (`cd
+    // MNT && damfs unmount .`), and then waiting for the daemon would never end.
+    if std::env::current_dir().is_ok_and(|d| d.starts_with(&mnt)) {
+        let _ = std::env::set_current_dir("/");
+    }
+    let caller_inside = ancestor_inside(&mnt);
+    if caller_inside.is_some() {
+        match save_through(&mnt) {
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) => {} // nothing to save
+            r => r.map_err(io_err(format!("saving {shown} through its .save")))?,
+        }
+    }
 
     match umount_retrying(&mnt) {
         Ok(false) => {}
-        Ok(true) => eprintln!(
-            "damfs: {shown} is busy: detached it; its daemon saves and exits once no process uses it"
-        ),
+        Ok(true) => {
+            if let Some((p, comm)) = caller_inside {
+                return Err(err(format!(
+                    "{shown} is busy: saved it and detached it, but {comm} (pid {p}), which \
+                     runs this command, has its working directory or a file inside, so the \
+                     daemon exits only once that process leaves it (cd out or close it first)"
+                )));
+            }
+            eprintln!(
+                "damfs: {shown} is busy: detached it; its daemon saves and exits once no process uses it"
+            )
+        }
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => fusermount_u(&mnt)?,
         Err(e) => return Err(io_err(format!("unmounting {shown}"))(e)),
     }
@@ -50,6 +94,42 @@ pub fn unmount(mountpoint: &Path) -> Result<()> {
             eprintln!("damfs: no running daemon found for {shown}; unmounted");
         }
     }
+    Ok(())
+}
+
+/// The first of this process's ancestors whose working directory or an open file is
+/// inside `mnt`, with its name. Read from /proc (links read, never followed into the mount).
+fn ancestor_inside(mnt: &Path) -> Option<(u32, String)> {
+    let mut pid = std::os::unix::process::parent_id();
+    while pid > 1 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+        let (head, tail) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(').map_or("?", |(_, c)| c).to_owned();
+        let ppid: u32 = tail.split_whitespace().nth(1)?.parse().ok()?;
+        let inside = |link: PathBuf| std::fs::read_link(link).is_ok_and(|p| p.starts_with(mnt));
+        let open_inside = || {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| inside(fd.path()))
+        };
+        if inside(format!("/proc/{pid}/cwd").into()) || open_inside() {
+            return Some((pid, comm));
+        }
+        pid = ppid;
+    }
+    None
+}
+
+/// Saves the mount at once through its control file (`echo 1 > MNT/.save`).
+fn save_through(mnt: &Path) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.join(".save"))?;
+    f.write_all(b"1")?;
     Ok(())
 }
 

@@ -219,7 +219,16 @@ impl Filesystem {
                 .quietly());
             }
         }
-        let target = self.resolve(&st, parent, name)?;
+        let mut target = self.resolve(&st, parent, name)?;
+        if target == Target::Missing && !self.config.read_only {
+            // Another process may have just added it (`damfs put STORE x && cat
+            // MNT/by-id/x`): one look at the store (a stat of a memmap store's index, never
+            // waiting for its lock) before the name is called missing and cached so.
+            if matches!(st.store.refresh(false), Ok(true)) {
+                self.sync_external(&mut st);
+                target = self.resolve(&st, parent, name)?;
+            }
+        }
         if target == Target::Missing {
             let ttl = self.entry_ttl();
             if ttl > Duration::ZERO {

@@ -11,6 +11,8 @@ pub struct FsError {
     pub message: String,
     /// An expected outcome that needs no log line above debug.
     pub quiet: bool,
+    /// Worth a log line although its errno is ENOENT (which is otherwise a missing name).
+    pub loud: bool,
 }
 
 impl FsError {
@@ -19,7 +21,16 @@ impl FsError {
             errno,
             message: message.into(),
             quiet: false,
+            loud: false,
         }
+    }
+
+    /// An ENOENT that is no missing name but lost data (a write to a document deleted
+    /// while open): logged like any failure.
+    pub fn loudly(mut self) -> Self {
+        self.loud = true;
+        self.quiet = false;
+        self
     }
 
     /// Marks an error as expected (see [`FsError::is_quiet`]).
@@ -31,7 +42,7 @@ impl FsError {
     /// Expected outcomes (a missing name; bash's flush of a redirection before it writes)
     /// are not worth a log line above debug.
     pub fn is_quiet(&self) -> bool {
-        self.quiet || self.errno == libc::ENOENT
+        self.quiet || (self.errno == libc::ENOENT && !self.loud)
     }
 }
 

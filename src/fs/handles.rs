@@ -33,8 +33,10 @@ pub enum HandleKind {
     Stats {
         text: Vec<u8>,
     },
-    /// A control file (`/.reload` …).
-    Control,
+    /// A control file (`/.reload` …), and whether this handle ran it.
+    Control {
+        ran: bool,
+    },
     /// A reader of `/.all.jsonl`, with where it is in the stream.
     AllLines(AllLinesCursor),
     /// A writer of `/.append.jsonl`: what it wrote, appended at close.

@@ -51,7 +51,7 @@ impl Filesystem {
                 (HandleKind::Append { buf: Vec::new() }, opened)
             }
             _ if ino <= CLEAR_INO => (
-                HandleKind::Control,
+                HandleKind::Control { ran: false },
                 Opened {
                     direct_io: true,
                     ..Opened::default()
@@ -215,6 +215,16 @@ impl Filesystem {
             }
             Some(ino) => ino,
             None => {
+                let limit = self.config.max_temp_files;
+                if st.nodes.temp_count() >= limit {
+                    return Err(err(
+                        libc::ENOSPC,
+                        format!(
+                            "{name}: {limit} temporary files exist already (the bound); \
+                             remove some"
+                        ),
+                    ));
+                }
                 let now = SystemTime::now();
                 st.nodes.add_temp(Temp {
                     place: Some((parent, name.to_owned())),
@@ -340,7 +350,22 @@ impl Filesystem {
                 return Ok(data.len() as u32);
             }
             _ if ino <= CLEAR_INO => {
+                let ran = matches!(
+                    st.handles.get(fh).map(|h| &h.kind),
+                    Some(HandleKind::Control { ran: true })
+                );
+                // The newline of a `1` written on its own (`{ printf 1; echo; } > .save`).
+                if ran && data.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(data.len() as u32);
+                }
                 self.run_control(st, ino, data)?;
+                if let Some(Handle {
+                    kind: HandleKind::Control { ran },
+                    ..
+                }) = st.handles.get_mut(fh)
+                {
+                    *ran = true;
+                }
                 return Ok(data.len() as u32);
             }
             _ => {}
@@ -350,7 +375,13 @@ impl Filesystem {
         let id = match st.nodes.get(ino).map(|n| &n.kind) {
             Some(NodeKind::Doc(id)) => Some(id.clone()),
             Some(NodeKind::Temp(_)) => None,
-            Some(NodeKind::Gone(_)) => return Err(err(libc::ENOENT, "the document was deleted")),
+            Some(NodeKind::Gone(_)) => {
+                return Err(err(
+                    libc::ENOENT,
+                    "the document was deleted while open: this write is lost",
+                )
+                .loudly())
+            }
             None => return Err(err(libc::ENOENT, format!("inode {ino} is not known"))),
         };
         if let Some(id) = id {
@@ -410,7 +441,11 @@ impl Filesystem {
     /// Validates a document handle's buffer and puts it in the store.
     pub(super) fn commit_doc(&self, st: &mut State, ino: Ino, fh: u64) -> FsResult<()> {
         let Some(NodeKind::Doc(id)) = st.nodes.get(ino).map(|n| &n.kind) else {
-            return Err(err(libc::ENOENT, "the document was deleted"));
+            return Err(err(
+                libc::ENOENT,
+                "the document was deleted while open: what was written to it is lost",
+            )
+            .loudly());
         };
         let id = id.clone();
         let Some(Handle {

@@ -127,6 +127,8 @@ pub struct FsConfig {
     pub max_doc_size: u64,
     /// Largest total size of all temporary files, in bytes (ENOSPC past it).
     pub max_temp_bytes: u64,
+    /// Most temporary files at once (ENOSPC past it): empty ones cost memory too.
+    pub max_temp_files: usize,
     /// Cache lifetime of names and attributes that are invalidated precisely.
     pub ttl: Duration,
 }
@@ -140,6 +142,7 @@ impl Default for FsConfig {
             gid: unsafe { libc::getgid() },
             max_doc_size: 64 << 20,
             max_temp_bytes: 256 << 20,
+            max_temp_files: 100_000,
             ttl: Duration::from_secs(60),
         }
     }

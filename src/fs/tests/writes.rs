@@ -249,3 +249,33 @@ fn read_only_mounts_refuse_every_write() {
     assert!(f.fs.zero_message_open());
     assert!(!f.fs.read(ino, 0, 0, 100).unwrap().is_empty());
 }
+
+#[test]
+fn temporaries_are_bounded_in_number_too() {
+    // Empty files cost memory as well (a node and a name each): past the bound, ENOSPC.
+    let f = fixture_with(
+        1,
+        FsConfig {
+            max_temp_files: 3,
+            ..FsConfig::default()
+        },
+    );
+    for name in ["t1", "t2", "t3"] {
+        let (e, h) = f.fs.create(ROOT_INO, os(name), 0o644, CREATE_EXCL).unwrap();
+        f.fs.release(e.attr.ino, h.fh);
+    }
+    for (dir, name) in [(ROOT_INO, "t4"), (BY_ID_INO, "newdoc")] {
+        let e = f.fs.create(dir, os(name), 0o644, CREATE_EXCL).unwrap_err();
+        assert_eq!(e.errno, libc::ENOSPC, "{name}");
+        assert!(e.message.contains("temporary files"), "{}", e.message);
+    }
+    // Documents are no temporaries: they are still written, and freeing one makes room.
+    let ino = f.ino(ROOT_INO, "0");
+    let o = f.fs.open(ino, WR_TRUNC).unwrap();
+    f.fs.write(ino, o.fh, 0, b"{}").unwrap();
+    f.fs.flush(ino, o.fh).unwrap();
+    f.fs.release(ino, o.fh);
+    f.fs.unlink(ROOT_INO, os("t1")).unwrap();
+    let (e, h) = f.fs.create(ROOT_INO, os("t4"), 0o644, CREATE_EXCL).unwrap();
+    f.fs.release(e.attr.ino, h.fh);
+}
