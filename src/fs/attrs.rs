@@ -94,8 +94,17 @@ impl Filesystem {
         match ino {
             ROOT_INO | BY_ID_INO => return Ok(self.dir_attr(ino)),
             STATS_INO => {
-                let size = self.render_stats(st).len() as u64;
-                return Ok(self.file_attr(ino, size, 0o444, 1, SystemTime::now()));
+                // Its counters change with every request, but it shows no change of its
+                // own (a still time; on a read-write mount, where it is read with direct
+                // I/O, size 0 as /proc's files have): tools that compare a file before and
+                // after reading it (tar: "file changed as we read it") see a still file.
+                // A read-only mount's readers go through the page cache, which needs the size.
+                let size = if self.config.read_only {
+                    self.render_stats(st).len() as u64
+                } else {
+                    0
+                };
+                return Ok(self.file_attr(ino, size, 0o444, 1, self.base_time.get()));
             }
             ALL_INO => {
                 let size = self.all_lines_len(st)?;

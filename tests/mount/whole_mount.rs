@@ -41,6 +41,19 @@ fn tools_over_the_whole_mount(m: &Mount) {
     ))
     .assert_ok();
     assert_eq!(copied_by_id(&out.join("tar")), want);
+    // All of it, `.stats` (whose counters change as tar reads) and the control files too.
+    m.sh(&format!(
+        "mkdir -p '{0}/all' && tar cf '{0}/all.tar' -C \"$MNT\" . && tar xf '{0}/all.tar' -C '{0}/all'",
+        out.display()
+    ))
+    .assert_ok();
+    assert_eq!(copied_by_id(&out.join("all")), want);
+    let stats = std::fs::read_to_string(out.join("all/.stats")).unwrap();
+    if m.stats()["read_only"] != true {
+        assert!(stats.is_empty(), "size 0, as /proc's files: {stats:?}");
+    } else {
+        assert!(stats.contains("\"requests\""), "{stats:?}");
+    }
 }
 
 fn grep_cp_rsync_and_tar_over_the_whole_mount_succeed(place: &Place) {
