@@ -463,6 +463,7 @@ fn start_session(
 ) -> Result<(fuser::Session<FuseAdapter>, Arc<Filesystem>)> {
     // A Jina store is served from a private converted copy (read-only only: src/jina/mount.rs).
     let served = crate::jina::mount::store_to_serve(store, opts.read_only).map_err(err)?;
+    let named = store.to_owned();
     let store = served.as_path();
     let dam = Store::open_with(
         store,
@@ -475,6 +476,7 @@ fn start_session(
     let config = FsConfig {
         read_only: opts.read_only,
         max_doc_size: opts.max_doc_size,
+        shown_store: (served != named).then_some(named),
         ..FsConfig::default()
     };
     let config = FsConfig {

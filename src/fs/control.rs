@@ -101,7 +101,8 @@ impl Filesystem {
         let length = View::of(st).len();
         let v = serde_json::json!({
             "pid": std::process::id(),
-            "store": st.store.path(),
+            "store": self.config.shown_store.as_deref().unwrap_or(st.store.path()),
+            "converted_copy": self.config.shown_store.as_ref().map(|_| st.store.path()),
             "read_only": self.config.read_only,
             "length": length,
             "pool_size": s.pool_size,

@@ -131,6 +131,9 @@ pub struct FsConfig {
     pub max_temp_files: usize,
     /// Cache lifetime of names and attributes that are invalidated precisely.
     pub ttl: Duration,
+    /// The store as the user named it, where the mount serves a converted copy of it (a
+    /// Jina store): `/.stats` shows it as `store`, and the copy as `converted_copy`.
+    pub shown_store: Option<std::path::PathBuf>,
 }
 
 impl Default for FsConfig {
@@ -144,6 +147,7 @@ impl Default for FsConfig {
             max_temp_bytes: 256 << 20,
             max_temp_files: 100_000,
             ttl: Duration::from_secs(60),
+            shown_store: None,
         }
     }
 }

@@ -116,6 +116,18 @@ fn a_read_only_mount_serves_every_document_as_the_originals_to_json() {
         "{write:?}"
     );
 
+    // `.stats` names the Jina store, and the copy it serves.
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.mnt.join(".stats")).unwrap()).unwrap();
+    assert_eq!(
+        stats["store"],
+        s.jina.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert!(stats["converted_copy"]
+        .as_str()
+        .unwrap()
+        .starts_with(s.tmp.to_str().unwrap()));
+
     // The private copy exists while mounted and is gone after unmount; the Jina store was
     // never written to.
     let copies = || std::fs::read_dir(&s.tmp).unwrap().count();
