@@ -67,12 +67,14 @@ impl Filesystem {
         for (id, ino) in st.nodes.all_docs() {
             // A file being written keeps its document's inode (the change is kept when it
             // is closed, see `commit_doc`); the others' become `Gone`.
-            let writing = st
-                .nodes
-                .inodes_of(&id)
-                .iter()
-                .any(|&i| st.handles.has_uncommitted_writes(i));
-            if !st.store.contains(&id) && !writing {
+            let gone = !st.store.contains(&id);
+            if gone
+                && !st
+                    .nodes
+                    .inodes_of(&id)
+                    .iter()
+                    .any(|&i| st.handles.has_uncommitted_writes(i))
+            {
                 st.nodes.doc_deleted(&id);
             }
             st.inval(ino);

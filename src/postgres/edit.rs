@@ -36,54 +36,8 @@ impl PgStore {
             self.catch_up()?;
             self.check_new(&docs)?;
         }
-        let table = self.names.docs.clone();
-        let first = self.write("appending documents", |tx, head| {
-            let first = head.take_ranks(docs.len());
-            let mut w = tx.copy_in(&format!("COPY {table} (rank, id, len, body) FROM STDIN"))?;
-            let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
-            for (i, d) in docs.iter().enumerate() {
-                buf.extend_from_slice((first + i as i64).to_string().as_bytes());
-                buf.push(b'\t');
-                copy_escape(&mut buf, d.id());
-                buf.push(b'\t');
-                buf.extend_from_slice(d.json().len().to_string().as_bytes());
-                buf.push(b'\t');
-                copy_escape(&mut buf, d.json());
-                buf.push(b'\n');
-                if buf.len() >= COPY_CHUNK {
-                    if let Err(e) = w.write_all(&buf) {
-                        // The server's own error (a duplicate id) comes with the finish.
-                        return Err(w.finish().err().map_or_else(|| copy_io(e), TxError::Db));
-                    }
-                    buf.clear();
-                }
-            }
-            if let Err(e) = w.write_all(&buf) {
-                return Err(w.finish().err().map_or_else(|| copy_io(e), TxError::Db));
-            }
-            w.finish()?;
-            head.touched.push((first, first + docs.len() as i64 - 1));
-            Ok(first)
-        })?;
-        self.order.reserve(docs.len());
-        for (i, d) in docs.iter().enumerate() {
-            self.order
-                .insert(first + i as i64, d.id(), d.json().len() as u32);
-        }
-        self.catch_up_after_write();
-        // The last documents end in the pool, as if each had been appended in turn.
-        let cap = self.pool.capacity();
-        for d in docs
-            .into_iter()
-            .rev()
-            .take(cap)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            self.pool_put(d, false)?;
-        }
-        Ok(())
+        let count = docs.len();
+        self.extend_stream(count, &mut docs.into_iter().map(Ok))
     }
 
     /// Appends `count` documents from a stream, in one COPY in one transaction that holds
