@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::postgres::PgServer;
 use crate::support::*;
 
 fn input_of(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
@@ -16,15 +17,21 @@ fn input_of(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     input
 }
 
-#[test]
-fn an_import_the_server_refuses_part_way_leaves_none_of_it() {
-    let server = require_pg!();
+/// A fresh database whose store holds one document, `seed`; and a scratch directory.
+fn seeded_store(server: &PgServer) -> (String, String, tempfile::TempDir) {
     let db = server.fresh_db();
     let url = server.url_for(&db, "damfs");
     let dir = scratch();
     let seed = dir.path().join("seed.jsonl");
     std::fs::write(&seed, "{\"id\":\"seed\"}\n").unwrap();
     damfs(["import", &url, seed.to_str().unwrap()]).assert_ok();
+    (db, url, dir)
+}
+
+#[test]
+fn an_import_the_server_refuses_part_way_leaves_none_of_it() {
+    let server = require_pg!();
+    let (db, url, dir) = seeded_store(server);
     // The server refuses rows past the 10,001st.
     server.sql(
         &db,
@@ -45,12 +52,7 @@ fn an_import_the_server_refuses_part_way_leaves_none_of_it() {
 #[test]
 fn an_import_killed_while_it_sends_its_rows_leaves_none_of_it() {
     let server = require_pg!();
-    let db = server.fresh_db();
-    let url = server.url_for(&db, "damfs");
-    let dir = scratch();
-    let seed = dir.path().join("seed.jsonl");
-    std::fs::write(&seed, "{\"id\":\"seed\"}\n").unwrap();
-    damfs(["import", &url, seed.to_str().unwrap()]).assert_ok();
+    let (db, url, dir) = seeded_store(server);
     // Large enough that the COPY runs for a while (about 60 MB), read twice (past 8 MiB).
     let input = input_of(dir.path(), 250_000);
     let mut child = Command::new(BIN)
